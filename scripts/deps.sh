@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install what berth's tests, demo and benchmarks need on Debian 12, as root.
+# Idempotent: apt runs only when something is missing.
+set -euo pipefail
+
+pkgs=(skopeo docker-registry umoci busybox-static runc crun hyperfine jq apache2-utils
+      tar gzip openssl util-linux procps curl)
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "deps.sh: missing packages (${missing[*]}); run as root" >&2
+        exit 1
+    fi
+    echo "deps.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "deps.sh: all packages present"
+fi
+
+# skopeo keeps its blob-info cache here; the test helpers mount a private tmpfs over it.
+mkdir -p /var/lib/containers/cache
+
+if command -v rustup >/dev/null 2>&1; then
+    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+        rustup target add wasm32-wasip2
+    fi
+else
+    echo "deps.sh: rustup not found; skipping wasm32-wasip2 target" >&2
+fi

@@ -33,6 +33,11 @@ if command -v rustup >/dev/null 2>&1; then
     if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
         rustup target add wasm32-wasip2
     fi
+    for component in rustfmt clippy; do
+        if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+            rustup component add "$component"
+        fi
+    done
 else
     echo "deps.sh: rustup not found; skipping wasm32-wasip2 target" >&2
 fi

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Everything CI runs: dependencies, formatting, lints, then every test in the workspace
+# (unit, integration and the end-to-end tests in tests/, which start real daemons and need
+# root). Run as root: `sudo scripts/test.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "dependencies"
+scripts/deps.sh
+step "cargo fmt --all --check"
+cargo fmt --all --check
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test --workspace"
+cargo test --workspace

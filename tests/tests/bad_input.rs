@@ -12,6 +12,16 @@ fn start() -> anyhow::Result<Berthd> {
     Berthd::start(Berthd::CONFIG_AUTH_NONE)
 }
 
+/// A POST carrying `?digest=` and a body is a single-request upload, which the spec lets a
+/// registry decline by opening a session (202) instead; if it does take the body, a bad
+/// digest must be refused.
+fn expect_refused_or_session(what: &str, resp: &berth_e2e::http::Response) -> anyhow::Result<()> {
+    if resp.status == 202 {
+        return Ok(());
+    }
+    expect_error(what, resp, &[400], &["DIGEST_INVALID"])
+}
+
 fn malformed_digests() -> Vec<String> {
     vec![
         "sha256:xyz".into(),
@@ -50,12 +60,7 @@ fn malformed_digests_are_digest_invalid() -> anyhow::Result<()> {
         let r = Request::post(&format!("/v2/{REPO}/blobs/uploads/?digest={digest}"))
             .body(b"hello".to_vec())
             .send(addr)?;
-        expect_error(
-            &format!("POST ?digest={digest}"),
-            &r,
-            &[400],
-            &["DIGEST_INVALID"],
-        )?;
+        expect_refused_or_session(&format!("POST ?digest={digest}"), &r)?;
         // Closing an upload session.
         let start = Request::post(&format!("/v2/{REPO}/blobs/uploads/")).send(addr)?;
         assert_eq!(start.status, 202, "{}", start.text());
@@ -98,7 +103,7 @@ fn wrong_digest_stores_nothing() -> anyhow::Result<()> {
     let r = Request::post(&format!("/v2/{REPO}/blobs/uploads/?digest={wrong}"))
         .body(body.clone())
         .send(addr)?;
-    expect_error("POST with wrong digest", &r, &[400], &["DIGEST_INVALID"])?;
+    expect_refused_or_session("POST with wrong digest", &r)?;
     // POST + PUT.
     let r = suites::push_blob(addr, REPO, &body, &wrong)?;
     expect_error("PUT with wrong digest", &r, &[400], &["DIGEST_INVALID"])?;

@@ -1,0 +1,42 @@
+//! The registry's native authentication and authorisation: users with
+//! bcrypt passwords and `ACTIONS:GLOB` grants (see [`grants`]), anonymous
+//! pull, and Docker's token-auth flow with short-lived HS256 tokens signed
+//! by a key kept in the state database.
+//!
+//! This crate knows nothing of HTTP servers: it takes header values as
+//! `&str` and returns [`Denial`]s that say which status and
+//! `WWW-Authenticate` value to answer with. [`Authenticator`] and
+//! [`Authorizer`] are the seam that Wasm auth plugins implement too.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use berth_auth::{Access, Action, AuthConfig, AuthService, Mode};
+//! let state = berth_state::State::open("/var/lib/berth/state")?;
+//! let config = AuthConfig { mode: Mode::Token, ..AuthConfig::default() };
+//! let auth = AuthService::open(&state, config)?;
+//! auth.users().add("alice", "s3cret", &["pull,push:alice/*"])?;
+//! let need = [Access::repository("alice/app", &[Action::Pull, Action::Push])];
+//! match auth.check(Some("Basic YWxpY2U6czNjcmV0"), &need) {
+//!     Ok(principal) => println!("hello {:?}", principal.name),
+//!     Err(denial) => println!("{} {}", denial.status(), denial),
+//! }
+//! # Ok(()) }
+//! ```
+
+mod access;
+mod error;
+pub mod grants;
+mod principal;
+mod service;
+mod token;
+mod users;
+
+pub use access::{Access, Action, CATALOG, parse_scope, parse_scopes};
+pub use error::{AuthError, Denial};
+pub use grants::Grant;
+pub use principal::{Authenticator, Authorizer, Credentials, Decision, Principal};
+pub use service::{AuthConfig, AuthService, Mode, TokenForm, TokenResponse, parse_authorization};
+pub use token::{ISSUER, IssuedToken, TokenSigner, VerifiedToken, rfc3339};
+pub use users::{
+    DEFAULT_CACHE_TTL, DEFAULT_COST, UserInfo, UserStore, VerifiedUser, validate_user_name,
+};

@@ -1,0 +1,412 @@
+//! The service the HTTP layer calls: parse the Authorization header, check a
+//! request against the access it needs, and run Docker's token endpoint.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use berth_state::State;
+use serde::{Deserialize, Serialize};
+
+use crate::token::{TokenSigner, rfc3339};
+use crate::users::{DEFAULT_COST, UserStore};
+use crate::{
+    Access, Action, AuthError, Authenticator, Authorizer, Credentials, Decision, Denial, Principal,
+    grants, parse_scopes,
+};
+
+/// How the registry asks clients to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Everything is allowed; credentials are ignored.
+    #[default]
+    None,
+    /// Challenge with `Basic realm="berth"`; clients send a password each time.
+    Basic,
+    /// Docker's token flow: challenge with `Bearer realm=...`, clients fetch a
+    /// token from the realm. Basic credentials are still accepted on `/v2/`
+    /// (handy for curl; Docker clients follow the challenge anyway).
+    Token,
+}
+
+/// Configuration of [`AuthService`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub mode: Mode,
+    /// Let anyone (anonymous or not) pull any repository, in every mode.
+    pub anonymous_pull: bool,
+    pub token_ttl_secs: u64,
+    /// The token endpoint's URL, put in the Bearer challenge.
+    pub realm: String,
+    /// The service name clients echo back and tokens carry as audience.
+    pub service: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: Mode::None,
+            anonymous_pull: false,
+            token_ttl_secs: 300,
+            realm: "http://127.0.0.1:5000/v2/token".to_string(),
+            service: "berth".to_string(),
+        }
+    }
+}
+
+/// The OAuth2 form of a POST to the token endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct TokenForm {
+    pub grant_type: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub refresh_token: Option<String>,
+    /// Space-separated scopes.
+    pub scope: Option<String>,
+    pub service: Option<String>,
+    pub client_id: Option<String>,
+    pub access_type: Option<String>,
+}
+
+/// The token endpoint's JSON answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub token: String,
+    /// The same as `token`, for OAuth2 clients.
+    pub access_token: String,
+    pub expires_in: u64,
+    /// RFC 3339.
+    pub issued_at: String,
+}
+
+/// Native authentication and authorisation for the registry.
+///
+/// [`AuthService::check`] and [`AuthService::issue_token`] may run a bcrypt
+/// verification (tens of milliseconds) on a cache miss: call them from
+/// `spawn_blocking` on an async runtime.
+pub struct AuthService {
+    config: AuthConfig,
+    users: Arc<UserStore>,
+    signer: TokenSigner,
+}
+
+/// Parse an `Authorization` header value. No header is anonymous.
+pub fn parse_authorization(header: Option<&str>) -> Result<Credentials, AuthError> {
+    let Some(header) = header.map(str::trim).filter(|h| !h.is_empty()) else {
+        return Ok(Credentials::Anonymous);
+    };
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let bytes = STANDARD
+            .decode(rest)
+            .map_err(|e| AuthError::MalformedHeader(format!("basic credentials: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| AuthError::MalformedHeader("basic credentials are not UTF-8".into()))?;
+        // Passwords may contain ':', user names may not.
+        let (user, password) = text
+            .split_once(':')
+            .ok_or_else(|| AuthError::MalformedHeader("basic credentials lack ':'".into()))?;
+        Ok(Credentials::Basic {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        if rest.is_empty() {
+            return Err(AuthError::MalformedHeader("empty bearer token".into()));
+        }
+        Ok(Credentials::Bearer(rest.to_string()))
+    } else {
+        Err(AuthError::UnsupportedScheme(scheme.to_string()))
+    }
+}
+
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+impl AuthService {
+    /// Open with bcrypt's default cost for new passwords.
+    pub fn open(state: &State, config: AuthConfig) -> Result<AuthService, AuthError> {
+        AuthService::open_with_cost(state, config, DEFAULT_COST)
+    }
+
+    /// Open with bcrypt `cost` (4..=31) for new passwords.
+    pub fn open_with_cost(
+        state: &State,
+        config: AuthConfig,
+        cost: u32,
+    ) -> Result<AuthService, AuthError> {
+        let users = Arc::new(UserStore::open(state, cost)?);
+        let signer = TokenSigner::open(state, &config.service, config.token_ttl_secs)?;
+        Ok(AuthService {
+            config,
+            users,
+            signer,
+        })
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// User management: add, remove, list, set_password, set_grants.
+    pub fn users(&self) -> &UserStore {
+        &self.users
+    }
+
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
+    /// The full `WWW-Authenticate` value for a request needing `required`.
+    /// `error` is Docker's `insufficient_scope` / `invalid_token`.
+    pub fn challenge(&self, required: &[Access], error: Option<&str>) -> String {
+        match self.config.mode {
+            Mode::None | Mode::Basic => "Basic realm=\"berth\"".to_string(),
+            Mode::Token => {
+                let mut c = format!(
+                    "Bearer realm=\"{}\",service=\"{}\"",
+                    quote(&self.config.realm),
+                    quote(&self.config.service)
+                );
+                let scopes: Vec<String> = required.iter().flat_map(Access::scopes).collect();
+                if !scopes.is_empty() {
+                    c.push_str(&format!(",scope=\"{}\"", quote(&scopes.join(" "))));
+                }
+                if let Some(error) = error {
+                    c.push_str(&format!(",error=\"{error}\""));
+                }
+                c
+            }
+        }
+    }
+
+    /// Authenticate the request and authorise every action in `required`.
+    ///
+    /// An empty `required` (the `/v2/` ping) still demands credentials in
+    /// Basic and Token modes, so that `docker login` sees the challenge.
+    /// A bearer token that lacks an action its user could have gets 401 with
+    /// `error="insufficient_scope"` so the client fetches a wider token;
+    /// a user who may not do it at all gets 403.
+    pub fn check(
+        &self,
+        authorization: Option<&str>,
+        required: &[Access],
+    ) -> Result<Principal, Denial> {
+        if self.config.mode == Mode::None {
+            return Ok(Principal::anonymous());
+        }
+        let unauthorized = |message: String, error: Option<&str>| Denial::Unauthorized {
+            challenge: self.challenge(required, error),
+            message,
+        };
+        let credentials =
+            parse_authorization(authorization).map_err(|e| unauthorized(e.to_string(), None))?;
+        let principal = self.authenticate(&credentials).map_err(|e| match e {
+            AuthError::InvalidCredentials => unauthorized(e.to_string(), None),
+            AuthError::TokenExpired | AuthError::InvalidToken(_) => {
+                unauthorized(e.to_string(), Some("invalid_token"))
+            }
+            other => {
+                tracing::error!(error = %other, "authentication failed");
+                Denial::Internal {
+                    message: other.to_string(),
+                }
+            }
+        })?;
+        if required.is_empty() && principal.is_anonymous() && principal.token_access.is_none() {
+            return Err(unauthorized("authentication required".into(), None));
+        }
+        for access in required {
+            for &action in &access.actions {
+                let Decision::Deny(reason) = self.authorize(&principal, action, &access.repository)
+                else {
+                    continue;
+                };
+                tracing::debug!(user = ?principal.name, %action, repository = %access.repository, %reason, "denied");
+                return Err(self.refusal(&principal, action, &access.repository, reason, required));
+            }
+        }
+        Ok(principal)
+    }
+
+    /// 401 when other credentials or a wider token could help, 403 when not.
+    fn refusal(
+        &self,
+        principal: &Principal,
+        action: Action,
+        repository: &str,
+        reason: String,
+        required: &[Access],
+    ) -> Denial {
+        let unauthorized = |error: Option<&str>| Denial::Unauthorized {
+            challenge: self.challenge(required, error),
+            message: reason.clone(),
+        };
+        match (&principal.name, &principal.token_access) {
+            (None, None) => unauthorized(None),
+            (None, Some(_)) => unauthorized(Some("insufficient_scope")),
+            (Some(name), Some(_)) if self.user_permits(name, action, repository) => {
+                unauthorized(Some("insufficient_scope"))
+            }
+            (Some(_), _) => Denial::Denied { message: reason },
+        }
+    }
+
+    fn user_permits(&self, name: &str, action: Action, repository: &str) -> bool {
+        match self.users.grants(name) {
+            Ok(Some(g)) => grants::permits(&g, action, repository),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::error!(user = name, error = %e, "reading grants");
+                false
+            }
+        }
+    }
+
+    /// Docker's token endpoint. `authorization` is the request's header (GET
+    /// with basic credentials, or none for anonymous); `form` is the body of
+    /// a POST. The token carries what was asked for and is permitted, which
+    /// may be less than what was asked for.
+    pub fn issue_token(
+        &self,
+        authorization: Option<&str>,
+        service: Option<&str>,
+        scopes: &[String],
+        form: Option<TokenForm>,
+    ) -> Result<TokenResponse, Denial> {
+        let bad = |message: String| Denial::BadRequest { message };
+        let service = form.as_ref().and_then(|f| f.service.as_deref()).or(service);
+        if let Some(s) = service.filter(|s| *s != self.config.service) {
+            return Err(bad(format!(
+                "this token endpoint serves {:?}, not {s:?}",
+                self.config.service
+            )));
+        }
+        let mut all_scopes = scopes.to_vec();
+        let principal = match form {
+            Some(form) => {
+                all_scopes.extend(form.scope.clone());
+                self.form_principal(form)?
+            }
+            None => self.header_principal(authorization)?,
+        };
+        let requested = parse_scopes(&all_scopes).map_err(|e| bad(e.to_string()))?;
+        let granted: Vec<Access> = requested
+            .iter()
+            .filter_map(|want| {
+                let actions: Vec<Action> = want
+                    .actions
+                    .iter()
+                    .copied()
+                    .filter(|&a| {
+                        self.config.mode == Mode::None
+                            || self.authorize(&principal, a, &want.repository).is_allowed()
+                    })
+                    .collect();
+                (!actions.is_empty()).then(|| Access::repository(want.repository.clone(), &actions))
+            })
+            .collect();
+        let issued = self
+            .signer
+            .issue(principal.name.as_deref(), &granted)
+            .map_err(|e| Denial::Internal {
+                message: e.to_string(),
+            })?;
+        tracing::debug!(user = ?principal.name, ?granted, "token issued");
+        Ok(TokenResponse {
+            access_token: issued.token.clone(),
+            token: issued.token,
+            expires_in: issued.expires_in,
+            issued_at: rfc3339(issued.issued_at),
+        })
+    }
+
+    fn verify_password(&self, user: &str, password: &str) -> Result<Principal, Denial> {
+        match self.users.verify(user, password) {
+            Ok(u) => Ok(Principal::user(u.name)),
+            Err(e @ AuthError::InvalidCredentials) => Err(Denial::Unauthorized {
+                challenge: "Basic realm=\"berth\"".to_string(),
+                message: e.to_string(),
+            }),
+            Err(e) => Err(Denial::Internal {
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn header_principal(&self, authorization: Option<&str>) -> Result<Principal, Denial> {
+        let credentials = parse_authorization(authorization).map_err(|e| Denial::Unauthorized {
+            challenge: "Basic realm=\"berth\"".to_string(),
+            message: e.to_string(),
+        })?;
+        match credentials {
+            Credentials::Anonymous => Ok(Principal::anonymous()),
+            Credentials::Basic { user, password } => self.verify_password(&user, &password),
+            // A token that could mint tokens would never expire.
+            Credentials::Bearer(_) => Err(Denial::BadRequest {
+                message: "the token endpoint takes basic credentials, not a bearer token".into(),
+            }),
+        }
+    }
+
+    fn form_principal(&self, form: TokenForm) -> Result<Principal, Denial> {
+        let bad = |message: &str| Denial::BadRequest {
+            message: message.to_string(),
+        };
+        match form.grant_type.as_deref() {
+            Some("password") => {
+                let (Some(user), Some(password)) = (form.username, form.password) else {
+                    return Err(bad("grant_type=password needs username and password"));
+                };
+                self.verify_password(&user, &password)
+            }
+            Some("refresh_token") => Err(bad(
+                "refresh tokens are not supported; request a token with GET and basic credentials",
+            )),
+            Some(_) => Err(bad("unsupported grant_type; use password")),
+            None => Err(bad("missing grant_type")),
+        }
+    }
+}
+
+impl Authenticator for AuthService {
+    fn authenticate(&self, credentials: &Credentials) -> Result<Principal, AuthError> {
+        match credentials {
+            Credentials::Anonymous => Ok(Principal::anonymous()),
+            Credentials::Basic { user, password } => {
+                Ok(Principal::user(self.users.verify(user, password)?.name))
+            }
+            Credentials::Bearer(token) => {
+                let t = self.signer.verify(token)?;
+                Ok(Principal {
+                    name: t.subject,
+                    token_access: Some(t.access),
+                })
+            }
+        }
+    }
+}
+
+impl Authorizer for AuthService {
+    fn authorize(&self, principal: &Principal, action: Action, repository: &str) -> Decision {
+        if action == Action::Pull && self.config.anonymous_pull {
+            return Decision::Allow;
+        }
+        if principal.token_access.is_some() {
+            return if principal.token_allows(action, repository) {
+                Decision::Allow
+            } else {
+                Decision::Deny(format!("the token does not grant {action} on {repository}"))
+            };
+        }
+        match &principal.name {
+            None => Decision::Deny(format!("authentication required to {action} {repository}")),
+            Some(name) if self.user_permits(name, action, repository) => Decision::Allow,
+            Some(name) => Decision::Deny(format!("user {name} may not {action} {repository}")),
+        }
+    }
+}

@@ -103,7 +103,9 @@ impl RegistryClient {
             .filter(|d| seen.insert(d.digest.clone()))
             .cloned()
             .collect();
-        futures::stream::iter(wanted.iter().map(|d| {
+        // Owned descriptors: a closure over `&Descriptor` makes the future
+        // unprovably Send (rust-lang/rust#102211), and callers spawn it.
+        futures::stream::iter(wanted.into_iter().map(|d| {
             let (repo, progress) = (&repo, &progress);
             async move {
                 self.pull_blob(repo, &d.digest, d.size, sink, progress)

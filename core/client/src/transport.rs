@@ -12,7 +12,7 @@ use berth_oci::{DEFAULT_REGISTRY, ErrorBody, Reference, validate_repository};
 
 use crate::auth::{AuthState, Scope};
 use crate::challenge::preferred_challenge;
-use crate::credentials::CredentialStore;
+use crate::credentials::{CredentialStore, Credentials};
 use crate::error::ClientError;
 use crate::retry::{RetryPolicy, is_retryable_error, is_retryable_status};
 
@@ -147,6 +147,13 @@ impl RegistryClient {
 
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// Use `creds` for `registry` instead of looking them up in the
+    /// credential store: the daemon gets them from the CLI with each pull
+    /// or push, as Docker's `X-Registry-Auth` does.
+    pub fn use_credentials(&self, registry: &str, creds: Credentials) {
+        self.auth.reset(registry, Some(creds));
     }
 
     /// `http(s)://host[:port]/` for `registry`.

@@ -84,3 +84,5 @@ impl std::fmt::Display for Denial {
         f.write_str(self.message())
     }
 }
+
+impl std::error::Error for Denial {}

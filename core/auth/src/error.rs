@@ -12,6 +12,8 @@ pub enum AuthError {
     /// Deliberately does not say whether the user or the password was wrong.
     #[error("invalid user name or password")]
     InvalidCredentials,
+    #[error("auth mode {0:?} is unknown; use none, basic or token")]
+    InvalidMode(String),
     #[error("invalid token: {0}")]
     InvalidToken(String),
     #[error("token expired; request a new one from the token endpoint")]

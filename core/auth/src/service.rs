@@ -30,6 +30,29 @@ pub enum Mode {
     Token,
 }
 
+impl std::str::FromStr for Mode {
+    type Err = AuthError;
+
+    fn from_str(s: &str) -> Result<Mode, AuthError> {
+        match s {
+            "none" => Ok(Mode::None),
+            "basic" => Ok(Mode::Basic),
+            "token" => Ok(Mode::Token),
+            other => Err(AuthError::InvalidMode(other.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::None => "none",
+            Mode::Basic => "basic",
+            Mode::Token => "token",
+        })
+    }
+}
+
 /// Configuration of [`AuthService`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -382,6 +405,14 @@ impl Authenticator for AuthService {
             }
             Credentials::Bearer(token) => {
                 let t = self.signer.verify(token)?;
+                // A removed user's tokens stop working at once, not at expiry.
+                if let Some(sub) = &t.subject
+                    && self.users.grants(sub)?.is_none()
+                {
+                    return Err(AuthError::InvalidToken(format!(
+                        "user {sub:?} no longer exists"
+                    )));
+                }
                 Ok(Principal {
                     name: t.subject,
                     token_access: Some(t.access),

@@ -163,6 +163,15 @@ fn catalog_needs_admin() -> anyhow::Result<()> {
 }
 
 #[test]
+fn modes_parse_and_print() -> anyhow::Result<()> {
+    for m in [Mode::None, Mode::Basic, Mode::Token] {
+        assert_eq!(m.to_string().parse::<Mode>()?, m);
+    }
+    assert!("Token".parse::<Mode>().is_err());
+    Ok(())
+}
+
+#[test]
 fn mode_none_allows_everything() -> anyhow::Result<()> {
     let e = env(Mode::None, false)?;
     assert!(e.auth.check(None, &push("x")).is_ok());

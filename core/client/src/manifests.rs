@@ -244,13 +244,7 @@ impl RegistryClient {
         match &page.next {
             None => Ok(None),
             Some(next) => {
-                let url = self.url(&repo.registry, "/")?.join(next).map_err(|e| {
-                    ClientError::BadResponse {
-                        registry: repo.registry.clone(),
-                        operation: "listing tags".into(),
-                        detail: format!("Link {next:?} is not a URL: {e}"),
-                    }
-                })?;
+                let url = self.join_link(&repo.registry, next, "listing tags")?;
                 self.tags_at(repo, url).await.map(Some)
             }
         }
@@ -372,9 +366,13 @@ impl RegistryClient {
         n: Option<usize>,
         last: Option<&str>,
     ) -> Result<Catalog, ClientError> {
-        let op = "listing repositories";
         let mut url = self.url(registry, "/v2/_catalog")?;
         paginate(&mut url, n, last);
+        self.catalog_at(registry, url).await
+    }
+
+    async fn catalog_at(&self, registry: &str, url: Url) -> Result<Catalog, ClientError> {
+        let op = "listing repositories";
         let resp = self
             .send(Req::new(
                 Method::GET,
@@ -393,6 +391,42 @@ impl RegistryClient {
             repositories: list.repositories.unwrap_or_default(),
             next,
         })
+    }
+
+    /// The catalog page after `page`, if there is one.
+    pub async fn next_catalog(
+        &self,
+        registry: &str,
+        page: &Catalog,
+    ) -> Result<Option<Catalog>, ClientError> {
+        match &page.next {
+            None => Ok(None),
+            Some(next) => {
+                let url = self.join_link(registry, next, "listing repositories")?;
+                self.catalog_at(registry, url).await.map(Some)
+            }
+        }
+    }
+
+    /// Every repository of the registry, following `Link` pages.
+    pub async fn catalog_all(&self, registry: &str) -> Result<Vec<String>, ClientError> {
+        let mut page = self.catalog(registry, None, None).await?;
+        let mut all = std::mem::take(&mut page.repositories);
+        while let Some(mut p) = self.next_catalog(registry, &page).await? {
+            all.append(&mut p.repositories);
+            page = p;
+        }
+        Ok(all)
+    }
+
+    fn join_link(&self, registry: &str, next: &str, op: &str) -> Result<Url, ClientError> {
+        self.url(registry, "/")?
+            .join(next)
+            .map_err(|e| ClientError::BadResponse {
+                registry: registry.to_string(),
+                operation: op.into(),
+                detail: format!("Link {next:?} is not a URL: {e}"),
+            })
     }
 
     fn manifest_url(&self, repo: &Repository, reference: &str) -> Result<Url, ClientError> {

@@ -24,6 +24,7 @@
 //! ```
 
 mod access;
+pub mod conformance;
 mod error;
 pub mod grants;
 mod principal;

@@ -3,6 +3,8 @@
 //! directory-backed blob store implementing the client's source and sink.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
+pub mod faulty_proxy;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

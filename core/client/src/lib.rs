@@ -29,6 +29,7 @@ mod cred_helper;
 mod credentials;
 mod error;
 mod image;
+mod listing;
 mod login;
 mod manifests;
 mod platform;
@@ -42,7 +43,8 @@ pub use challenge::{Challenge, ChallengeError, parse_challenges, preferred_chall
 pub use credentials::{CredentialError, CredentialStore, Credentials};
 pub use error::{BoxError, ClientError};
 pub use image::{PulledImage, PushedImage};
-pub use manifests::{Catalog, Manifest, ManifestInfo, TagsPage};
+pub use listing::{Catalog, TagsPage};
+pub use manifests::{Manifest, ManifestInfo};
 pub use platform::{Platform, PlatformError};
 pub use retry::RetryPolicy;
 pub use transfer::{BlobOutcome, BlobSink, BlobSource, BoxReader, NoProgress, Progress};

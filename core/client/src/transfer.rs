@@ -236,7 +236,10 @@ fn restartable(e: &ClientError) -> bool {
     match e {
         ClientError::Http { .. }
         | ClientError::BadResponse { .. }
-        | ClientError::UploadFailed { .. } => true,
+        | ClientError::UploadFailed { .. }
+        // A token that expired while a streamed body was on its way: the
+        // next session's POST fetches a fresh one.
+        | ClientError::Unauthorized { .. } => true,
         ClientError::Registry { code, status, .. } => {
             matches!(
                 code,

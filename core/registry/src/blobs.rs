@@ -17,14 +17,21 @@ pub struct BlobRead {
 }
 
 fn unknown(repo: &str, d: &Digest) -> RegistryError {
-    RegistryError::new(ErrorCode::BlobUnknown, format!("blob {d} is unknown to repository {repo}"))
-        .with_detail(serde_json::json!({ "digest": d.to_string() }))
+    RegistryError::new(
+        ErrorCode::BlobUnknown,
+        format!("blob {d} is unknown to repository {repo}"),
+    )
+    .with_detail(serde_json::json!({ "digest": d.to_string() }))
 }
 
 impl Registry {
     /// The size of a blob the repository holds. Marks it used, so a client
     /// that checks before pushing a manifest doesn't lose it to GC.
-    pub async fn blob_size(&self, repo: &str, digest: &str) -> Result<(Digest, u64), RegistryError> {
+    pub async fn blob_size(
+        &self,
+        repo: &str,
+        digest: &str,
+    ) -> Result<(Digest, u64), RegistryError> {
         check_repo(repo)?;
         let d = parse_digest(digest)?;
         if !self.state.blob_linked(repo, &d)? {
@@ -59,7 +66,9 @@ impl Registry {
                 })
             }
             Some((start, end)) => {
-                let end = end.unwrap_or(size.saturating_sub(1)).min(size.saturating_sub(1));
+                let end = end
+                    .unwrap_or(size.saturating_sub(1))
+                    .min(size.saturating_sub(1));
                 if size == 0 || start > end {
                     return Err(RegistryError::new(
                         ErrorCode::BlobUnknown,

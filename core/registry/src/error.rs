@@ -32,7 +32,10 @@ impl RegistryError {
     pub fn with_status(self, s: u16) -> Self {
         match self {
             RegistryError::Client {
-                code, message, detail, ..
+                code,
+                message,
+                detail,
+                ..
             } => RegistryError::Client {
                 code,
                 status: s,
@@ -46,7 +49,10 @@ impl RegistryError {
     pub fn with_detail(self, d: serde_json::Value) -> Self {
         match self {
             RegistryError::Client {
-                code, status, message, ..
+                code,
+                status,
+                message,
+                ..
             } => RegistryError::Client {
                 code,
                 status,
@@ -75,7 +81,10 @@ impl RegistryError {
     pub fn body(&self) -> ErrorBody {
         match self {
             RegistryError::Client {
-                code, message, detail, ..
+                code,
+                message,
+                detail,
+                ..
             } => ErrorBody {
                 errors: vec![ErrorInfo {
                     code: *code,
@@ -91,28 +100,39 @@ impl RegistryError {
 impl From<ContentError> for RegistryError {
     fn from(e: ContentError) -> Self {
         match e {
-            ContentError::NotFound(d) => RegistryError::new(ErrorCode::BlobUnknown, format!("blob {d} is unknown"))
-                .with_detail(serde_json::json!({ "digest": d.to_string() })),
+            ContentError::NotFound(d) => {
+                RegistryError::new(ErrorCode::BlobUnknown, format!("blob {d} is unknown"))
+                    .with_detail(serde_json::json!({ "digest": d.to_string() }))
+            }
             ContentError::DigestMismatch { expected, actual } => RegistryError::new(
                 ErrorCode::DigestInvalid,
                 format!("uploaded content has digest {actual}, not {expected}; nothing was stored"),
             )
             .with_detail(serde_json::json!({ "digest": expected.to_string() })),
-            ContentError::SizeMismatch { expected, actual, .. } => RegistryError::new(
+            ContentError::SizeMismatch {
+                expected, actual, ..
+            } => RegistryError::new(
                 ErrorCode::SizeInvalid,
                 format!("uploaded content is {actual} bytes, not {expected}; nothing was stored"),
             ),
-            ContentError::RangeNotSatisfiable { start, end, size, .. } => RegistryError::new(
+            ContentError::RangeNotSatisfiable {
+                start, end, size, ..
+            } => RegistryError::new(
                 ErrorCode::BlobUploadInvalid,
                 format!("range {start}-{end} is outside the blob of {size} bytes"),
             )
             .with_status(416),
             ContentError::Source(err) => RegistryError::new(
                 ErrorCode::BlobUploadInvalid,
-                format!("reading the request body failed: {err}; resume the upload from its reported offset"),
+                format!(
+                    "reading the request body failed: {err}; resume the upload from its reported offset"
+                ),
             ),
             ContentError::IngestNotFound(id) | ContentError::InvalidIngestId(id) => {
-                RegistryError::new(ErrorCode::BlobUploadUnknown, format!("upload {id:?} is unknown"))
+                RegistryError::new(
+                    ErrorCode::BlobUploadUnknown,
+                    format!("upload {id:?} is unknown"),
+                )
             }
             other => RegistryError::Content(other),
         }
@@ -135,10 +155,12 @@ impl From<StateError> for RegistryError {
 /// Parse a repository name, digest or tag from a request, mapping failures
 /// to the spec's codes.
 pub(crate) fn check_repo(repo: &str) -> Result<(), RegistryError> {
-    berth_oci::validate_repository(repo).map_err(|e| RegistryError::new(ErrorCode::NameInvalid, e.to_string()))
+    berth_oci::validate_repository(repo)
+        .map_err(|e| RegistryError::new(ErrorCode::NameInvalid, e.to_string()))
 }
 
 pub(crate) fn parse_digest(s: &str) -> Result<berth_oci::Digest, RegistryError> {
-    s.parse()
-        .map_err(|e: berth_oci::DigestError| RegistryError::new(ErrorCode::DigestInvalid, e.to_string()))
+    s.parse().map_err(|e: berth_oci::DigestError| {
+        RegistryError::new(ErrorCode::DigestInvalid, e.to_string())
+    })
 }

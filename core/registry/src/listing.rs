@@ -24,7 +24,12 @@ fn paged(mut items: Vec<String>, n: Option<usize>) -> Page {
 
 impl Registry {
     /// Tags of a repository in lexical order, after `last`, at most `n`.
-    pub fn tags(&self, repo: &str, n: Option<usize>, last: Option<&str>) -> Result<Page, RegistryError> {
+    pub fn tags(
+        &self,
+        repo: &str,
+        n: Option<usize>,
+        last: Option<&str>,
+    ) -> Result<Page, RegistryError> {
         check_repo(repo)?;
         if !self.state.repo_exists(repo)? {
             return Err(RegistryError::new(
@@ -61,6 +66,9 @@ impl Registry {
             "mediaType": media_types::OCI_INDEX,
             "manifests": list,
         });
-        Ok((serde_json::to_vec(&index).unwrap_or_default(), artifact_type.is_some()))
+        Ok((
+            serde_json::to_vec(&index).unwrap_or_default(),
+            artifact_type.is_some(),
+        ))
     }
 }

@@ -41,16 +41,24 @@ fn parse_reference(reference: &str) -> Result<Ref, RegistryError> {
         reference
             .parse()
             .map(Ref::Digest)
-            .map_err(|e: berth_oci::DigestError| RegistryError::new(ErrorCode::DigestInvalid, e.to_string()))
+            .map_err(|e: berth_oci::DigestError| {
+                RegistryError::new(ErrorCode::DigestInvalid, e.to_string())
+            })
     } else {
         berth_oci::validate_tag(reference)
             .map(|()| Ref::Tag(reference.to_string()))
-            .map_err(|e| RegistryError::new(ErrorCode::ManifestInvalid, e.to_string()).with_status(400))
+            .map_err(|e| {
+                RegistryError::new(ErrorCode::ManifestInvalid, e.to_string()).with_status(400)
+            })
     }
 }
 
 impl Registry {
-    fn resolve(&self, repo: &str, reference: &str) -> Result<(Digest, ManifestRecord), RegistryError> {
+    fn resolve(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<(Digest, ManifestRecord), RegistryError> {
         check_repo(repo)?;
         let d = match parse_reference(reference) {
             Ok(Ref::Digest(d)) => d,
@@ -68,12 +76,23 @@ impl Registry {
     }
 
     /// Fetch a manifest by tag or digest; `with_body` false for HEAD.
-    pub async fn manifest_get(&self, repo: &str, reference: &str, with_body: bool) -> Result<ManifestGet, RegistryError> {
+    pub async fn manifest_get(
+        &self,
+        repo: &str,
+        reference: &str,
+        with_body: bool,
+    ) -> Result<ManifestGet, RegistryError> {
         let (digest, rec) = self.resolve(repo, reference)?;
         let body = if with_body {
-            match self.content.read_small(&digest, self.config.max_manifest_bytes).await {
+            match self
+                .content
+                .read_small(&digest, self.config.max_manifest_bytes)
+                .await
+            {
                 Ok(b) => b,
-                Err(berth_content::ContentError::NotFound(_)) => return Err(manifest_unknown(repo, reference)),
+                Err(berth_content::ContentError::NotFound(_)) => {
+                    return Err(manifest_unknown(repo, reference));
+                }
                 Err(e) => return Err(e.into()),
             }
         } else {
@@ -181,11 +200,14 @@ impl Registry {
             .with_detail(serde_json::json!({ "digest": d.to_string() }))
         };
         for desc in m.blob_refs() {
-            let present = self.state.blob_linked(repo, &desc.digest)? && self.content.stat(&desc.digest).await?.is_some();
+            let present = self.state.blob_linked(repo, &desc.digest)?
+                && self.content.stat(&desc.digest).await?.is_some();
             if !present {
                 return Err(missing(&desc.digest, "blob"));
             }
-            self.state.touch_blob(&desc.digest).map_err(|_| missing(&desc.digest, "blob"))?;
+            self.state
+                .touch_blob(&desc.digest)
+                .map_err(|_| missing(&desc.digest, "blob"))?;
         }
         for desc in &m.manifests {
             if self.state.get_manifest(repo, &desc.digest)?.is_none() {

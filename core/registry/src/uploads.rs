@@ -18,7 +18,10 @@ pub enum UploadStart {
 }
 
 fn unknown_upload(id: &str) -> RegistryError {
-    RegistryError::new(ErrorCode::BlobUploadUnknown, format!("upload {id:?} is unknown; start a new one"))
+    RegistryError::new(
+        ErrorCode::BlobUploadUnknown,
+        format!("upload {id:?} is unknown; start a new one"),
+    )
 }
 
 impl Registry {
@@ -154,8 +157,13 @@ impl Registry {
             *guard = Some(ingest);
             return Err(e.into());
         }
-        self.protect(&d).await?;
+        if let Err(e) = self.protect(&d).await {
+            *guard = Some(ingest);
+            return Err(e);
+        }
         let result = ingest.commit(&d, None).await;
+        // forget_session takes this slot's lock itself.
+        drop(guard);
         self.forget_session(id).await;
         result?;
         self.state.link_blob(repo, &d)?;
@@ -191,4 +199,3 @@ impl Registry {
         self.ingests.lock().map(|m| m.len()).unwrap_or(0)
     }
 }
-

@@ -1,0 +1,251 @@
+//! `/v1/images`: the local image store, and pulls and pushes through the
+//! registry client.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_client::{Credentials, Platform, Progress, RegistryClient};
+use berth_oci::Reference;
+use berth_state::ImageRecord;
+use futures::StreamExt;
+use serde::Deserialize;
+
+use super::progress::{ChannelProgress, Event};
+use super::{ControlApp, ControlError, LocalBlobs, Shared};
+
+#[derive(Debug, Deserialize)]
+pub struct Auth {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PullRequest {
+    pub reference: String,
+    #[serde(default)]
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub auth: Option<Auth>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PushRequest {
+    pub reference: String,
+    #[serde(default)]
+    pub auth: Option<Auth>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TagRequest {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefQuery {
+    pub reference: String,
+}
+
+fn parse_ref(s: &str) -> Result<Reference, ControlError> {
+    s.parse()
+        .map_err(|e: berth_oci::ReferenceError| ControlError::bad_request(e.to_string()))
+}
+
+fn client_for(
+    app: &ControlApp,
+    reference: &Reference,
+    auth: Option<Auth>,
+) -> Result<RegistryClient, ControlError> {
+    let client = RegistryClient::new(app.client.clone()).map_err(ControlError::internal)?;
+    if let Some(a) = auth {
+        client.use_credentials(
+            &reference.registry,
+            Credentials::new(a.username, a.password),
+        );
+    }
+    Ok(client)
+}
+
+fn local(app: &ControlApp) -> LocalBlobs {
+    LocalBlobs {
+        content: app.registry.content().clone(),
+        state: app.registry.state().clone(),
+    }
+}
+
+type Job = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<serde_json::Value, ControlError>> + Send>,
+>;
+
+/// Run `job` and stream its progress, then its result, as NDJSON.
+fn stream(job: impl FnOnce(Arc<dyn Progress>) -> Job) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let progress: Arc<dyn Progress> = Arc::new(ChannelProgress(tx.clone()));
+    let fut = job(progress);
+    tokio::spawn(async move {
+        let last = match fut.await {
+            Ok(result) => Event::Done { result },
+            Err(e) => Event::Error {
+                code: e.code.to_string(),
+                message: e.message,
+            },
+        };
+        let _ = tx.send(last);
+    });
+    let lines = tokio_stream_from(rx).map(|ev| {
+        let mut line = serde_json::to_vec(&ev).unwrap_or_default();
+        line.push(b'\n');
+        Ok::<_, std::convert::Infallible>(line)
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
+) -> impl futures::Stream<Item = Event> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+pub(crate) async fn info(State(app): Shared) -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "root": app.root,
+        "images": app.registry.state().list_images().map(|v| v.len()).unwrap_or(0),
+    }))
+}
+
+pub(crate) async fn list(State(app): Shared) -> Result<axum::Json<Vec<ImageRecord>>, ControlError> {
+    Ok(axum::Json(app.registry.state().list_images()?))
+}
+
+pub(crate) async fn pull(
+    State(app): Shared,
+    axum::Json(req): axum::Json<PullRequest>,
+) -> Result<Response, ControlError> {
+    let reference = parse_ref(&req.reference)?;
+    let platform = match &req.platform {
+        Some(p) => p
+            .parse::<Platform>()
+            .map_err(|e| ControlError::bad_request(e.to_string()))?,
+        None => Platform::host(),
+    };
+    let client = client_for(&app, &reference, req.auth)?;
+    Ok(stream(move |progress| {
+        Box::pin(do_pull(app, client, reference, platform, progress))
+    }))
+}
+
+async fn do_pull(
+    app: Arc<ControlApp>,
+    client: RegistryClient,
+    reference: Reference,
+    platform: Platform,
+    progress: Arc<dyn Progress>,
+) -> Result<serde_json::Value, ControlError> {
+    {
+        let sink = local(&app);
+        let pulled = client
+            .pull_image(&reference, &platform, &sink, progress)
+            .await
+            .map_err(|e| {
+                ControlError::new(StatusCode::BAD_GATEWAY, "pull_failed", e.to_string())
+            })?;
+        let mut refs = vec![
+            pulled.digest.clone(),
+            pulled.manifest.digest.clone(),
+            pulled.config.digest.clone(),
+        ];
+        refs.extend(pulled.layers.iter().map(|l| l.digest.clone()));
+        let record = ImageRecord {
+            reference: reference.to_string(),
+            manifest: pulled.digest.clone(),
+            media_type: pulled
+                .index
+                .as_ref()
+                .map_or(pulled.manifest.media_type.clone(), |i| i.media_type.clone()),
+            config: pulled.config.digest.clone(),
+            size: pulled.config.size + pulled.layers.iter().map(|l| l.size).sum::<u64>(),
+            refs,
+            created: berth_state::now(),
+        };
+        app.registry.state().put_image(&record)?;
+        serde_json::to_value(&record).map_err(ControlError::internal)
+    }
+}
+
+pub(crate) async fn push(
+    State(app): Shared,
+    axum::Json(req): axum::Json<PushRequest>,
+) -> Result<Response, ControlError> {
+    let reference = parse_ref(&req.reference)?;
+    let image = app
+        .registry
+        .state()
+        .get_image(&reference.to_string())?
+        .ok_or_else(|| {
+            ControlError::not_found(format!("no local image {reference}; pull or tag one first"))
+        })?;
+    let client = client_for(&app, &reference, req.auth)?;
+    Ok(stream(move |progress| {
+        Box::pin(do_push(app, client, reference, image, progress))
+    }))
+}
+
+async fn do_push(
+    app: Arc<ControlApp>,
+    client: RegistryClient,
+    reference: Reference,
+    image: ImageRecord,
+    progress: Arc<dyn Progress>,
+) -> Result<serde_json::Value, ControlError> {
+    {
+        let source = local(&app);
+        let pushed = client
+            .push_image(&reference, &image.manifest, &source, None, progress)
+            .await
+            .map_err(|e| {
+                ControlError::new(StatusCode::BAD_GATEWAY, "push_failed", e.to_string())
+            })?;
+        Ok(serde_json::json!({
+            "reference": reference.to_string(),
+            "digest": pushed.digest.to_string(),
+            "size": pushed.size,
+        }))
+    }
+}
+
+pub(crate) async fn tag(
+    State(app): Shared,
+    axum::Json(req): axum::Json<TagRequest>,
+) -> Result<impl IntoResponse, ControlError> {
+    let source = parse_ref(&req.source)?;
+    let target = parse_ref(&req.target)?;
+    let state = app.registry.state();
+    let mut image = state
+        .get_image(&source.to_string())?
+        .ok_or_else(|| ControlError::not_found(format!("no local image {source}")))?;
+    image.reference = target.to_string();
+    state.put_image(&image)?;
+    Ok((StatusCode::CREATED, axum::Json(image)))
+}
+
+pub(crate) async fn remove(
+    State(app): Shared,
+    Query(q): Query<RefQuery>,
+) -> Result<impl IntoResponse, ControlError> {
+    let reference = parse_ref(&q.reference)?;
+    match app.registry.state().remove_image(&reference.to_string())? {
+        Some(img) => Ok(axum::Json(img)),
+        None => Err(ControlError::not_found(format!(
+            "no local image {reference}"
+        ))),
+    }
+}

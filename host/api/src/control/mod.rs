@@ -1,0 +1,47 @@
+//! The control plane, `/v1/...`: JSON over HTTP on the daemon's unix
+//! socket. Long operations (pull, push) answer with a stream of
+//! newline-delimited JSON events, the last of which is the result.
+
+mod errors;
+mod images;
+mod local;
+mod progress;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use berth_auth::AuthService;
+use berth_client::ClientConfig;
+use berth_registry::Registry;
+
+pub use errors::ControlError;
+pub use local::LocalBlobs;
+pub use progress::Event;
+
+/// What the control plane needs.
+pub struct ControlApp {
+    pub registry: Registry,
+    pub auth: Arc<AuthService>,
+    /// Template for the registry clients of pulls and pushes.
+    pub client: ClientConfig,
+    pub root: std::path::PathBuf,
+}
+
+pub(crate) type Shared = axum::extract::State<Arc<ControlApp>>;
+
+/// `fn app(state) -> Router` for the control plane.
+pub fn app(state: Arc<ControlApp>) -> Router {
+    Router::new()
+        .route("/v1/info", get(images::info))
+        .route("/v1/images", get(images::list).delete(images::remove))
+        .route("/v1/images/pull", post(images::pull))
+        .route("/v1/images/push", post(images::push))
+        .route("/v1/images/tag", post(images::tag))
+        .route("/v1/registry/users", get(users::list).post(users::add))
+        .route("/v1/registry/users/{name}", delete(users::remove))
+        .route("/v1/registry/gc", post(users::gc))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state)
+}

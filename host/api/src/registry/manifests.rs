@@ -1,0 +1,171 @@
+//! Manifests, tag lists, the catalog and referrers.
+
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_oci::{ErrorCode, media_types};
+use berth_registry::Page;
+
+use super::{ApiError, Query, RegistryApp};
+
+fn parse_n(query: &Query) -> Result<Option<usize>, ApiError> {
+    query
+        .get("n")
+        .map(|n| {
+            n.parse::<usize>().map_err(|_| {
+                ApiError::client(ErrorCode::Unsupported, format!("n={n:?} is not a number"))
+                    .with_status(400)
+            })
+        })
+        .transpose()
+}
+
+impl ApiError {
+    pub(crate) fn with_status(self, s: u16) -> ApiError {
+        match self {
+            ApiError::Registry(e) => ApiError::Registry(e.with_status(s)),
+            other => other,
+        }
+    }
+}
+
+fn link(path: &str, page: &Page, n: Option<usize>) -> Option<String> {
+    let (true, Some(last), Some(n)) = (page.more, page.items.last(), n) else {
+        return None;
+    };
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("last", last)
+        .append_pair("n", &n.to_string())
+        .finish();
+    Some(format!("<{path}?{q}>; rel=\"next\""))
+}
+
+fn json_page(
+    key: &str,
+    extra: Option<(&str, &str)>,
+    page: &Page,
+    link: Option<String>,
+) -> Response {
+    let mut body = serde_json::Map::new();
+    if let Some((k, v)) = extra {
+        body.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
+    body.insert(key.to_string(), serde_json::json!(page.items));
+    let mut resp = (StatusCode::OK, axum::Json(serde_json::Value::Object(body))).into_response();
+    if let Some(l) = link.and_then(|l| l.parse().ok()) {
+        resp.headers_mut().insert(header::LINK, l);
+    }
+    resp
+}
+
+pub(crate) fn tags(app: &RegistryApp, repo: &str, query: &Query) -> Result<Response, ApiError> {
+    let n = parse_n(query)?;
+    let page = app.registry.tags(repo, n, query.get("last"))?;
+    let l = link(&format!("/v2/{repo}/tags/list"), &page, n);
+    Ok(json_page("tags", Some(("name", repo)), &page, l))
+}
+
+pub(crate) fn catalog(app: &RegistryApp, query: &Query) -> Result<Response, ApiError> {
+    let n = parse_n(query)?;
+    let page = app.registry.catalog(n, query.get("last"))?;
+    let l = link("/v2/_catalog", &page, n);
+    Ok(json_page("repositories", None, &page, l))
+}
+
+pub(crate) fn referrers(
+    app: &RegistryApp,
+    repo: &str,
+    digest: &str,
+    query: &Query,
+) -> Result<Response, ApiError> {
+    let at = query.get("artifactType");
+    let (body, filtered) = app.registry.referrers(repo, digest, at)?;
+    let mut resp = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, media_types::OCI_INDEX)],
+        body,
+    )
+        .into_response();
+    if filtered {
+        resp.headers_mut().insert(
+            "OCI-Filters-Applied",
+            http::HeaderValue::from_static("artifactType"),
+        );
+    }
+    Ok(resp)
+}
+
+pub(crate) async fn handle(
+    app: &RegistryApp,
+    repo: &str,
+    reference: &str,
+    method: Method,
+    req: Request,
+) -> Result<Response, ApiError> {
+    match method {
+        Method::GET | Method::HEAD => {
+            let m = app
+                .registry
+                .manifest_get(repo, reference, method == Method::GET)
+                .await?;
+            let headers = [
+                (header::CONTENT_TYPE, m.media_type.clone()),
+                (header::CONTENT_LENGTH, m.size.to_string()),
+                (
+                    header::HeaderName::from_static("docker-content-digest"),
+                    m.digest.to_string(),
+                ),
+                (header::ETAG, format!("\"{}\"", m.digest)),
+            ];
+            Ok(if method == Method::GET {
+                (StatusCode::OK, headers, m.body).into_response()
+            } else {
+                (StatusCode::OK, headers).into_response()
+            })
+        }
+        Method::PUT => {
+            let content_type = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let limit = 4 * 1024 * 1024;
+            let body = axum::body::to_bytes(req.into_body(), limit)
+                .await
+                .map_err(|e| {
+                    ApiError::client(
+                        ErrorCode::ManifestInvalid,
+                        format!("reading the manifest failed (limit {limit} bytes): {e}"),
+                    )
+                })?;
+            let put = app
+                .registry
+                .manifest_put(repo, reference, content_type.as_deref(), &body)
+                .await?;
+            let mut resp = (
+                StatusCode::CREATED,
+                [
+                    (
+                        header::LOCATION,
+                        format!("/v2/{repo}/manifests/{}", put.digest),
+                    ),
+                    (
+                        header::HeaderName::from_static("docker-content-digest"),
+                        put.digest.to_string(),
+                    ),
+                    (header::CONTENT_LENGTH, "0".to_string()),
+                ],
+            )
+                .into_response();
+            if let Some(s) = put.subject.and_then(|s| s.to_string().parse().ok()) {
+                resp.headers_mut().insert("OCI-Subject", s);
+            }
+            Ok(resp)
+        }
+        Method::DELETE => {
+            app.registry.manifest_delete(repo, reference).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        m => Err(ApiError::unsupported(&m)),
+    }
+}

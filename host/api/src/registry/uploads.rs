@@ -1,0 +1,136 @@
+//! Blob uploads: `POST /v2/<name>/blobs/uploads/` and
+//! `GET|PATCH|PUT|DELETE /v2/<name>/blobs/uploads/<id>`.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_oci::ErrorCode;
+use berth_registry::UploadStart;
+
+use super::{ApiError, Query, RegistryApp, body_reader};
+
+fn blob_created(repo: &str, digest: &berth_oci::Digest) -> Response {
+    (
+        StatusCode::CREATED,
+        [
+            (header::LOCATION, format!("/v2/{repo}/blobs/{digest}")),
+            (
+                header::HeaderName::from_static("docker-content-digest"),
+                digest.to_string(),
+            ),
+            (header::CONTENT_LENGTH, "0".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+/// 202 (or 204 for status) with the session's location and received range.
+fn session(status: StatusCode, repo: &str, id: &str, offset: u64) -> Response {
+    (
+        status,
+        [
+            (header::LOCATION, format!("/v2/{repo}/blobs/uploads/{id}")),
+            (header::RANGE, format!("0-{}", offset.saturating_sub(1))),
+            (
+                header::HeaderName::from_static("docker-upload-uuid"),
+                id.to_string(),
+            ),
+            (header::CONTENT_LENGTH, "0".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `Content-Range: START-END` (Distribution's form) or `bytes START-END/*`.
+fn content_range(h: &HeaderMap) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(v) = h.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::Registry(
+            berth_registry::RegistryError::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("Content-Range {v:?} is not START-END"),
+            )
+            .with_status(416),
+        )
+    };
+    let s = v.to_str().map_err(|_| bad())?.trim();
+    let s = s.strip_prefix("bytes ").unwrap_or(s);
+    let s = s.split('/').next().unwrap_or(s);
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    Ok(Some((
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    )))
+}
+
+pub(crate) async fn start(
+    app: &RegistryApp,
+    repo: &str,
+    query: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let mount = query.get("mount").map(|m| (m, query.get("from")));
+    let digest = query.get("digest");
+    let result = app
+        .registry
+        .upload_start(repo, digest, mount, body_reader(req.into_body()))
+        .await?;
+    Ok(match result {
+        UploadStart::Created(d) => blob_created(repo, &d),
+        UploadStart::Session(id) => session(StatusCode::ACCEPTED, repo, &id, 0),
+    })
+}
+
+pub(crate) async fn handle(
+    app: &RegistryApp,
+    repo: &str,
+    id: &str,
+    method: Method,
+    query: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
+    match method {
+        Method::GET => {
+            let offset = app.registry.upload_offset(repo, id).await?;
+            Ok(session(StatusCode::NO_CONTENT, repo, id, offset))
+        }
+        Method::PATCH => {
+            let range = content_range(req.headers())?;
+            let len = content_length(req.headers());
+            let offset = app
+                .registry
+                .upload_patch(repo, id, range, len, body_reader(req.into_body()))
+                .await?;
+            Ok(session(StatusCode::ACCEPTED, repo, id, offset))
+        }
+        Method::PUT => {
+            let digest = query.get("digest").ok_or_else(|| {
+                ApiError::client(
+                    ErrorCode::DigestInvalid,
+                    "PUT that completes an upload needs ?digest=",
+                )
+            })?;
+            let d = app
+                .registry
+                .upload_finish(repo, id, digest, body_reader(req.into_body()))
+                .await?;
+            Ok(blob_created(repo, &d))
+        }
+        Method::DELETE => {
+            app.registry.upload_cancel(repo, id).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        m => Err(ApiError::unsupported(&m)),
+    }
+}

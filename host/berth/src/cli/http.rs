@@ -1,0 +1,89 @@
+//! A small HTTP/1.1 client for the daemon's unix socket.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
+
+/// Where the daemon listens, from `--host unix:///path` or `BERTH_HOST`.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    socket: PathBuf,
+}
+
+impl Daemon {
+    pub fn from_host(host: &str) -> anyhow::Result<Daemon> {
+        match host.strip_prefix("unix://") {
+            Some(p) if !p.is_empty() => Ok(Daemon { socket: p.into() }),
+            _ => bail!("--host {host:?} is not unix:///path/to/berth.sock"),
+        }
+    }
+
+    /// Send a request; return the status and the body, unread.
+    pub async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<(http::StatusCode, Incoming)> {
+        let stream = UnixStream::connect(&self.socket).await.with_context(|| {
+            format!(
+                "connecting to berthd at {}; is it running? (set --host or BERTH_HOST)",
+                self.socket.display()
+            )
+        })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "daemon connection closed");
+            }
+        });
+        let bytes = match &body {
+            Some(v) => Bytes::from(serde_json::to_vec(v)?),
+            None => Bytes::new(),
+        };
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, "berthd")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(bytes))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .context("talking to berthd")?;
+        Ok((resp.status(), resp.into_body()))
+    }
+
+    /// Send a request and decode a JSON answer, turning error bodies into errors.
+    pub async fn json(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (status, body) = self.send(method, path, body).await?;
+        let bytes = body.collect().await?.to_bytes();
+        let value: serde_json::Value = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&bytes).into())
+            })
+        };
+        if !status.is_success() {
+            let msg = value
+                .get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            bail!("{msg}");
+        }
+        Ok(value)
+    }
+}

@@ -1,0 +1,326 @@
+//! `berth`: Docker-style verbs that talk to berthd over its unix socket.
+//! Credentials live client-side in Docker's `config.json` (so docker and
+//! skopeo share them) and travel with each pull or push, as Docker's
+//! `X-Registry-Auth` does.
+
+mod http;
+mod progress;
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+use berth_client::{ClientConfig, CredentialStore, Credentials, RegistryClient};
+use berth_oci::Reference;
+use clap::{Parser, Subcommand};
+use http::Daemon;
+
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about = "Command line client of berthd")]
+pub struct Cli {
+    /// The daemon to talk to.
+    #[arg(
+        long,
+        env = "BERTH_HOST",
+        default_value = "unix:///run/berth/berth.sock",
+        global = true
+    )]
+    pub host: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in to a registry (credentials go to ~/.docker/config.json or its helper).
+    Login {
+        registry: String,
+        #[arg(short, long)]
+        username: Option<String>,
+        #[arg(short, long)]
+        password: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Forget a registry's credentials.
+    Logout { registry: String },
+    /// Pull an image into the local store.
+    Pull {
+        reference: String,
+        /// os/arch[/variant]; the host's by default.
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// Push a local image to its registry.
+    Push { reference: String },
+    /// Give a local image another name.
+    Tag { source: String, target: String },
+    /// List local images.
+    Images {
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Remove local images.
+    Rmi {
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// Manage berthd's own registry.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// Show what the daemon is.
+    Info,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Registry users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Collect blobs no manifest, tag, image or upload holds.
+    Gc,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (or replace its password and grants).
+    Add {
+        name: String,
+        #[arg(short, long)]
+        password: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+        /// `ACTIONS:GLOB`, e.g. `pull,push:team/*` or `*:*`; repeatable.
+        #[arg(long = "allow")]
+        grants: Vec<String>,
+    },
+    /// List users.
+    Ls,
+    /// Remove a user.
+    Rm { name: String },
+}
+
+fn read_password(flag: Option<String>, stdin: bool) -> anyhow::Result<String> {
+    if stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the password from stdin")?;
+        return Ok(s.trim_end_matches(['\n', '\r']).to_string());
+    }
+    flag.context("give a password with --password-stdin (or -p)")
+}
+
+fn parse_ref(s: &str) -> anyhow::Result<Reference> {
+    Ok(s.parse::<Reference>()?)
+}
+
+/// The stored credentials for `registry`, as the daemon wants them.
+fn auth_for(registry: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    let store = CredentialStore::from_env()?;
+    Ok(store
+        .get(registry)?
+        .map(|c| serde_json::json!({ "username": c.username, "password": c.password })))
+}
+
+fn local_client() -> anyhow::Result<RegistryClient> {
+    Ok(RegistryClient::new(ClientConfig {
+        credentials: Some(CredentialStore::from_env()?),
+        ..ClientConfig::default()
+    })?)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let daemon = Daemon::from_host(&cli.host)?;
+    use ::http::Method;
+    match cli.command {
+        Command::Login {
+            registry,
+            username,
+            password,
+            password_stdin,
+        } => {
+            let user = username.context("give a user name with -u")?;
+            let pass = read_password(password, password_stdin)?;
+            local_client()?
+                .login(&registry, &Credentials::new(user, pass))
+                .await?;
+            println!("Login Succeeded");
+        }
+        Command::Logout { registry } => {
+            if local_client()?.logout(&registry).await? {
+                println!("Removing login credentials for {registry}");
+            } else {
+                println!("Not logged in to {registry}");
+            }
+        }
+        Command::Pull {
+            reference,
+            platform,
+        } => {
+            let r = parse_ref(&reference)?;
+            let body = serde_json::json!({ "reference": r.to_string(), "platform": platform, "auth": auth_for(&r.registry)? });
+            let (status, stream) = daemon
+                .send(Method::POST, "/v1/images/pull", Some(body))
+                .await?;
+            let result = finish(status, stream).await?;
+            println!(
+                "{}: pulled {}",
+                r,
+                result["manifest"].as_str().unwrap_or("?")
+            );
+        }
+        Command::Push { reference } => {
+            let r = parse_ref(&reference)?;
+            let body =
+                serde_json::json!({ "reference": r.to_string(), "auth": auth_for(&r.registry)? });
+            let (status, stream) = daemon
+                .send(Method::POST, "/v1/images/push", Some(body))
+                .await?;
+            let result = finish(status, stream).await?;
+            println!(
+                "{}: digest: {} size: {}",
+                r,
+                result["digest"].as_str().unwrap_or("?"),
+                result["size"]
+            );
+        }
+        Command::Tag { source, target } => {
+            let body = serde_json::json!({ "source": parse_ref(&source)?.to_string(), "target": parse_ref(&target)?.to_string() });
+            daemon
+                .json(Method::POST, "/v1/images/tag", Some(body))
+                .await?;
+        }
+        Command::Images { quiet } => {
+            let images = daemon.json(Method::GET, "/v1/images", None).await?;
+            print_images(&images, quiet);
+        }
+        Command::Rmi { references } => {
+            for r in references {
+                let r = parse_ref(&r)?;
+                let q: String = form_query(&[("reference", &r.to_string())]);
+                daemon
+                    .json(Method::DELETE, &format!("/v1/images?{q}"), None)
+                    .await?;
+                println!("Untagged: {r}");
+            }
+        }
+        Command::Registry { command } => registry(&daemon, command).await?,
+        Command::Info => {
+            let info = daemon.json(Method::GET, "/v1/info", None).await?;
+            println!("{}", serde_json::to_string_pretty(&info)?);
+        }
+    }
+    Ok(())
+}
+
+async fn finish(
+    status: ::http::StatusCode,
+    stream: hyper::body::Incoming,
+) -> anyhow::Result<serde_json::Value> {
+    if !status.is_success() {
+        use http_body_util::BodyExt;
+        let bytes = stream.collect().await?.to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        bail!(
+            "{}",
+            v["message"]
+                .as_str()
+                .unwrap_or("the daemon refused the request")
+        );
+    }
+    progress::follow(stream).await
+}
+
+fn form_query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let enc: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={enc}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn print_images(images: &serde_json::Value, quiet: bool) {
+    let empty = Vec::new();
+    let list = images.as_array().unwrap_or(&empty);
+    if !quiet {
+        println!("{:<50} {:<20} {:>12}", "REFERENCE", "IMAGE ID", "SIZE");
+    }
+    for img in list {
+        let id = img["config"]
+            .as_str()
+            .unwrap_or("")
+            .split(':')
+            .nth(1)
+            .unwrap_or("")
+            .chars()
+            .take(12)
+            .collect::<String>();
+        if quiet {
+            println!("{id}");
+        } else {
+            let size = img["size"].as_u64().unwrap_or(0);
+            println!(
+                "{:<50} {:<20} {:>9.1} MB",
+                img["reference"].as_str().unwrap_or(""),
+                id,
+                size as f64 / 1e6
+            );
+        }
+    }
+}
+
+async fn registry(daemon: &Daemon, command: RegistryCommand) -> anyhow::Result<()> {
+    use ::http::Method;
+    match command {
+        RegistryCommand::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    password,
+                    password_stdin,
+                    grants,
+                },
+        } => {
+            let pass = read_password(password, password_stdin)?;
+            let body = serde_json::json!({ "name": name, "password": pass, "grants": grants });
+            daemon
+                .json(Method::POST, "/v1/registry/users", Some(body))
+                .await?;
+            println!("user {name} added");
+        }
+        RegistryCommand::User {
+            command: UserCommand::Ls,
+        } => {
+            let users = daemon.json(Method::GET, "/v1/registry/users", None).await?;
+            println!("{}", serde_json::to_string_pretty(&users)?);
+        }
+        RegistryCommand::User {
+            command: UserCommand::Rm { name },
+        } => {
+            daemon
+                .json(Method::DELETE, &format!("/v1/registry/users/{name}"), None)
+                .await?;
+            println!("user {name} removed");
+        }
+        RegistryCommand::Gc => {
+            let report = daemon.json(Method::POST, "/v1/registry/gc", None).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! `berth.toml`, the daemon's configuration file.
+
+use std::path::Path;
+
+use anyhow::Context;
+use berth_auth::Mode;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub registry: RegistrySection,
+    pub client: ClientSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrySection {
+    /// `none`, `basic` or `token`.
+    pub auth: Mode,
+    pub anonymous_pull: bool,
+    pub token_ttl_secs: u64,
+    /// The token service name (the `service` of challenges and tokens).
+    pub service: String,
+    /// The token endpoint URL to advertise; by default `http://LISTEN/token`.
+    pub realm: Option<String>,
+    pub gc_grace_secs: u64,
+    pub upload_expiry_secs: u64,
+}
+
+impl Default for RegistrySection {
+    fn default() -> Self {
+        RegistrySection {
+            auth: Mode::None,
+            anonymous_pull: false,
+            token_ttl_secs: 300,
+            service: "berth".to_string(),
+            realm: None,
+            gc_grace_secs: 600,
+            upload_expiry_secs: 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientSection {
+    /// Registries (`host[:port]`) pulled from and pushed to over plain HTTP.
+    pub insecure_registries: Vec<String>,
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+}

@@ -1,0 +1,160 @@
+//! `berthd`: opens the store, the state and the services under `--root`,
+//! serves the registry on `--registry-listen` and the control plane on
+//! `--socket`, until SIGTERM or SIGINT.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_api::{control, registry};
+use berth_auth::{AuthConfig, AuthService};
+use berth_client::ClientConfig;
+use berth_content::ContentStore;
+use berth_registry::{Registry, RegistryConfig};
+use berth_state::State;
+use clap::Parser;
+use tokio::net::{TcpListener, UnixListener};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berthd",
+    version,
+    about = "The berth daemon: registry, image store and control plane"
+)]
+pub struct Args {
+    /// Where blobs, state and uploads live.
+    #[arg(long, default_value = "/var/lib/berth")]
+    pub root: PathBuf,
+    /// The control plane's unix socket.
+    #[arg(long, default_value = "/run/berth/berth.sock")]
+    pub socket: PathBuf,
+    /// Address of the registry endpoint, or `off`.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub registry_listen: String,
+    /// Configuration file (TOML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `berth_registry=debug`.
+    #[arg(long, env = "BERTH_LOG", default_value = "info")]
+    pub log: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::load(args.config.as_deref())?;
+    std::fs::create_dir_all(&args.root)
+        .with_context(|| format!("creating --root {}", args.root.display()))?;
+    let content = ContentStore::open(args.root.join("content")).await?;
+    let state = State::open(args.root.join("state"))?;
+    let registry = Registry::new(
+        content,
+        state.clone(),
+        RegistryConfig {
+            gc_grace_secs: config.registry.gc_grace_secs,
+            upload_expiry_secs: config.registry.upload_expiry_secs,
+            ..RegistryConfig::default()
+        },
+    );
+    registry
+        .recover()
+        .await
+        .context("finishing an interrupted garbage collection")?;
+
+    let listener = match args.registry_listen.as_str() {
+        "off" => None,
+        addr => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("binding the registry to {addr}; is another registry using it?")
+        })?),
+    };
+    let realm = match (&config.registry.realm, &listener) {
+        (Some(r), _) => r.clone(),
+        (None, Some(l)) => format!("http://{}/token", l.local_addr()?),
+        (None, None) => String::new(),
+    };
+    let auth = Arc::new(AuthService::open(
+        &state,
+        AuthConfig {
+            mode: config.registry.auth,
+            anonymous_pull: config.registry.anonymous_pull,
+            token_ttl_secs: config.registry.token_ttl_secs,
+            realm,
+            service: config.registry.service.clone(),
+        },
+    )?);
+
+    let control_app = control::app(Arc::new(control::ControlApp {
+        registry: registry.clone(),
+        auth: auth.clone(),
+        client: ClientConfig {
+            insecure_registries: config.client.insecure_registries.clone(),
+            ..ClientConfig::default()
+        },
+        root: args.root.clone(),
+    }));
+    let socket = bind_socket(&args.socket)?;
+    tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "control plane listening");
+    let control_task = tokio::spawn(async move {
+        axum::serve(socket, control_app)
+            .with_graceful_shutdown(shutdown())
+            .await
+    });
+
+    let registry_task = listener.map(|l| {
+        if let Ok(a) = l.local_addr() {
+            tracing::info!(addr = %a, "registry listening");
+        }
+        let app = registry::app(Arc::new(registry::RegistryApp { registry, auth }));
+        tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown()).await })
+    });
+
+    control_task.await?.context("serving the control plane")?;
+    if let Some(t) = registry_task {
+        t.await?.context("serving the registry")?;
+    }
+    state.flush()?;
+    let _ = std::fs::remove_file(&args.socket);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Bind the control socket, replacing a stale one left by a crash, and
+/// make it reachable by root only.
+fn bind_socket(path: &std::path::Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            anyhow::bail!(
+                "{} is in use by a running berthd; pick another --socket",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing stale socket {}", path.display()))?;
+    }
+    let l = UnixListener::bind(path)
+        .with_context(|| format!("binding control socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-/// A running berthd, killed on drop; its log is printed if the test is failing.
+/// A running berthd, killed on drop; its log is shown if the test fails.
 #[derive(Debug)]
 pub struct Berthd {
     /// The registry's listen address (plain HTTP).
@@ -209,9 +209,14 @@ impl Berthd {
 
 impl Drop for Berthd {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            // The Supervised guard prints the log when it drops below.
-            eprintln!("berthd temp dir: {}", self.dir.path().display());
+        // Shown only if the test fails (libtest captures output); the Supervised guard
+        // prints the log tail when it drops below.
+        eprintln!("berthd temp dir: {}", self.dir.path().display());
+        if self.process.is_none() {
+            eprintln!(
+                "----- berthd log (stopped) -----\n{}",
+                crate::process::tail(&self.log(), 200)
+            );
         }
     }
 }

@@ -133,48 +133,96 @@ fn wrong_digest_stores_nothing() -> anyhow::Result<()> {
 fn lying_content_length_stores_nothing() -> anyhow::Result<()> {
     let mut daemon = start()?;
     let addr = daemon.addr;
-    let body = b"only ten b".to_vec();
-    let digest = sha256_digest(&body);
+    // The blob the client means to send, and the first ten bytes it actually sends.
+    let whole: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let short = whole[..10].to_vec();
+    let (whole_digest, short_digest) = (sha256_digest(&whole), sha256_digest(&short));
 
-    // Says 1000 bytes, sends 10, then closes its write side.
+    // PUT closing a session: says 1000 bytes, sends 10, then closes its write side.
     let start = Request::post(&format!("/v2/{REPO}/blobs/uploads/")).send(addr)?;
     assert_eq!(start.status, 202);
-    let r = Request::put(&with_query(&start.location()?, "digest", &digest))
-        .body(body.clone())
-        .content_length(1000)
-        .timeout(std::time::Duration::from_secs(30))
-        .send(addr);
-    if let Ok(r) = &r {
-        assert!(
-            r.status >= 400,
-            "short body accepted: {} {}",
-            r.status,
-            r.text()
-        );
+    for digest in [&short_digest, &whole_digest] {
+        let r = Request::put(&with_query(&start.location()?, "digest", digest))
+            .body(short.clone())
+            .content_length(1000)
+            .timeout(std::time::Duration::from_secs(30))
+            .send(addr);
+        if let Ok(r) = &r {
+            assert!(
+                r.status >= 400,
+                "short PUT body accepted: {} {}",
+                r.status,
+                r.text()
+            );
+        }
     }
-    let r = Request::post(&format!("/v2/{REPO}/blobs/uploads/?digest={digest}"))
-        .body(body.clone())
-        .content_length(1000)
-        .send(addr);
-    if let Ok(r) = &r {
-        assert!(
-            r.status >= 400 || r.status == 202,
-            "short monolithic body accepted: {} {}",
-            r.status,
-            r.text()
-        );
+    expect_no_blob(addr, REPO, &short_digest)?;
+    expect_no_blob(addr, REPO, &whole_digest)?;
+
+    // Single POST with ?digest=.
+    for digest in [&short_digest, &whole_digest] {
+        let r = Request::post(&format!("/v2/{REPO}/blobs/uploads/?digest={digest}"))
+            .body(short.clone())
+            .content_length(1000)
+            .send(addr);
+        if let Ok(r) = &r {
+            assert!(
+                r.status >= 400 || r.status == 202,
+                "short single-POST body accepted: {} {}",
+                r.status,
+                r.text()
+            );
+        }
     }
-    // A PATCH that lies, then a PUT claiming the 10 bytes: the upload holds no complete
-    // chunk, so the digest cannot match.
+    expect_no_blob(addr, REPO, &short_digest)?;
+    expect_no_blob(addr, REPO, &whole_digest)?;
+
+    // A PATCH cut short. A registry may keep the bytes it did receive (resumable uploads);
+    // the upload's status must then say so, and finishing it must yield exactly `whole`.
     let start = Request::post(&format!("/v2/{REPO}/blobs/uploads/")).send(addr)?;
     let loc = start.location()?;
     let _ = Request::patch(&loc)
-        .body(body.clone())
+        .header("Content-Type", "application/octet-stream")
+        .body(short.clone())
         .content_length(1000)
         .send(addr);
-    let _ = Request::put(&with_query(&loc, "digest", &digest)).send(addr);
-
-    expect_no_blob(addr, REPO, &digest)?;
+    expect_no_blob(addr, REPO, &short_digest)?;
+    expect_no_blob(addr, REPO, &whole_digest)?;
+    let status = Request::get(&loc).send(addr)?;
+    if status.status == 204 {
+        let kept: usize = match status.header("range") {
+            Some(range) => {
+                let end = range.rsplit('-').next().unwrap_or_default();
+                let end: usize = end
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("bad Range {range:?}"))?;
+                if range == "0-0" { 0 } else { end + 1 }
+            }
+            None => 0,
+        };
+        assert!(
+            kept <= short.len(),
+            "upload claims {kept} bytes after a 10-byte PATCH"
+        );
+        let r = Request::put(&with_query(
+            &status.location().unwrap_or(loc.clone()),
+            "digest",
+            &whole_digest,
+        ))
+        .header("Content-Type", "application/octet-stream")
+        .body(whole[kept..].to_vec())
+        .send(addr)?;
+        assert_eq!(r.status, 201, "finishing the resumed upload: {}", r.text());
+        let got = Request::get(&format!("/v2/{REPO}/blobs/{whole_digest}")).send(addr)?;
+        assert_eq!(sha256_digest(&got.body), whole_digest);
+    } else {
+        assert!(
+            (400..500).contains(&status.status),
+            "upload status after a cut PATCH: {}",
+            status.status
+        );
+    }
+    expect_no_blob(addr, REPO, &short_digest)?;
     still_serving(&mut daemon)
 }
 

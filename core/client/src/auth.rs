@@ -167,12 +167,18 @@ impl AuthState {
                 if creds.is_none() {
                     return Ok(false);
                 }
-                let newly = self
+                // Another request may have just switched this registry to
+                // Basic; either way the retry now sends the credentials
+                // (each request answers at most one challenge).
+                let now_basic = self
                     .basic
                     .lock()
-                    .map(|mut b| b.insert(scope.registry.clone()))
+                    .map(|mut b| {
+                        b.insert(scope.registry.clone());
+                        true
+                    })
                     .unwrap_or(false);
-                Ok(newly)
+                Ok(now_basic)
             }
             Challenge::Bearer {
                 realm,

@@ -6,14 +6,51 @@ use std::time::Duration;
 
 const PUSHES: u32 = 16;
 const VARIANTS: u32 = 4;
+const GRACE_SECS: u64 = 5;
+const ORPHANS: u64 = 3;
+
+/// Upload a blob into a repository and never reference it from a manifest.
+fn upload_orphan(daemon: &Berthd, i: u64) -> anyhow::Result<String> {
+    let data = format!("orphan blob {i} that no manifest will ever name");
+    let digest = berth_e2e::sha256_digest(data.as_bytes());
+    let target = berth_e2e::http::with_query("/v2/e2e/orphans/blobs/uploads/", "digest", &digest);
+    let resp = berth_e2e::http::Request::post(&target)
+        .body(data)
+        .send(daemon.addr)?;
+    anyhow::ensure!(
+        resp.status == 201,
+        "orphan upload answered {}: {}",
+        resp.status,
+        resp.text()
+    );
+    Ok(digest)
+}
+
+/// `blobs_deleted` from the JSON `berth registry gc` prints.
+fn deleted_count(out: &str) -> anyhow::Result<u64> {
+    let v: serde_json::Value = serde_json::from_str(out.trim())?;
+    v["blobs_deleted"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("gc printed {out}"))
+}
 
 #[test]
 fn sixteen_concurrent_pushes_with_gc_running() -> anyhow::Result<()> {
-    let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    // A short grace period, so that GC really deletes during the pushes:
+    // orphans older than it go, blobs of pushes in flight must stay.
+    let config = Berthd::CONFIG_AUTH_NONE.replace(
+        "gc_grace_secs = 600",
+        &format!("gc_grace_secs = {GRACE_SECS}"),
+    );
+    let daemon = Berthd::start(&config)?;
     let images = (0..VARIANTS)
         .map(fixture::variant)
         .collect::<anyhow::Result<Vec<_>>>()?;
     let host = daemon.registry();
+    let orphans: Vec<String> = (0..ORPHANS)
+        .map(|i| upload_orphan(&daemon, i))
+        .collect::<anyhow::Result<_>>()?;
+    std::thread::sleep(Duration::from_secs(GRACE_SECS + 2));
 
     let results = std::thread::scope(|s| {
         let handles: Vec<_> = (0..PUSHES)
@@ -34,7 +71,11 @@ fn sixteen_concurrent_pushes_with_gc_running() -> anyhow::Result<()> {
         let mut gc_runs = Vec::new();
         for _ in 0..3 {
             std::thread::sleep(Duration::from_millis(300));
-            gc_runs.push(daemon.berth_ok(&["registry", "gc"]));
+            gc_runs.push(
+                daemon
+                    .berth_ok(&["registry", "gc"])
+                    .and_then(|out| deleted_count(&out)),
+            );
         }
         let pushes: Vec<anyhow::Result<()>> = handles
             .into_iter()
@@ -46,10 +87,26 @@ fn sixteen_concurrent_pushes_with_gc_running() -> anyhow::Result<()> {
         (pushes, gc_runs)
     });
     let (pushes, gc_runs) = results;
+    let mut deleted_during_pushes = 0;
     for (i, r) in gc_runs.iter().enumerate() {
-        if let Err(e) = r {
-            anyhow::bail!("berth registry gc run {i} during the pushes failed: {e:#}");
+        match r {
+            Ok(n) => deleted_during_pushes += n,
+            Err(e) => anyhow::bail!("berth registry gc run {i} during the pushes failed: {e:#}"),
         }
+    }
+    assert_eq!(
+        deleted_during_pushes, ORPHANS,
+        "GC during the pushes should have deleted exactly the {ORPHANS} orphan blobs"
+    );
+    for d in &orphans {
+        assert!(
+            !daemon
+                .root
+                .join("content/blobs/sha256")
+                .join(d.trim_start_matches("sha256:"))
+                .exists(),
+            "orphan {d} still on disk"
+        );
     }
     for (i, r) in pushes.iter().enumerate() {
         if let Err(e) = r {

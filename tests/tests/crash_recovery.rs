@@ -107,3 +107,56 @@ fn kill9_during_large_push_leaves_no_partial_blob() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A chunked upload outlives a kill -9 of the daemon: after the restart its
+/// status reports the bytes received, the rest can be sent, and the blob
+/// that results is exactly the intended one.
+#[test]
+fn chunked_upload_resumes_after_kill9() -> anyhow::Result<()> {
+    let mut daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let digest = sha256_digest(&data);
+    let (first, rest) = data.split_at(1_000_000);
+
+    let start = Request::post("/v2/e2e/resume/blobs/uploads/").send(daemon.addr)?;
+    assert_eq!(start.status, 202, "{}", start.text());
+    let location = start.location()?;
+    let patch = Request::patch(&location)
+        .header("Content-Type", "application/octet-stream")
+        .header("Content-Range", &format!("0-{}", first.len() - 1))
+        .body(first.to_vec())
+        .send(daemon.addr)?;
+    assert_eq!(patch.status, 202, "{}", patch.text());
+    let location = patch.location()?;
+
+    daemon.kill9();
+    daemon.restart()?;
+
+    let status = Request::get(&location).send(daemon.addr)?;
+    assert_eq!(status.status, 204, "{}", status.text());
+    assert_eq!(status.header("Range"), Some("0-999999"));
+    let patch = Request::patch(&location)
+        .header("Content-Type", "application/octet-stream")
+        .header(
+            "Content-Range",
+            &format!("{}-{}", first.len(), data.len() - 1),
+        )
+        .body(rest.to_vec())
+        .send(daemon.addr)?;
+    assert_eq!(patch.status, 202, "{}", patch.text());
+    let done = Request::put(&berth_e2e::http::with_query(
+        &patch.location()?,
+        "digest",
+        &digest,
+    ))
+    .send(daemon.addr)?;
+    assert_eq!(done.status, 201, "{}", done.text());
+
+    let got = Request::get(&format!("/v2/e2e/resume/blobs/{digest}")).send(daemon.addr)?;
+    assert_eq!(got.status, 200);
+    assert_eq!(sha256_digest(&got.body), digest);
+    layout::verify_content_addressed(&daemon.root)?;
+    Ok(())
+}

@@ -48,8 +48,11 @@ impl State {
     /// Open (creating if needed) the database in directory `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StateError> {
         let path = path.as_ref();
+        // sled's default page cache is 1 GiB; berth's metadata is small and
+        // the daemon's memory must stay flat.
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(16 * 1024 * 1024)
             .flush_every_ms(Some(200))
             .open()
             .map_err(|source| StateError::Open {

@@ -84,6 +84,10 @@ impl Registry {
         }
     }
 
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
     pub fn content(&self) -> &ContentStore {
         &self.content
     }

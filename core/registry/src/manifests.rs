@@ -53,6 +53,18 @@ fn parse_reference(reference: &str) -> Result<Ref, RegistryError> {
     }
 }
 
+/// A reference named by a GET, HEAD or DELETE. A malformed digest is the
+/// client's mistake (400 DIGEST_INVALID); a string that is not a valid tag
+/// can name nothing stored, so it is simply unknown (404 MANIFEST_UNKNOWN):
+/// the OCI conformance suite GETs `.INVALID_MANIFEST_NAME` and wants a 404.
+fn lookup_reference(repo: &str, reference: &str) -> Result<Ref, RegistryError> {
+    match parse_reference(reference) {
+        Ok(r) => Ok(r),
+        Err(e) if reference.contains(':') => Err(e),
+        Err(_) => Err(manifest_unknown(repo, reference)),
+    }
+}
+
 impl Registry {
     fn resolve(
         &self,
@@ -60,13 +72,12 @@ impl Registry {
         reference: &str,
     ) -> Result<(Digest, ManifestRecord), RegistryError> {
         check_repo(repo)?;
-        let d = match parse_reference(reference) {
-            Ok(Ref::Digest(d)) => d,
-            Ok(Ref::Tag(t)) => self
+        let d = match lookup_reference(repo, reference)? {
+            Ref::Digest(d) => d,
+            Ref::Tag(t) => self
                 .state
                 .resolve_tag(repo, &t)?
                 .ok_or_else(|| manifest_unknown(repo, reference))?,
-            Err(_) => return Err(manifest_unknown(repo, reference)),
         };
         let rec = self
             .state
@@ -220,7 +231,7 @@ impl Registry {
     /// Delete a manifest by digest (with its tags), or just a tag.
     pub async fn manifest_delete(&self, repo: &str, reference: &str) -> Result<(), RegistryError> {
         check_repo(repo)?;
-        let found = match parse_reference(reference)? {
+        let found = match lookup_reference(repo, reference)? {
             Ref::Digest(d) => self.state.delete_manifest(repo, &d)?,
             Ref::Tag(t) => self.state.delete_tag(repo, &t)?,
         };

@@ -24,6 +24,38 @@ fn unknown_upload(id: &str) -> RegistryError {
     )
 }
 
+/// A chunk's `Content-Range` (inclusive) must start at the session's
+/// offset: chunks come in order, none skipped or repeated. The spec answers
+/// anything else with 416.
+fn check_chunk(
+    offset: u64,
+    range: Option<(u64, u64)>,
+    content_length: Option<u64>,
+) -> Result<(), RegistryError> {
+    let Some((start, end)) = range else {
+        return Ok(());
+    };
+    if start != offset || end < start {
+        return Err(RegistryError::new(
+            ErrorCode::BlobUploadInvalid,
+            format!(
+                "chunk {start}-{end} does not continue the upload at offset {offset}; send chunks in order"
+            ),
+        )
+        .with_status(416));
+    }
+    if let Some(len) = content_length
+        && len != end - start + 1
+    {
+        return Err(RegistryError::new(
+            ErrorCode::SizeInvalid,
+            format!("Content-Range {start}-{end} disagrees with Content-Length {len}"),
+        )
+        .with_status(416));
+    }
+    Ok(())
+}
+
 impl Registry {
     /// Start an upload. With `mount` = (digest, from) and the blob present in
     /// `from`, the blob is linked without data. With `digest`, `body` is the
@@ -106,27 +138,7 @@ impl Registry {
         let slot = self.slot(repo, id).await?;
         let mut guard = slot.lock().await;
         let ingest = guard.as_mut().ok_or_else(|| unknown_upload(id))?;
-        if let Some((start, end)) = range {
-            if start != ingest.offset() || end < start {
-                return Err(RegistryError::new(
-                    ErrorCode::BlobUploadInvalid,
-                    format!(
-                        "chunk {start}-{end} does not continue the upload at offset {}; send chunks in order",
-                        ingest.offset()
-                    ),
-                )
-                .with_status(416));
-            }
-            if let Some(len) = content_length
-                && len != end - start + 1
-            {
-                return Err(RegistryError::new(
-                    ErrorCode::SizeInvalid,
-                    format!("Content-Range {start}-{end} disagrees with Content-Length {len}"),
-                )
-                .with_status(416));
-            }
-        }
+        check_chunk(ingest.offset(), range, content_length)?;
         let written = ingest.append(body).await?;
         if let Some((start, end)) = range
             && written != end - start + 1
@@ -142,16 +154,25 @@ impl Registry {
     /// Finish a session: append `body` (may be empty), verify against
     /// `digest` and link the blob. On a digest or size mismatch nothing is
     /// stored and the session is dropped.
+    ///
+    /// `range` is the final chunk's `Content-Range`, if the client sent one:
+    /// it is checked like a PATCH's, before anything is consumed, so an
+    /// out-of-order final chunk gets 416 and the session lives on (the
+    /// conformance suite recovers from it with a status GET).
     pub async fn upload_finish<R: AsyncRead + Unpin>(
         &self,
         repo: &str,
         id: &str,
         digest: &str,
+        range: Option<(u64, u64)>,
+        content_length: Option<u64>,
         body: R,
     ) -> Result<Digest, RegistryError> {
         let d = parse_digest(digest)?;
         let slot = self.slot(repo, id).await?;
         let mut guard = slot.lock().await;
+        let offset = guard.as_ref().map_or(0, |i| i.offset());
+        check_chunk(offset, range, content_length)?;
         let mut ingest = guard.take().ok_or_else(|| unknown_upload(id))?;
         if let Err(e) = ingest.append(body).await {
             *guard = Some(ingest);

@@ -5,7 +5,10 @@
 //! fresh root and drives it with reqwest, so headers, chunked bodies and
 //! status codes are exactly what a client on the wire sees.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 #[path = "conformance/clients.rs"]
 mod clients;

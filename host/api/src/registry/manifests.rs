@@ -108,6 +108,17 @@ pub(crate) async fn handle(
                 .registry
                 .manifest_get(repo, reference, method == Method::GET)
                 .await?;
+            let etag = format!("\"{}\"", m.digest);
+            // Manifests are immutable by digest, so a matching ETag means the
+            // client's copy is current: 304 and no body.
+            let cached = req
+                .headers()
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*");
             let headers = [
                 (header::CONTENT_TYPE, m.media_type.clone()),
                 (header::CONTENT_LENGTH, m.size.to_string()),
@@ -115,9 +126,12 @@ pub(crate) async fn handle(
                     header::HeaderName::from_static("docker-content-digest"),
                     m.digest.to_string(),
                 ),
-                (header::ETAG, format!("\"{}\"", m.digest)),
+                (header::ETAG, etag),
             ];
-            Ok(if method == Method::GET {
+            Ok(if cached {
+                let [_, _, digest, etag] = headers;
+                (StatusCode::NOT_MODIFIED, [digest, etag]).into_response()
+            } else if method == Method::GET {
                 (StatusCode::OK, headers, m.body).into_response()
             } else {
                 (StatusCode::OK, headers).into_response()
@@ -129,14 +143,28 @@ pub(crate) async fn handle(
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let limit = 4 * 1024 * 1024;
+            let limit =
+                usize::try_from(app.registry.config().max_manifest_bytes).unwrap_or(usize::MAX);
+            // Past the limit is 413 SIZE_INVALID, as the registry answers a
+            // declared-too-large manifest; other read failures are the
+            // client's broken body.
             let body = axum::body::to_bytes(req.into_body(), limit)
                 .await
                 .map_err(|e| {
-                    ApiError::client(
-                        ErrorCode::ManifestInvalid,
-                        format!("reading the manifest failed (limit {limit} bytes): {e}"),
-                    )
+                    let too_big = std::error::Error::source(&e)
+                        .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                    if too_big {
+                        ApiError::client(
+                            ErrorCode::SizeInvalid,
+                            format!("manifest is larger than the limit of {limit} bytes"),
+                        )
+                        .with_status(413)
+                    } else {
+                        ApiError::client(
+                            ErrorCode::ManifestInvalid,
+                            format!("reading the manifest failed: {e}"),
+                        )
+                    }
                 })?;
             let put = app
                 .registry

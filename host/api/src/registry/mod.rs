@@ -73,6 +73,7 @@ async fn dispatch(State(app): Shared, req: Request) -> Response {
     let method = req.method().clone();
     let route = paths::parse(req.uri().path());
     let query = Query::parse(req.uri().query());
+    let allow = route.as_ref().ok().map(Route::allowed_methods);
     let result = match route {
         Ok(route) => {
             let required = required_access(&route, &method, &query);
@@ -84,6 +85,13 @@ async fn dispatch(State(app): Shared, req: Request) -> Response {
         Err(e) => Err(e),
     };
     let mut resp = result.unwrap_or_else(|e| e.into_response());
+    // RFC 9110 §15.5.6: a 405 says which methods the resource does take.
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = allow
+    {
+        resp.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    }
     resp.headers_mut().insert(
         "Docker-Distribution-API-Version",
         HeaderValue::from_static("registry/2.0"),
@@ -165,9 +173,11 @@ async fn handle(
         (Route::Base, Method::GET | Method::HEAD) => {
             Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response())
         }
-        (Route::Catalog, Method::GET) => manifests::catalog(app, &query),
-        (Route::Tags { repo }, Method::GET) => manifests::tags(app, &repo, &query),
-        (Route::Referrers { repo, digest }, Method::GET) => {
+        // Listings answer HEAD too (hyper drops the body), so a client can
+        // probe for a repository or the referrers API cheaply.
+        (Route::Catalog, Method::GET | Method::HEAD) => manifests::catalog(app, &query),
+        (Route::Tags { repo }, Method::GET | Method::HEAD) => manifests::tags(app, &repo, &query),
+        (Route::Referrers { repo, digest }, Method::GET | Method::HEAD) => {
             manifests::referrers(app, &repo, &digest, &query)
         }
         (Route::Manifest { repo, reference }, m) => {

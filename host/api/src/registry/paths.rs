@@ -17,6 +17,21 @@ pub(crate) enum Route {
     Referrers { repo: String, digest: String },
 }
 
+impl Route {
+    /// The methods the endpoint serves, for the `Allow` header of a 405.
+    pub(crate) fn allowed_methods(&self) -> &'static str {
+        match self {
+            Route::Base | Route::Catalog | Route::Tags { .. } | Route::Referrers { .. } => {
+                "GET, HEAD"
+            }
+            Route::Manifest { .. } => "GET, HEAD, PUT, DELETE",
+            Route::Blob { .. } => "GET, HEAD, DELETE",
+            Route::UploadStart { .. } => "POST",
+            Route::Upload { .. } => "GET, HEAD, PATCH, PUT, DELETE",
+        }
+    }
+}
+
 pub(crate) fn parse(path: &str) -> Result<Route, ApiError> {
     let rest = path.strip_prefix("/v2").unwrap_or(path);
     let rest = rest.strip_prefix('/').unwrap_or(rest);

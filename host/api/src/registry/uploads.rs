@@ -25,6 +25,14 @@ fn blob_created(repo: &str, digest: &berth_oci::Digest) -> Response {
 }
 
 /// 202 (or 204 for status) with the session's location and received range.
+///
+/// - `Location` is an absolute path, not a URL: it stays right behind a
+///   proxy that rewrites the host, and every client resolves it against the
+///   request URL.
+/// - An empty session reports `Range: 0-0`, as Distribution does; clients
+///   and the conformance suite only parse the end after `0-`.
+/// - No `OCI-Chunk-Min-Length`: PATCH accepts chunks of any size, and the
+///   spec makes the header optional for exactly that case.
 fn session(status: StatusCode, repo: &str, id: &str, offset: u64) -> Response {
     (
         status,
@@ -101,7 +109,9 @@ pub(crate) async fn handle(
     req: Request,
 ) -> Result<Response, ApiError> {
     match method {
-        Method::GET => {
+        // HEAD is not in the spec's table for sessions; answering it like
+        // GET costs nothing and spares clients that probe with HEAD a 405.
+        Method::GET | Method::HEAD => {
             let offset = app.registry.upload_offset(repo, id).await?;
             Ok(session(StatusCode::NO_CONTENT, repo, id, offset))
         }
@@ -121,9 +131,11 @@ pub(crate) async fn handle(
                     "PUT that completes an upload needs ?digest=",
                 )
             })?;
+            let range = content_range(req.headers())?;
+            let len = content_length(req.headers());
             let d = app
                 .registry
-                .upload_finish(repo, id, digest, body_reader(req.into_body()))
+                .upload_finish(repo, id, digest, range, len, body_reader(req.into_body()))
                 .await?;
             Ok(blob_created(repo, &d))
         }

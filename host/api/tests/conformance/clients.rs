@@ -42,8 +42,7 @@ async fn chunked_patch_without_content_range() {
     // Two PATCHes, each a chunked stream with no length and no range.
     let mut loc = loc;
     for half in parts.chunks(4) {
-        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-            half.iter().cloned().map(Ok).collect();
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = half.iter().cloned().map(Ok).collect();
         let r = s
             .client
             .patch(&loc)

@@ -174,7 +174,9 @@ impl Server {
     pub async fn push_image(&self, repo: &str, reference: &str, seed: &str) -> (String, Vec<u8>) {
         let (c, l) = self.push_image_blobs(repo, seed).await;
         let body = image_manifest(&c, &[l], "");
-        let r = self.put_manifest(repo, reference, OCI_MANIFEST, &body).await;
+        let r = self
+            .put_manifest(repo, reference, OCI_MANIFEST, &body)
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED);
         (sha256(&body), body)
     }
@@ -191,11 +193,7 @@ impl Server {
         let mut out = Vec::new();
         s.read_to_end(&mut out).await.unwrap();
         let text = String::from_utf8_lossy(&out).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap();
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
         let body = text
             .split_once("\r\n\r\n")
             .map(|(_, b)| b.to_string())

@@ -84,7 +84,10 @@ async fn catalog_with_pagination() {
     let r = s.req(Method::GET, "/v2/_catalog").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let v: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(v["repositories"], serde_json::json!(["cat/a", "cat/b", "cat/c"]));
+    assert_eq!(
+        v["repositories"],
+        serde_json::json!(["cat/a", "cat/b", "cat/c"])
+    );
 
     let r = s.req(Method::GET, "/v2/_catalog?n=2").send().await.unwrap();
     let link = header(&r, "link").unwrap();
@@ -127,9 +130,17 @@ async fn referrers_api() {
     let subj = Descr::new(OCI_MANIFEST, &subject, subject_body.len());
     assert_eq!(s.push_blob(repo, b"{}").await, EMPTY_JSON_DIGEST);
     let sig = b"a signature";
-    let sig = Descr::new("application/vnd.example.sig", &s.push_blob(repo, sig).await, sig.len());
+    let sig = Descr::new(
+        "application/vnd.example.sig",
+        &s.push_blob(repo, sig).await,
+        sig.len(),
+    );
     let sbom = b"an sbom";
-    let sbom = Descr::new("application/vnd.example.sbom", &s.push_blob(repo, sbom).await, sbom.len());
+    let sbom = Descr::new(
+        "application/vnd.example.sbom",
+        &s.push_blob(repo, sbom).await,
+        sbom.len(),
+    );
 
     let a = artifact(&subj, "application/vnd.example.sig.v1", &sig, "a");
     let b = artifact(&subj, "application/vnd.example.sbom.v1", &sbom, "b");
@@ -148,10 +159,14 @@ async fn referrers_api() {
         r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","artifactType":"application/vnd.example.bundle","manifests":[],"subject":{},"annotations":{{"org.example.note":"i"}}}}"#,
         subj.json()
     );
-    let r = s.put_manifest(repo, "idx-ref", OCI_INDEX, idx.as_bytes()).await;
+    let r = s
+        .put_manifest(repo, "idx-ref", OCI_INDEX, idx.as_bytes())
+        .await;
     assert_eq!(header(&r, "oci-subject"), Some(subject.clone()));
     // A manifest without subject has no OCI-Subject header.
-    let r = s.put_manifest(repo, "plain", OCI_MANIFEST, &subject_body).await;
+    let r = s
+        .put_manifest(repo, "plain", OCI_MANIFEST, &subject_body)
+        .await;
     assert!(header(&r, "oci-subject").is_none());
 
     let r = s
@@ -185,7 +200,10 @@ async fn referrers_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(header(&r, "oci-filters-applied").as_deref(), Some("artifactType"));
+    assert_eq!(
+        header(&r, "oci-filters-applied").as_deref(),
+        Some("artifactType")
+    );
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["manifests"].as_array().unwrap().len(), 1);
     assert_eq!(v["manifests"][0]["digest"], sha256(&b));
@@ -217,13 +235,22 @@ async fn referrer_of_a_subject_the_registry_lacks() {
     let ghost = Descr::new(OCI_MANIFEST, &sha256(b"missing content"), 123);
     s.push_blob(repo, b"{}").await;
     let layer = b"payload";
-    let layer = Descr::new("application/vnd.example.v1", &s.push_blob(repo, layer).await, layer.len());
+    let layer = Descr::new(
+        "application/vnd.example.v1",
+        &s.push_blob(repo, layer).await,
+        layer.len(),
+    );
     let m = artifact(&ghost, "application/vnd.example.v1", &layer, "orphan");
-    let r = s.put_manifest(repo, "tagged-artifact", OCI_MANIFEST, &m).await;
+    let r = s
+        .put_manifest(repo, "tagged-artifact", OCI_MANIFEST, &m)
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(header(&r, "oci-subject"), Some(ghost.digest.clone()));
     let r = s
-        .req(Method::GET, &format!("/v2/{repo}/referrers/{}", ghost.digest))
+        .req(
+            Method::GET,
+            &format!("/v2/{repo}/referrers/{}", ghost.digest),
+        )
         .send()
         .await
         .unwrap();
@@ -231,7 +258,10 @@ async fn referrer_of_a_subject_the_registry_lacks() {
     assert_eq!(v["manifests"][0]["digest"], sha256(&m));
     // The artifact itself pulls like any manifest.
     let r = s
-        .req(Method::GET, &format!("/v2/{repo}/manifests/tagged-artifact"))
+        .req(
+            Method::GET,
+            &format!("/v2/{repo}/manifests/tagged-artifact"),
+        )
         .send()
         .await
         .unwrap();

@@ -120,7 +120,11 @@ async fn unsupported_methods_are_405() {
         (Method::PUT, format!("/v2/m/methods/referrers/{d}")),
     ] {
         let r = s.req(method.clone(), &path).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(
+            r.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
         assert!(header(&r, "allow").is_some(), "{method} {path} lacks Allow");
         expect_error(r, 405, "UNSUPPORTED").await;
     }

@@ -66,7 +66,10 @@ async fn unknown_blob_and_manifest_are_404_with_codes() {
 
     for reference in ["nope", ".INVALID_MANIFEST_NAME", missing.as_str()] {
         let r = s
-            .req(Method::GET, &format!("/v2/pull/unknown/manifests/{reference}"))
+            .req(
+                Method::GET,
+                &format!("/v2/pull/unknown/manifests/{reference}"),
+            )
             .send()
             .await
             .unwrap();
@@ -105,7 +108,10 @@ async fn manifests_by_tag_and_digest_round_trip_byte_for_byte() {
     let (d, body) = s.push_image("pull/manifests", "v1", "rt").await;
     for reference in ["v1", d.as_str()] {
         let r = s
-            .req(Method::GET, &format!("/v2/pull/manifests/manifests/{reference}"))
+            .req(
+                Method::GET,
+                &format!("/v2/pull/manifests/manifests/{reference}"),
+            )
             .header("accept", OCI_MANIFEST)
             .send()
             .await
@@ -113,15 +119,15 @@ async fn manifests_by_tag_and_digest_round_trip_byte_for_byte() {
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-type").as_deref(), Some(OCI_MANIFEST));
         assert_eq!(header(&r, "docker-content-digest"), Some(d.clone()));
-        assert_eq!(
-            header(&r, "content-length"),
-            Some(body.len().to_string())
-        );
+        assert_eq!(header(&r, "content-length"), Some(body.len().to_string()));
         assert!(header(&r, "etag").unwrap().contains(&d));
         assert_eq!(r.bytes().await.unwrap().to_vec(), body);
 
         let r = s
-            .req(Method::HEAD, &format!("/v2/pull/manifests/manifests/{reference}"))
+            .req(
+                Method::HEAD,
+                &format!("/v2/pull/manifests/manifests/{reference}"),
+            )
             .header("accept", OCI_MANIFEST)
             .send()
             .await
@@ -129,10 +135,7 @@ async fn manifests_by_tag_and_digest_round_trip_byte_for_byte() {
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-type").as_deref(), Some(OCI_MANIFEST));
         assert_eq!(header(&r, "docker-content-digest"), Some(d.clone()));
-        assert_eq!(
-            header(&r, "content-length"),
-            Some(body.len().to_string())
-        );
+        assert_eq!(header(&r, "content-length"), Some(body.len().to_string()));
         assert!(r.bytes().await.unwrap().is_empty());
     }
 }
@@ -164,32 +167,40 @@ async fn range_requests_on_blobs() {
     let data: Vec<u8> = (0..100u8).collect();
     let d = s.push_blob("pull/range", &data).await;
     let path = format!("/v2/pull/range/blobs/{d}");
-    let get = |range: &'static str| {
-        s.req(Method::GET, &path)
-            .header("range", range)
-            .send()
-    };
+    let get = |range: &'static str| s.req(Method::GET, &path).header("range", range).send();
 
     let r = get("bytes=10-19").await.unwrap();
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(header(&r, "content-range").as_deref(), Some("bytes 10-19/100"));
+    assert_eq!(
+        header(&r, "content-range").as_deref(),
+        Some("bytes 10-19/100")
+    );
     assert_eq!(header(&r, "content-length").as_deref(), Some("10"));
     assert_eq!(r.bytes().await.unwrap().to_vec(), data[10..20].to_vec());
 
     let r = get("bytes=90-").await.unwrap();
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(header(&r, "content-range").as_deref(), Some("bytes 90-99/100"));
+    assert_eq!(
+        header(&r, "content-range").as_deref(),
+        Some("bytes 90-99/100")
+    );
     assert_eq!(r.bytes().await.unwrap().to_vec(), data[90..].to_vec());
 
     // An end past the blob is clamped, as RFC 9110 says.
     let r = get("bytes=95-1000").await.unwrap();
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(header(&r, "content-range").as_deref(), Some("bytes 95-99/100"));
+    assert_eq!(
+        header(&r, "content-range").as_deref(),
+        Some("bytes 95-99/100")
+    );
 
     // Suffix range: the last 5 bytes.
     let r = get("bytes=-5").await.unwrap();
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(header(&r, "content-range").as_deref(), Some("bytes 95-99/100"));
+    assert_eq!(
+        header(&r, "content-range").as_deref(),
+        Some("bytes 95-99/100")
+    );
     assert_eq!(r.bytes().await.unwrap().to_vec(), data[95..].to_vec());
 
     for bad in ["bytes=100-", "bytes=200-300", "bytes=50-10"] {

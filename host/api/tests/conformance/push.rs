@@ -16,7 +16,10 @@ async fn open_session(s: &Server, repo: &str) -> String {
     assert_eq!(header(&r, "content-length").as_deref(), Some("0"));
     assert!(header(&r, "docker-upload-uuid").is_some());
     let loc = header(&r, "location").unwrap();
-    assert!(loc.starts_with(&format!("/v2/{repo}/blobs/uploads/")), "{loc}");
+    assert!(
+        loc.starts_with(&format!("/v2/{repo}/blobs/uploads/")),
+        "{loc}"
+    );
     s.resolve(&loc)
 }
 
@@ -191,7 +194,10 @@ async fn chunks_then_empty_put() {
         let r = s
             .client
             .patch(&loc)
-            .header("content-range", format!("{start}-{}", start + chunk.len() - 1))
+            .header(
+                "content-range",
+                format!("{start}-{}", start + chunk.len() - 1),
+            )
             .header("content-length", chunk.len().to_string())
             .body(chunk.to_vec())
             .send()
@@ -281,7 +287,10 @@ async fn cancel_upload() {
     let loc = open_session(&s, "push/cancel").await;
     let id = loc.rsplit('/').next().unwrap();
     let r = s
-        .req(Method::GET, &format!("/v2/push/elsewhere/blobs/uploads/{id}"))
+        .req(
+            Method::GET,
+            &format!("/v2/push/elsewhere/blobs/uploads/{id}"),
+        )
         .send()
         .await
         .unwrap();
@@ -382,7 +391,7 @@ async fn second_identical_upload_and_sha512() {
 async fn manifest_put_by_tag_and_digest() {
     let s = start().await;
     let (c, l) = s.push_image_blobs("push/m", "m").await;
-    let body = image_manifest(&c, &[l.clone()], "");
+    let body = image_manifest(&c, std::slice::from_ref(&l), "");
     let d = sha256(&body);
     for tag in ["test0", "test1", "test0"] {
         let r = s.put_manifest("push/m", tag, OCI_MANIFEST, &body).await;
@@ -410,7 +419,9 @@ async fn manifest_put_by_tag_and_digest() {
 
     // A tag moves when re-pushed with another manifest.
     let body2 = image_manifest(&c, &[l], r#", "annotations": {"v": "2"}"#);
-    let r = s.put_manifest("push/m", "test0", OCI_MANIFEST, &body2).await;
+    let r = s
+        .put_manifest("push/m", "test0", OCI_MANIFEST, &body2)
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = s
         .req(Method::GET, "/v2/push/m/manifests/test0")
@@ -452,7 +463,11 @@ async fn docker_schema2_and_manifest_list_beside_oci() {
     let s = start().await;
     let cfg = br#"{"architecture":"arm64","os":"linux"}"#;
     let layer = b"docker layer";
-    let c = Descr::new(DOCKER_CONFIG, &s.push_blob("push/docker", cfg).await, cfg.len());
+    let c = Descr::new(
+        DOCKER_CONFIG,
+        &s.push_blob("push/docker", cfg).await,
+        cfg.len(),
+    );
     let l = Descr::new(
         DOCKER_LAYER,
         &s.push_blob("push/docker", layer).await,
@@ -518,8 +533,10 @@ async fn manifests_with_missing_references_are_refused() {
     let s = start().await;
     let (c, _) = s.push_image_blobs("push/missing", "x").await;
     let ghost = Descr::new(OCI_LAYER, &sha256(b"never pushed"), 12);
-    let body = image_manifest(&c, &[ghost.clone()], "");
-    let r = s.put_manifest("push/missing", "v1", OCI_MANIFEST, &body).await;
+    let body = image_manifest(&c, std::slice::from_ref(&ghost), "");
+    let r = s
+        .put_manifest("push/missing", "v1", OCI_MANIFEST, &body)
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN");
@@ -534,7 +551,9 @@ async fn manifests_with_missing_references_are_refused() {
     // A missing config, too.
     let ghost_cfg = Descr::new(OCI_CONFIG, &sha256(b"no config"), 9);
     let body = image_manifest(&ghost_cfg, &[], "");
-    let r = s.put_manifest("push/missing", "v1", OCI_MANIFEST, &body).await;
+    let r = s
+        .put_manifest("push/missing", "v1", OCI_MANIFEST, &body)
+        .await;
     expect_error(r, 400, "MANIFEST_BLOB_UNKNOWN").await;
 
     // An index whose child manifests are not in the repository.
@@ -572,10 +591,18 @@ async fn invalid_manifests() {
         (OCI_MANIFEST, b"".to_vec()),
         (OCI_MANIFEST, br#"{"schemaVersion":1}"#.to_vec()),
         (OCI_MANIFEST, br#"[1,2,3]"#.to_vec()),
-        (OCI_INDEX, br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#.to_vec()),
+        (
+            OCI_INDEX,
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#
+                .to_vec(),
+        ),
         (
             OCI_MANIFEST,
-            format!(r#"{{"schemaVersion":2,"config":{},"layers":[{{"digest":"sha256:zz"}}]}}"#, c.json()).into_bytes(),
+            format!(
+                r#"{{"schemaVersion":2,"config":{},"layers":[{{"digest":"sha256:zz"}}]}}"#,
+                c.json()
+            )
+            .into_bytes(),
         ),
     ] {
         let r = s.put_manifest("push/invalid", "v1", ct, &body).await;
@@ -583,11 +610,19 @@ async fn invalid_manifests() {
     }
     // The conformance suite's "400 with OCI JSON": a bad digest reference.
     let r = s
-        .put_manifest("push/invalid", "sha256:totallywrong", OCI_MANIFEST, b"blablabla")
+        .put_manifest(
+            "push/invalid",
+            "sha256:totallywrong",
+            OCI_MANIFEST,
+            b"blablabla",
+        )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let code = error_code(r).await;
-    assert!(code == "DIGEST_INVALID" || code == "MANIFEST_INVALID", "{code}");
+    assert!(
+        code == "DIGEST_INVALID" || code == "MANIFEST_INVALID",
+        "{code}"
+    );
     // An invalid tag.
     let body = image_manifest(&c, &[], "");
     let r = s

@@ -1,7 +1,10 @@
 //! The content store on a real file system: verification, atomicity,
 //! concurrency, ranges and resumable ingests.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 use berth_content::{ContentError, ContentStore};
 use berth_oci::{Algorithm, Digest};

@@ -1,6 +1,9 @@
 //! Reference counting and GC claims on a real sled database.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 use berth_oci::Digest;
 use berth_state::{ManifestRecord, State, StateError};

@@ -27,17 +27,47 @@ where
 {
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = src.read(&mut buf).await.map_err(ContentError::Source)?;
-        if n == 0 {
+        // Fill the buffer before writing: network bodies arrive in frames of
+        // a few KiB, and every file write costs a trip to the blocking pool.
+        let mut n = 0;
+        let mut eof = false;
+        while n < buf.len() {
+            match src.read(&mut buf[n..]).await {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(k) => n += k,
+                Err(e) => {
+                    // Keep what arrived before the failure, so a resumable
+                    // ingest can continue from exactly there.
+                    flush_part(dst, hasher, written, &buf[..n], path).await?;
+                    return Err(ContentError::Source(e));
+                }
+            }
+        }
+        flush_part(dst, hasher, written, &buf[..n], path).await?;
+        if eof {
             break;
         }
-        dst.write_all(&buf[..n])
-            .await
-            .map_err(ContentError::io("write", path))?;
-        hasher.update(&buf[..n]);
-        *written += n as u64;
     }
     dst.flush().await.map_err(ContentError::io("flush", path))?;
+    Ok(())
+}
+
+async fn flush_part<W: tokio::io::AsyncWrite + Unpin>(
+    dst: &mut W,
+    hasher: &mut Hasher,
+    written: &mut u64,
+    part: &[u8],
+    path: &std::path::Path,
+) -> Result<(), ContentError> {
+    if part.is_empty() {
+        return Ok(());
+    }
+    dst.write_all(part).await.map_err(ContentError::io("write", path))?;
+    hasher.update(part);
+    *written += part.len() as u64;
     Ok(())
 }
 

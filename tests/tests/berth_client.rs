@@ -24,7 +24,16 @@ fn pull_tag_push_against_docker_registry() -> anyhow::Result<()> {
         "berth images after pull:\n{images}"
     );
     daemon.berth_ok(&["tag", &src, &dst])?;
-    daemon.berth_ok(&["push", &dst])?;
+    let push = daemon.berth(&["push", &dst])?;
+    let progress = String::from_utf8_lossy(&push.stderr);
+    anyhow::ensure!(push.status.success(), "berth push failed: {progress}");
+    // Same registry, other repository: the config and the three layers are
+    // mounted from where they were pulled, not sent again.
+    assert_eq!(
+        progress.matches(": mounted").count(),
+        4,
+        "berth push progress:\n{progress}"
+    );
 
     // docker-registry now holds the same manifest and blobs under the new name.
     suites::pull_and_compare(&image, &reg.host(), "e2e/pushed-by-berth", "v2", None)?;

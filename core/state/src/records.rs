@@ -47,4 +47,8 @@ pub struct ImageRecord {
     /// Blobs this image keeps alive: manifest, config, layers.
     pub refs: Vec<Digest>,
     pub created: u64,
+    /// The reference it was pulled from (kept across `tag`), so a push to
+    /// the same registry can mount blobs from there instead of sending them.
+    #[serde(default)]
+    pub origin: Option<String>,
 }

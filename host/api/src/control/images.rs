@@ -175,6 +175,7 @@ async fn do_pull(
             size: pulled.config.size + pulled.layers.iter().map(|l| l.size).sum::<u64>(),
             refs,
             created: berth_state::now(),
+            origin: Some(reference.to_string()),
         };
         app.registry.state().put_image(&record)?;
         serde_json::to_value(&record).map_err(ControlError::internal)
@@ -208,8 +209,22 @@ async fn do_push(
 ) -> Result<serde_json::Value, ControlError> {
     {
         let source = local(&app);
+        // Blobs of an image pulled from another repository of the same
+        // registry can be mounted from there rather than sent again.
+        let mount_from = image
+            .origin
+            .as_deref()
+            .and_then(|o| o.parse::<Reference>().ok())
+            .filter(|o| o.registry == reference.registry && o.repository != reference.repository)
+            .map(|o| o.repository);
         let pushed = client
-            .push_image(&reference, &image.manifest, &source, None, progress)
+            .push_image(
+                &reference,
+                &image.manifest,
+                &source,
+                mount_from.as_deref(),
+                progress,
+            )
             .await
             .map_err(|e| {
                 ControlError::new(StatusCode::BAD_GATEWAY, "push_failed", e.to_string())

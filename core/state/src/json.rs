@@ -28,6 +28,10 @@ impl JsonTree {
         JsonTree { tree }
     }
 
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
         self.tree
             .get(key)?

@@ -19,6 +19,7 @@
 mod blobs;
 mod error;
 mod json;
+mod json_tx;
 mod keys;
 mod records;
 mod registry;
@@ -26,6 +27,7 @@ mod uploads;
 
 pub use error::StateError;
 pub use json::JsonTree;
+pub use json_tx::{JsonTx, TxAbort};
 pub use records::{BlobMeta, ImageRecord, ManifestRecord, UploadRecord};
 
 use std::path::Path;

@@ -189,13 +189,18 @@ impl State {
         last: Option<&str>,
         n: Option<usize>,
     ) -> Result<Vec<String>, StateError> {
-        let tags: Result<Vec<String>, StateError> = self
-            .tags
-            .scan_prefix(keys::prefix(&[repo]))
-            .keys()
-            .map(|k| Ok(keys::last(&k?)))
-            .collect();
-        Ok(page(tags?.into_iter(), last, n))
+        // A tag written while its manifest was being deleted can outlive it
+        // (the delete's tag scan cannot run inside its transaction); such a
+        // tag names nothing, so it is not listed.
+        let mut tags = Vec::new();
+        for kv in self.tags.scan_prefix(keys::prefix(&[repo])) {
+            let (k, v) = kv?;
+            let target = keys::key(&[repo, &String::from_utf8_lossy(&v)]);
+            if self.manifests.contains_key(target)? {
+                tags.push(keys::last(&k));
+            }
+        }
+        Ok(page(tags.into_iter(), last, n))
     }
 
     /// Manifests in `repo` whose subject is `subject`.

@@ -1,0 +1,747 @@
+//! Applying a layer blob onto a directory in one streaming pass:
+//! decompress → hash (the diffID) → tar → create each entry beneath the
+//! root through [`Root`], which never follows a symlink.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+
+use berth_oci::{Algorithm, Digest};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use tar::EntryType;
+
+use crate::error::errno;
+use crate::hashio::HashingReader;
+use crate::root::{self, Meta, Root};
+use crate::{Compression, LayerError};
+
+/// Size of the buffers around the compressed stream, the tar stream and
+/// file copies: large reads keep the decompressor and hasher in their fast
+/// loops.
+const BUF_SIZE: usize = 256 * 1024;
+
+/// How whiteouts and opaque directories in the layer are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhiteoutMode {
+    /// The target is an overlayfs upper directory (or the bottom layer):
+    /// `.wh.NAME` becomes a 0/0 character device `NAME`, and
+    /// `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its directory.
+    /// Expects an empty target.
+    #[default]
+    Overlay,
+    /// The target already holds the full tree of the lower layers (for
+    /// flattening): whiteouts delete, and nothing marks them.
+    Flatten,
+}
+
+/// Limits and choices for [`apply`].
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub whiteouts: WhiteoutMode,
+    /// Refuse any file (including a sparse one) that claims more bytes.
+    pub max_file_size: u64,
+    /// Set owners from the layer (needs root); otherwise files belong to the
+    /// caller.
+    pub preserve_ownership: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            whiteouts: WhiteoutMode::Overlay,
+            max_file_size: 64 << 30,
+            preserve_ownership: true,
+        }
+    }
+}
+
+/// What an [`apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyStats {
+    /// The digest of the uncompressed tar, whether or not one was expected.
+    pub diff_id: Digest,
+    /// Bytes of uncompressed tar, including trailing padding.
+    pub uncompressed_size: u64,
+    /// Tar entries applied (whiteouts included).
+    pub entries: u64,
+    /// Bytes of regular-file content written.
+    pub file_bytes: u64,
+    /// Whiteouts and opaque markers applied.
+    pub whiteouts: u64,
+}
+
+/// Apply the layer in `reader` (of `media_type`) onto `target`.
+///
+/// The compressed stream is read exactly once. When `expected_diff_id` is
+/// given, a mismatch is an error — but only after the whole stream was
+/// applied, so the caller must then discard `target`; [`apply_fresh`] does
+/// that itself. Any other error also leaves `target` half-written.
+pub fn apply<R: Read>(
+    target: &Path,
+    media_type: &str,
+    reader: R,
+    expected_diff_id: Option<&Digest>,
+    opts: &ApplyOptions,
+) -> Result<ApplyStats, LayerError> {
+    let compression = Compression::from_media_type(media_type)?;
+    let algorithm = expected_diff_id.map_or(Algorithm::Sha256, Digest::algorithm);
+    let decoder = compression.decoder(BufReader::with_capacity(BUF_SIZE, reader))?;
+    let hashing = HashingReader::new(decoder, algorithm.hasher());
+    let mut archive = tar::Archive::new(BufReader::with_capacity(BUF_SIZE, hashing));
+
+    let mut applier = Applier {
+        root: Root::open(target)?,
+        opts,
+        buf: vec![0; BUF_SIZE],
+        created: HashSet::new(),
+        dir_times: Vec::new(),
+        entries: 0,
+        file_bytes: 0,
+        whiteouts: 0,
+    };
+    let mut last = String::from("(none)");
+    let entries = archive.entries().map_err(|source| LayerError::Stream {
+        where_: "at the start of the tar".into(),
+        source,
+    })?;
+    for entry in entries {
+        let mut entry = entry.map_err(|source| LayerError::Stream {
+            where_: format!("after entry {last:?}"),
+            source,
+        })?;
+        last = applier.entry(&mut entry)?;
+    }
+    // The tar ends at its first zero block; whatever follows (the second
+    // zero block, padding) is still part of the diffID, and reading it to
+    // the end also makes the decompressor check its trailer.
+    let mut rest = archive.into_inner();
+    std::io::copy(&mut rest, &mut std::io::sink()).map_err(|source| LayerError::Stream {
+        where_: "after the end of the tar".into(),
+        source,
+    })?;
+    let (diff_id, uncompressed_size) = rest.into_inner().finish();
+    applier.set_dir_times()?;
+
+    if let Some(expected) = expected_diff_id
+        && *expected != diff_id
+    {
+        return Err(LayerError::DiffIdMismatch {
+            expected: expected.clone(),
+            actual: diff_id,
+        });
+    }
+    tracing::debug!(target = %target.display(), %diff_id, entries = applier.entries, "layer applied");
+    Ok(ApplyStats {
+        diff_id,
+        uncompressed_size,
+        entries: applier.entries,
+        file_bytes: applier.file_bytes,
+        whiteouts: applier.whiteouts,
+    })
+}
+
+/// Like [`apply`], into `target`, which must not exist yet: it is created,
+/// and removed again on any error, so a refused layer leaves nothing behind.
+pub fn apply_fresh<R: Read>(
+    target: &Path,
+    media_type: &str,
+    reader: R,
+    expected_diff_id: Option<&Digest>,
+    opts: &ApplyOptions,
+) -> Result<ApplyStats, LayerError> {
+    std::fs::create_dir(target).map_err(LayerError::io("creating layer directory", target))?;
+    let result = apply(target, media_type, reader, expected_diff_id, opts);
+    if result.is_err()
+        && let Err(e) = std::fs::remove_dir_all(target)
+    {
+        tracing::error!(target = %target.display(), error = %e, "removing a refused layer's directory failed");
+    }
+    result
+}
+
+struct Applier<'o> {
+    root: Root,
+    opts: &'o ApplyOptions,
+    buf: Vec<u8>,
+    /// Paths this layer created: whiteouts and opaque markers only hide
+    /// what lower layers hold, never what the same layer adds.
+    created: HashSet<Vec<u8>>,
+    /// Directory mtimes, set last because creating children changes them.
+    dir_times: Vec<(Vec<u8>, Meta)>,
+    entries: u64,
+    file_bytes: u64,
+    whiteouts: u64,
+}
+
+impl Applier<'_> {
+    /// Apply one entry; returns its name for later error messages.
+    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<String, LayerError> {
+        let kind = e.header().entry_type();
+        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        if kind.is_pax_global_extensions() {
+            return Ok(name);
+        }
+        self.entries += 1;
+        let (meta, pax_sparse) = read_meta(e, &name)?;
+        let path = normalize(&e.path_bytes()).map_err(|reason| LayerError::UnsafePath {
+            entry: name.clone(),
+            reason,
+        })?;
+        let (dir, base) = root::parent_and_name(&path);
+
+        if let Some(hidden) = base.strip_prefix(b".wh.") {
+            if hidden == b".wh..opq" {
+                self.opaque(&name, dir)?;
+            } else if hidden.starts_with(b".wh.") {
+                // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content.
+                tracing::debug!(entry = %name, "skipping aufs metadata entry");
+            } else if hidden.is_empty() || hidden == b"." || hidden == b".." {
+                return Err(LayerError::UnsafePath {
+                    entry: name,
+                    reason: "a whiteout must name a file",
+                });
+            } else {
+                self.whiteout(&name, dir, hidden, &meta)?;
+            }
+            return Ok(name);
+        }
+
+        let is_dir = kind == EntryType::Directory
+            || (kind == EntryType::Regular && e.path_bytes().ends_with(b"/"));
+        if path.is_empty() {
+            if !is_dir {
+                return Err(LayerError::UnsafePath {
+                    entry: name,
+                    reason: "only a directory may name the root of the layer",
+                });
+            }
+            root::set_meta_fd(self.root.fd(), &meta, self.opts.preserve_ownership, true).map_err(
+                |(op, source)| LayerError::Entry {
+                    op,
+                    entry: name.clone(),
+                    source,
+                },
+            )?;
+            self.dir_times.push((path, meta));
+            return Ok(name);
+        }
+
+        if is_dir {
+            self.directory(&name, dir, base, &meta)?;
+            self.dir_times.push((path.clone(), meta));
+        } else {
+            match kind {
+                EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                    if pax_sparse {
+                        return Err(LayerError::UnsupportedEntry {
+                            entry: name,
+                            kind: "PAX sparse file".into(),
+                        });
+                    }
+                    self.file(e, &name, dir, base, &meta)?;
+                }
+                EntryType::Symlink => {
+                    let target = e.link_name_bytes().ok_or_else(|| LayerError::UnsafePath {
+                        entry: name.clone(),
+                        reason: "a symlink without a target",
+                    })?;
+                    self.symlink(&name, dir, base, &target, &meta)?;
+                }
+                EntryType::Link => {
+                    let target = e.link_name_bytes().unwrap_or_default();
+                    self.hardlink(&name, &path, &target)?;
+                }
+                EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                    let h = e.header();
+                    let major = h.device_major().ok().flatten().unwrap_or(0);
+                    let minor = h.device_minor().ok().flatten().unwrap_or(0);
+                    let ft = match kind {
+                        EntryType::Char => FileType::CharacterDevice,
+                        EntryType::Block => FileType::BlockDevice,
+                        _ => FileType::Fifo,
+                    };
+                    self.node(
+                        &name,
+                        dir,
+                        base,
+                        ft,
+                        rustix::fs::makedev(major, minor),
+                        &meta,
+                    )?;
+                }
+                other => {
+                    return Err(LayerError::UnsupportedEntry {
+                        entry: name,
+                        kind: format!("{other:?}"),
+                    });
+                }
+            }
+        }
+        self.created.insert(path);
+        Ok(name)
+    }
+
+    fn file<R: Read>(
+        &mut self,
+        e: &mut tar::Entry<'_, R>,
+        name: &str,
+        dir: &[u8],
+        base: &[u8],
+        meta: &Meta,
+    ) -> Result<(), LayerError> {
+        let size = e.size();
+        if size > self.opts.max_file_size {
+            return Err(LayerError::FileTooLarge {
+                entry: name.to_string(),
+                size,
+                limit: self.opts.max_file_size,
+            });
+        }
+        let parent = self.root.parent(name, dir)?;
+        root::remove_all(parent, base)
+            .map_err(LayerError::entry("replacing existing file", name))?;
+        let fd = rustix::fs::openat(
+            parent,
+            base,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| LayerError::entry("creating file", name)(errno(e)))?;
+        let mut file = File::from(fd);
+        let mut written = 0u64;
+        loop {
+            let n = e.read(&mut self.buf).map_err(|source| LayerError::Stream {
+                where_: format!("in the data of entry {name:?}"),
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(&self.buf[..n])
+                .map_err(LayerError::entry("writing file", name))?;
+            written += n as u64;
+        }
+        // The tar reader stops quietly at end of input; a short file means
+        // the stream was cut.
+        if written != size {
+            return Err(LayerError::Stream {
+                where_: format!("in the data of entry {name:?} ({written} of {size} bytes)"),
+                source: std::io::ErrorKind::UnexpectedEof.into(),
+            });
+        }
+        self.file_bytes += written;
+        root::set_meta_fd(file.as_fd(), meta, self.opts.preserve_ownership, false).map_err(
+            |(op, source)| LayerError::Entry {
+                op,
+                entry: name.to_string(),
+                source,
+            },
+        )
+    }
+
+    fn directory(
+        &mut self,
+        name: &str,
+        dir: &[u8],
+        base: &[u8],
+        meta: &Meta,
+    ) -> Result<(), LayerError> {
+        let parent = self.root.parent(name, dir)?;
+        let existing =
+            root::lstat_type(parent, base).map_err(LayerError::entry("inspecting", name))?;
+        if existing != Some(FileType::Directory) {
+            if existing.is_some() {
+                root::remove_all(parent, base)
+                    .map_err(LayerError::entry("replacing with a directory", name))?;
+            }
+            rustix::fs::mkdirat(parent, base, Mode::from_raw_mode(0o700))
+                .map_err(|e| LayerError::entry("creating directory", name)(errno(e)))?;
+        }
+        let fd = rustix::fs::openat(
+            parent,
+            base,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| LayerError::entry("opening directory", name)(errno(e)))?;
+        root::set_meta_fd(fd.as_fd(), meta, self.opts.preserve_ownership, true).map_err(
+            |(op, source)| LayerError::Entry {
+                op,
+                entry: name.to_string(),
+                source,
+            },
+        )
+    }
+
+    fn symlink(
+        &mut self,
+        name: &str,
+        dir: &[u8],
+        base: &[u8],
+        target: &[u8],
+        meta: &Meta,
+    ) -> Result<(), LayerError> {
+        let parent = self.root.parent(name, dir)?;
+        root::remove_all(parent, base)
+            .map_err(LayerError::entry("replacing existing file", name))?;
+        // The target is stored verbatim: it is only ever resolved inside the
+        // container, never by berth.
+        rustix::fs::symlinkat(target, parent, base)
+            .map_err(|e| LayerError::entry("creating symlink", name)(errno(e)))?;
+        set_at(
+            parent,
+            base,
+            meta,
+            self.opts.preserve_ownership,
+            false,
+            name,
+        )
+    }
+
+    fn hardlink(&mut self, name: &str, path: &[u8], target: &[u8]) -> Result<(), LayerError> {
+        let outside = || LayerError::LinkOutside {
+            entry: name.to_string(),
+            target: String::from_utf8_lossy(target).into_owned(),
+        };
+        let link = normalize(target).map_err(|_| outside())?;
+        if link.is_empty() {
+            return Err(outside());
+        }
+        if link == path {
+            return Ok(());
+        }
+        let (tdir, tbase) = root::parent_and_name(&link);
+        let tfd = self
+            .root
+            .walk(tdir, false)
+            .map_err(|e| root::walk_error(name, tdir, e, true))?;
+        match root::lstat_type(tfd.as_fd(), tbase)
+            .map_err(LayerError::entry("inspecting link target", name))?
+        {
+            Some(FileType::Directory) | None => return Err(outside()),
+            Some(_) => {}
+        }
+        let (dir, base) = root::parent_and_name(path);
+        let parent = self.root.parent(name, dir)?;
+        root::remove_all(parent, base)
+            .map_err(LayerError::entry("replacing existing file", name))?;
+        rustix::fs::linkat(tfd.as_fd(), tbase, parent, base, AtFlags::empty())
+            .map_err(|e| LayerError::entry("creating hard link", name)(errno(e)))
+    }
+
+    fn node(
+        &mut self,
+        name: &str,
+        dir: &[u8],
+        base: &[u8],
+        ft: FileType,
+        dev: rustix::fs::Dev,
+        meta: &Meta,
+    ) -> Result<(), LayerError> {
+        let parent = self.root.parent(name, dir)?;
+        root::remove_all(parent, base)
+            .map_err(LayerError::entry("replacing existing file", name))?;
+        rustix::fs::mknodat(
+            parent,
+            base,
+            ft,
+            Mode::from_raw_mode(meta.mode & 0o7777),
+            dev,
+        )
+        .map_err(|e| LayerError::entry("creating device node or FIFO", name)(errno(e)))?;
+        set_at(parent, base, meta, self.opts.preserve_ownership, true, name)
+    }
+
+    /// `.wh.NAME`: hide NAME of the lower layers.
+    fn whiteout(
+        &mut self,
+        name: &str,
+        dir: &[u8],
+        hidden: &[u8],
+        meta: &Meta,
+    ) -> Result<(), LayerError> {
+        let mut hidden_path = dir.to_vec();
+        if !hidden_path.is_empty() {
+            hidden_path.push(b'/');
+        }
+        hidden_path.extend_from_slice(hidden);
+        if self.created.contains(&hidden_path) {
+            tracing::debug!(entry = %name, "whiteout of a file from the same layer ignored");
+            return Ok(());
+        }
+        self.whiteouts += 1;
+        let overlay = self.opts.whiteouts == WhiteoutMode::Overlay;
+        let owned;
+        let parent = if overlay {
+            self.root.parent(name, dir)?
+        } else {
+            match self.root.walk(dir, false) {
+                Ok(fd) => {
+                    owned = fd;
+                    owned.as_fd()
+                }
+                // Nothing below to hide.
+                Err(root::WalkError::Missing(_)) => return Ok(()),
+                Err(e) => return Err(root::walk_error(name, dir, e, false)),
+            }
+        };
+        root::remove_all(parent, hidden)
+            .map_err(LayerError::entry("removing whited-out file", name))?;
+        if overlay {
+            rustix::fs::mknodat(
+                parent,
+                hidden,
+                FileType::CharacterDevice,
+                Mode::empty(),
+                rustix::fs::makedev(0, 0),
+            )
+            .map_err(|e| LayerError::entry("creating whiteout device", name)(errno(e)))?;
+            let meta = Meta {
+                xattrs: Vec::new(),
+                ..meta.clone()
+            };
+            set_at(
+                parent,
+                hidden,
+                &meta,
+                self.opts.preserve_ownership,
+                true,
+                name,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `DIR/.wh..wh..opq`: DIR hides everything the lower layers hold in it.
+    fn opaque(&mut self, name: &str, dir: &[u8]) -> Result<(), LayerError> {
+        self.whiteouts += 1;
+        let overlay = self.opts.whiteouts == WhiteoutMode::Overlay;
+        let fd = match self.root.walk(dir, overlay) {
+            Ok(fd) => fd,
+            Err(root::WalkError::Missing(_)) => return Ok(()),
+            Err(e) => return Err(root::walk_error(name, dir, e, false)),
+        };
+        let mut prefix = dir.to_vec();
+        self.prune(fd.as_fd(), &mut prefix)
+            .map_err(LayerError::entry("clearing opaque directory", name))?;
+        if overlay {
+            rustix::fs::fsetxattr(
+                fd.as_fd(),
+                "trusted.overlay.opaque",
+                b"y",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .map_err(|e| {
+                LayerError::entry("marking directory opaque (trusted.overlay.opaque)", name)(errno(
+                    e,
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Remove what this layer did not create below `dir`, keeping the
+    /// directories that lead to what it did. Returns whether anything stayed.
+    fn prune(&self, dir: BorrowedFd<'_>, prefix: &mut Vec<u8>) -> std::io::Result<bool> {
+        let mut kept = false;
+        for child in root::list_dir(dir)? {
+            let len = prefix.len();
+            if len > 0 {
+                prefix.push(b'/');
+            }
+            prefix.extend_from_slice(&child);
+            let created = self.created.contains(prefix.as_slice());
+            if root::lstat_type(dir, &child)? == Some(FileType::Directory) {
+                let fd = rustix::fs::openat(
+                    dir,
+                    child.as_slice(),
+                    OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(errno)?;
+                let inner = self.prune(fd.as_fd(), prefix)?;
+                if created || inner {
+                    kept = true;
+                } else {
+                    rustix::fs::unlinkat(dir, child.as_slice(), AtFlags::REMOVEDIR)
+                        .map_err(errno)?;
+                }
+            } else if created {
+                kept = true;
+            } else {
+                rustix::fs::unlinkat(dir, child.as_slice(), AtFlags::empty()).map_err(errno)?;
+            }
+            prefix.truncate(len);
+        }
+        Ok(kept)
+    }
+
+    fn set_dir_times(&mut self) -> Result<(), LayerError> {
+        for (path, meta) in self.dir_times.iter().rev() {
+            let name = || String::from_utf8_lossy(path).into_owned();
+            if path.is_empty() {
+                rustix::fs::futimens(self.root.fd(), &meta.timestamps())
+                    .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))?;
+                continue;
+            }
+            let (dir, base) = root::parent_and_name(path);
+            // A directory replaced or removed later in the layer has no
+            // mtime of its own to restore.
+            let Ok(fd) = self.root.walk(dir, false) else {
+                continue;
+            };
+            if root::lstat_type(fd.as_fd(), base).ok().flatten() != Some(FileType::Directory) {
+                continue;
+            }
+            rustix::fs::utimensat(
+                fd.as_fd(),
+                base,
+                &meta.timestamps(),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))?;
+        }
+        Ok(())
+    }
+}
+
+fn set_at(
+    dir: BorrowedFd<'_>,
+    base: &[u8],
+    meta: &Meta,
+    owner: bool,
+    chmod: bool,
+    name: &str,
+) -> Result<(), LayerError> {
+    root::set_meta_at(dir, base, meta, owner, chmod).map_err(|(op, source)| LayerError::Entry {
+        op,
+        entry: name.to_string(),
+        source,
+    })
+}
+
+/// Header fields and PAX records of an entry. Also reports whether the
+/// entry uses PAX sparse records, which berth does not expand.
+fn read_meta<R: Read>(e: &mut tar::Entry<'_, R>, name: &str) -> Result<(Meta, bool), LayerError> {
+    let bad = |_| LayerError::UnsafePath {
+        entry: name.to_string(),
+        reason: "its header has a malformed numeric field",
+    };
+    let h = e.header();
+    let mut meta = Meta {
+        mode: h.mode().map_err(bad)?,
+        uid: h
+            .uid()
+            .map_err(bad)?
+            .try_into()
+            .map_err(|_| bad(std::io::ErrorKind::InvalidData.into()))?,
+        gid: h
+            .gid()
+            .map_err(bad)?
+            .try_into()
+            .map_err(|_| bad(std::io::ErrorKind::InvalidData.into()))?,
+        mtime_sec: h.mtime().map_err(bad)?.try_into().unwrap_or(i64::MAX),
+        mtime_nsec: 0,
+        xattrs: Vec::new(),
+    };
+    let mut pax_sparse = false;
+    let exts = e.pax_extensions().map_err(|source| LayerError::Stream {
+        where_: format!("in the PAX records of entry {name:?}"),
+        source,
+    })?;
+    for ext in exts.into_iter().flatten() {
+        let ext = ext.map_err(|source| LayerError::Stream {
+            where_: format!("in the PAX records of entry {name:?}"),
+            source,
+        })?;
+        let key = ext.key_bytes();
+        if let Some(xattr) = key.strip_prefix(b"SCHILY.xattr.") {
+            // Overlay's own attributes would change how the snapshot is
+            // merged (redirects, opacity); layers say that with whiteouts.
+            if xattr.starts_with(b"trusted.overlay.") {
+                tracing::warn!(entry = %name, xattr = %String::from_utf8_lossy(xattr), "overlay xattr in layer ignored");
+                continue;
+            }
+            meta.xattrs
+                .push((xattr.to_vec(), ext.value_bytes().to_vec()));
+        } else if key == b"mtime" {
+            if let Some((s, ns)) = parse_pax_time(ext.value_bytes()) {
+                meta.mtime_sec = s;
+                meta.mtime_nsec = ns;
+            }
+        } else if key.starts_with(b"GNU.sparse.") {
+            pax_sparse = true;
+        }
+    }
+    Ok((meta, pax_sparse))
+}
+
+/// PAX times are decimal seconds with an optional fraction.
+pub(crate) fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
+    let s = std::str::from_utf8(v).ok()?;
+    let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
+    let sec: i64 = sec.parse().ok()?;
+    let mut ns: u32 = 0;
+    for c in frac.bytes().chain(std::iter::repeat(b'0')).take(9) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        ns = ns * 10 + u32::from(c - b'0');
+    }
+    if sec < 0 && ns > 0 {
+        // -1.5 means 1.5 s before the epoch.
+        return Some((sec - 1, 1_000_000_000 - ns));
+    }
+    Some((sec, ns))
+}
+
+/// Normalize an entry path: drop `.` and empty components, refuse `..`,
+/// absolute paths and NUL bytes.
+pub(crate) fn normalize(raw: &[u8]) -> Result<Vec<u8>, &'static str> {
+    if raw.first() == Some(&b'/') {
+        return Err("absolute paths are not allowed in layers");
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for comp in raw.split(|b| *b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => return Err("`..` components are not allowed in layers"),
+            c if c.contains(&0) => return Err("NUL bytes are not allowed in paths"),
+            c => {
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_paths() {
+        assert_eq!(normalize(b"./a//b/./c/").unwrap(), b"a/b/c");
+        assert_eq!(normalize(b"./").unwrap(), b"");
+        assert!(normalize(b"../x").is_err());
+        assert!(normalize(b"a/../../x").is_err());
+        assert!(normalize(b"/etc/x").is_err());
+    }
+
+    #[test]
+    fn parses_pax_times() {
+        assert_eq!(parse_pax_time(b"1700000000"), Some((1_700_000_000, 0)));
+        assert_eq!(
+            parse_pax_time(b"1700000000.5"),
+            Some((1_700_000_000, 500_000_000))
+        );
+        assert_eq!(parse_pax_time(b"1.123456789123"), Some((1, 123_456_789)));
+        assert_eq!(parse_pax_time(b"-1.5"), Some((-2, 500_000_000)));
+        assert_eq!(parse_pax_time(b"x"), None);
+    }
+}

@@ -2,7 +2,7 @@
 //! containers run on. This crate owns the [`Snapshotter`] contract (modelled
 //! on containerd's), its overlayfs implementation ([`OverlaySnapshotter`]),
 //! the helpers that apply the [`Mount`]s a snapshotter returns, and the
-//! [`conformance`] suite every implementation must pass.
+//! `conformance` suite (feature `conformance`) every implementation must pass.
 //!
 //! It never decides what an image is or which snapshots are garbage: the
 //! image store names committed layers by chain ID and removes them.

@@ -418,3 +418,45 @@ pub fn restart_keeps_everything(make: Make<'_>) {
         SnapshotError::FailedPrecondition { .. }
     );
 }
+
+/// Concurrent prepares and removes on one parent keep the metadata exact:
+/// afterwards the parent has no children left and can be removed.
+pub fn concurrent_prepare_and_remove(make: Make<'_>) {
+    let f = Fixture::new(make);
+    f.layer("base", None, |p| fs::write(p.join("f"), "f").unwrap());
+    let s = f.snap();
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            scope.spawn(move || {
+                for i in 0..10 {
+                    let key = format!("t{t}-{i}");
+                    if i % 2 == 0 {
+                        s.prepare(&key, Some("base"), Labels::new()).unwrap();
+                    } else {
+                        s.view(&key, Some("base"), Labels::new()).unwrap();
+                    }
+                    // Everyone races for the same name: exactly one wins.
+                    match s.prepare("contended", Some("base"), Labels::new()) {
+                        Ok(_) | Err(SnapshotError::AlreadyExists(_)) => {}
+                        Err(e) => panic!("prepare contended: {e}"),
+                    }
+                }
+            });
+        }
+    });
+    let mut n = 0;
+    s.walk(&mut |_| n += 1).unwrap();
+    assert_eq!(n, 1 + 80 + 1);
+    assert_err!(s.remove("base"), SnapshotError::FailedPrecondition { .. });
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            scope.spawn(move || {
+                for i in 0..10 {
+                    s.remove(&format!("t{t}-{i}")).unwrap();
+                }
+            });
+        }
+    });
+    s.remove("contended").unwrap();
+    s.remove("base").unwrap();
+}

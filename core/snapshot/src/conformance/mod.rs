@@ -52,6 +52,10 @@ pub const CASES: &[(&str, Case)] = &[
     ("usage_counts_own_layer", usage_counts_own_layer),
     ("chain_of_128_layers", chain_of_128_layers),
     ("restart_keeps_everything", restart_keeps_everything),
+    (
+        "concurrent_prepare_and_remove",
+        concurrent_prepare_and_remove,
+    ),
 ];
 
 /// Run every case in turn (one `#[test]` for all; prefer the macro).
@@ -76,7 +80,8 @@ macro_rules! snapshotter_conformance {
             walk_lists_everything,
             usage_counts_own_layer,
             chain_of_128_layers,
-            restart_keeps_everything
+            restart_keeps_everything,
+            concurrent_prepare_and_remove
         );
     };
     (@cases $make:path; $($case:ident),*) => {

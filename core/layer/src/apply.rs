@@ -416,7 +416,10 @@ impl Applier<'_> {
         let tfd = self
             .root
             .walk(tdir, false)
-            .map_err(|e| root::walk_error(name, tdir, e, true))?;
+            .map_err(|e| match e {
+                root::WalkError::Io(_) => root::walk_error(name, tdir, e),
+                _ => outside(),
+            })?;
         match root::lstat_type(tfd.as_fd(), tbase)
             .map_err(LayerError::entry("inspecting link target", name))?
         {
@@ -484,7 +487,7 @@ impl Applier<'_> {
                 }
                 // Nothing below to hide.
                 Err(root::WalkError::Missing(_)) => return Ok(()),
-                Err(e) => return Err(root::walk_error(name, dir, e, false)),
+                Err(e) => return Err(root::walk_error(name, dir, e)),
             }
         };
         root::remove_all(parent, hidden)
@@ -521,7 +524,7 @@ impl Applier<'_> {
         let fd = match self.root.walk(dir, overlay) {
             Ok(fd) => fd,
             Err(root::WalkError::Missing(_)) => return Ok(()),
-            Err(e) => return Err(root::walk_error(name, dir, e, false)),
+            Err(e) => return Err(root::walk_error(name, dir, e)),
         };
         let mut prefix = dir.to_vec();
         self.prune(fd.as_fd(), &mut prefix)

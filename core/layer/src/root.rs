@@ -105,7 +105,7 @@ impl Root {
         if !hit {
             let fd = self
                 .walk(dir, true)
-                .map_err(|e| walk_error(entry, dir, e, false))?;
+                .map_err(|e| walk_error(entry, dir, e))?;
             self.cache = Some((dir.to_vec(), fd));
         }
         match &self.cache {
@@ -120,23 +120,15 @@ impl Root {
 }
 
 /// Turn a walk failure into an error naming the entry and the component.
-pub(crate) fn walk_error(entry: &str, dir: &[u8], e: WalkError, link_target: bool) -> LayerError {
+pub(crate) fn walk_error(entry: &str, dir: &[u8], e: WalkError, ) -> LayerError {
     let prefix = |i: usize| -> String {
         let parts: Vec<&[u8]> = split(dir).take(i + 1).collect();
         String::from_utf8_lossy(&parts.join(&b'/')).into_owned()
     };
     match e {
-        WalkError::Symlink(i) if link_target => LayerError::LinkOutside {
-            entry: entry.to_string(),
-            target: prefix(i),
-        },
         WalkError::Symlink(i) => LayerError::ThroughSymlink {
             entry: entry.to_string(),
             component: prefix(i),
-        },
-        WalkError::NotDir(i) | WalkError::Missing(i) if link_target => LayerError::LinkOutside {
-            entry: entry.to_string(),
-            target: prefix(i),
         },
         WalkError::NotDir(i) | WalkError::Missing(i) => LayerError::NotADirectory {
             entry: entry.to_string(),

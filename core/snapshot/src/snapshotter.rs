@@ -40,7 +40,8 @@ pub struct Info {
 pub struct Usage {
     /// Bytes allocated on disk, hard-linked files counted once.
     pub size: u64,
-    /// Files, directories and other inodes, hard links counted once.
+    /// Files, directories and other inodes of the layer, its root directory
+    /// included, hard links counted once.
     pub inodes: u64,
 }
 

@@ -413,13 +413,10 @@ impl Applier<'_> {
             return Ok(());
         }
         let (tdir, tbase) = root::parent_and_name(&link);
-        let tfd = self
-            .root
-            .walk(tdir, false)
-            .map_err(|e| match e {
-                root::WalkError::Io(_) => root::walk_error(name, tdir, e),
-                _ => outside(),
-            })?;
+        let tfd = self.root.walk(tdir, false).map_err(|e| match e {
+            root::WalkError::Io(_) => root::walk_error(name, tdir, e),
+            _ => outside(),
+        })?;
         match root::lstat_type(tfd.as_fd(), tbase)
             .map_err(LayerError::entry("inspecting link target", name))?
         {

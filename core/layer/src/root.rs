@@ -120,7 +120,7 @@ impl Root {
 }
 
 /// Turn a walk failure into an error naming the entry and the component.
-pub(crate) fn walk_error(entry: &str, dir: &[u8], e: WalkError, ) -> LayerError {
+pub(crate) fn walk_error(entry: &str, dir: &[u8], e: WalkError) -> LayerError {
     let prefix = |i: usize| -> String {
         let parts: Vec<&[u8]> = split(dir).take(i + 1).collect();
         String::from_utf8_lossy(&parts.join(&b'/')).into_owned()

@@ -20,10 +20,28 @@ fn refused(media_type: &str, layer: &[u8], expected: Option<&berth_oci::Digest>)
     let outside = scratch.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     let target = scratch.path().join("snap");
-    let err = apply_fresh(&target, media_type, layer, expected, &ApplyOptions::default()).unwrap_err();
-    assert!(!target.exists(), "refused layer left {} behind", target.display());
-    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "something written outside: {err}");
-    let left: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let err = apply_fresh(
+        &target,
+        media_type,
+        layer,
+        expected,
+        &ApplyOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        !target.exists(),
+        "refused layer left {} behind",
+        target.display()
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "something written outside: {err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(left, vec!["outside"]);
     eprintln!("refused as expected: {err}");
     err
@@ -34,7 +52,10 @@ fn parent_traversal_is_refused() {
     let mut t = RawTar::new();
     t.file("ok", b"fine").file("../outside/x", b"evil");
     let err = refused(OCI_LAYER, &t.finish(), None);
-    assert!(matches!(&err, LayerError::UnsafePath { entry, .. } if entry == "../outside/x"), "{err}");
+    assert!(
+        matches!(&err, LayerError::UnsafePath { entry, .. } if entry == "../outside/x"),
+        "{err}"
+    );
     assert!(err.to_string().contains(".."), "{err}");
 }
 
@@ -62,9 +83,13 @@ fn write_through_symlink_in_same_layer_is_refused() {
     // a -> / then a/etc/x: the classic escape. Also a relative variant that
     // points at the scratch area's `outside` directory.
     let mut t = RawTar::new();
-    t.symlink("a", "/").file("a/tmp/berth-layer-escape", b"evil");
+    t.symlink("a", "/")
+        .file("a/tmp/berth-layer-escape", b"evil");
     let err = refused(OCI_LAYER, &t.finish(), None);
-    assert!(matches!(&err, LayerError::ThroughSymlink { component, .. } if component == "a"), "{err}");
+    assert!(
+        matches!(&err, LayerError::ThroughSymlink { component, .. } if component == "a"),
+        "{err}"
+    );
     assert!(!Path::new("/tmp/berth-layer-escape").exists());
 
     let mut t = RawTar::new();
@@ -86,14 +111,19 @@ fn symlink_planted_by_earlier_layer_is_refused() {
     };
 
     let mut first = RawTar::new();
-    first.dir("etc/").symlink("etc/conf", outside.to_str().unwrap());
+    first
+        .dir("etc/")
+        .symlink("etc/conf", outside.to_str().unwrap());
     apply(&target, OCI_LAYER, &first.finish()[..], None, &opts).unwrap();
 
     for name in ["etc/conf/x", "etc/conf/sub/x"] {
         let mut second = RawTar::new();
         second.file(name, b"evil");
         let err = apply(&target, OCI_LAYER, &second.finish()[..], None, &opts).unwrap_err();
-        assert!(matches!(&err, LayerError::ThroughSymlink { component, .. } if component == "etc/conf"), "{err}");
+        assert!(
+            matches!(&err, LayerError::ThroughSymlink { component, .. } if component == "etc/conf"),
+            "{err}"
+        );
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
     }
     // A whiteout through the symlink must not delete outside files either.
@@ -110,7 +140,10 @@ fn hard_link_outside_is_refused() {
     let mut t = RawTar::new();
     t.hardlink("l", "../../etc/passwd");
     let err = refused(OCI_LAYER, &t.finish(), None);
-    assert!(matches!(&err, LayerError::LinkOutside { target, .. } if target == "../../etc/passwd"), "{err}");
+    assert!(
+        matches!(&err, LayerError::LinkOutside { target, .. } if target == "../../etc/passwd"),
+        "{err}"
+    );
 
     let mut t = RawTar::new();
     t.hardlink("l", "/etc/passwd");
@@ -144,7 +177,10 @@ fn huge_file_claim_is_refused() {
     let mut tar = h.as_bytes().to_vec();
     tar.extend_from_slice(&[7u8; 4096]);
     let err = refused(OCI_LAYER_GZIP, &gzip(&tar), None);
-    assert!(matches!(err, LayerError::FileTooLarge { size, .. } if size == 1 << 40), "{err}");
+    assert!(
+        matches!(err, LayerError::FileTooLarge { size, .. } if size == 1 << 40),
+        "{err}"
+    );
     assert!(err.to_string().contains("max_file_size"), "{err}");
 }
 
@@ -170,25 +206,35 @@ fn huge_sparse_claim_is_refused() {
     let g = h.as_gnu_mut().unwrap();
     let tb = 1u64 << 40;
     g.sparse[0].offset = base256(tb - 512);
-    g.sparse[0].numbytes.copy_from_slice(format!("{:011o}\0", 512).as_bytes());
+    g.sparse[0]
+        .numbytes
+        .copy_from_slice(format!("{:011o}\0", 512).as_bytes());
     g.realsize = base256(tb);
     h.set_cksum();
     let mut tar = h.as_bytes().to_vec();
     tar.extend_from_slice(&[1u8; 512]);
     tar.extend_from_slice(&[0u8; 1024]);
     let err = refused(OCI_LAYER, &tar, None);
-    assert!(matches!(err, LayerError::FileTooLarge { size, .. } if size == tb), "{err}");
+    assert!(
+        matches!(err, LayerError::FileTooLarge { size, .. } if size == tb),
+        "{err}"
+    );
 }
 
 #[test]
 fn truncated_gzip_is_refused() {
     let mut t = RawTar::new();
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     t.file("a", &data).file("b", &data);
     let full = gzip(&t.finish());
     for cut in [full.len() / 3, full.len() - 4, full.len() - 20] {
         let err = refused(OCI_LAYER_GZIP, &full[..cut], None);
-        assert!(matches!(err, LayerError::Stream { .. }), "cut at {cut}: {err}");
+        assert!(
+            matches!(err, LayerError::Stream { .. }),
+            "cut at {cut}: {err}"
+        );
         assert!(err.to_string().contains("re-fetch"), "{err}");
     }
 }

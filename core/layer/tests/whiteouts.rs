@@ -57,12 +57,22 @@ fn overlay_mode_writes_markers() {
     // Splice: drop the first layer's end-of-archive blocks.
     layer.truncate(layer.len() - 1024);
     layer.extend_from_slice(&extra.finish());
-    let stats = apply_fresh(&upper, OCI_LAYER_ZSTD, &zstd(&layer)[..], None, &ApplyOptions::default()).unwrap();
+    let stats = apply_fresh(
+        &upper,
+        OCI_LAYER_ZSTD,
+        &zstd(&layer)[..],
+        None,
+        &ApplyOptions::default(),
+    )
+    .unwrap();
     assert_eq!(stats.whiteouts, 4);
     assert!(is_whiteout(&upper.join("gone")));
     assert!(is_whiteout(&upper.join("gonedir")));
     assert!(is_whiteout(&upper.join("e/nothing-below")));
-    assert_eq!(xattr_get(&upper.join("d"), "trusted.overlay.opaque").unwrap(), b"y");
+    assert_eq!(
+        xattr_get(&upper.join("d"), "trusted.overlay.opaque").unwrap(),
+        b"y"
+    );
     assert_eq!(std::fs::read(upper.join("d/new")).unwrap(), b"new");
     assert!(!upper.join(".wh.gone").exists());
     assert!(!upper.join("d/.wh..wh..opq").exists());
@@ -77,11 +87,30 @@ fn overlay_markers_work_under_a_real_overlay_mount() {
         scratch.path().join("work"),
         scratch.path().join("merged"),
     );
-    apply_fresh(&lower, OCI_LAYER, &base_layer()[..], None, &ApplyOptions::default()).unwrap();
-    apply_fresh(&upper, OCI_LAYER, &upper_layer()[..], None, &ApplyOptions::default()).unwrap();
+    apply_fresh(
+        &lower,
+        OCI_LAYER,
+        &base_layer()[..],
+        None,
+        &ApplyOptions::default(),
+    )
+    .unwrap();
+    apply_fresh(
+        &upper,
+        OCI_LAYER,
+        &upper_layer()[..],
+        None,
+        &ApplyOptions::default(),
+    )
+    .unwrap();
     std::fs::create_dir(&work).unwrap();
     std::fs::create_dir(&merged).unwrap();
-    let opts = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
     let status = std::process::Command::new("mount")
         .args(["-t", "overlay", "overlay", "-o", &opts])
         .arg(&merged)
@@ -90,7 +119,10 @@ fn overlay_markers_work_under_a_real_overlay_mount() {
     assert!(status.success(), "mounting overlay failed");
     let mut seen: Vec<String> = walkdir(&merged);
     seen.sort();
-    std::process::Command::new("umount").arg(&merged).status().unwrap();
+    std::process::Command::new("umount")
+        .arg(&merged)
+        .status()
+        .unwrap();
     assert_eq!(seen, ["d", "d/new", "e", "keep"]);
 }
 
@@ -139,7 +171,16 @@ fn opaque_marker_after_children_keeps_them() {
     seen.sort();
     assert_eq!(
         seen,
-        ["d", "d/sub", "d/sub/fresh", "gone", "gonedir", "gonedir/x", "keep", "keep2"]
+        [
+            "d",
+            "d/sub",
+            "d/sub/fresh",
+            "gone",
+            "gonedir",
+            "gonedir/x",
+            "keep",
+            "keep2"
+        ]
     );
 }
 
@@ -149,6 +190,13 @@ fn whiteout_replaced_by_later_entry_in_overlay_mode() {
     let upper = scratch.path().join("upper");
     let mut t = RawTar::new();
     t.file(".wh.x", b"").file("x", b"back");
-    apply_fresh(&upper, OCI_LAYER, &t.finish()[..], None, &ApplyOptions::default()).unwrap();
+    apply_fresh(
+        &upper,
+        OCI_LAYER,
+        &t.finish()[..],
+        None,
+        &ApplyOptions::default(),
+    )
+    .unwrap();
     assert_eq!(std::fs::read(upper.join("x")).unwrap(), b"back");
 }

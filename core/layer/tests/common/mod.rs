@@ -30,10 +30,20 @@ impl RawTar {
     }
 
     /// Append an entry with `name` written verbatim into the header.
-    pub fn entry(&mut self, name: &str, kind: EntryType, link: Option<&str>, data: &[u8]) -> &mut Self {
+    pub fn entry(
+        &mut self,
+        name: &str,
+        kind: EntryType,
+        link: Option<&str>,
+        data: &[u8],
+    ) -> &mut Self {
         let mut h = Header::new_gnu();
         h.set_entry_type(kind);
-        h.set_mode(if kind == EntryType::Directory { 0o755 } else { 0o644 });
+        h.set_mode(if kind == EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
         h.set_mtime(1_600_000_000);
         h.set_uid(0);
         h.set_gid(0);
@@ -108,8 +118,16 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, Node> {
     out
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>, inodes: &mut BTreeMap<u64, usize>) {
-    let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut BTreeMap<String, Node>,
+    inodes: &mut BTreeMap<u64, usize>,
+) {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     names.sort();
     for p in names {
         let m = std::fs::symlink_metadata(&p).unwrap();
@@ -131,7 +149,11 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>, inodes: &mut 
             "other"
         };
         let next = inodes.len();
-        let group = if ft.is_dir() { next } else { *inodes.entry(m.ino()).or_insert(next) };
+        let group = if ft.is_dir() {
+            next
+        } else {
+            *inodes.entry(m.ino()).or_insert(next)
+        };
         let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
         let mut xattrs = BTreeMap::new();
         if let Ok(names) = xattr_list(&p) {
@@ -150,7 +172,12 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>, inodes: &mut 
                 mtime: (m.mtime(), m.mtime_nsec()),
                 size: if ft.is_file() { m.len() } else { 0 },
                 rdev: m.rdev(),
-                link: ft.is_symlink().then(|| std::fs::read_link(&p).unwrap().to_string_lossy().into_owned()),
+                link: ft.is_symlink().then(|| {
+                    std::fs::read_link(&p)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned()
+                }),
                 content: ft.is_file().then(|| sha256(&std::fs::read(&p).unwrap())),
                 xattrs,
                 inode_group: group,
@@ -185,11 +212,17 @@ pub fn set_xattr(p: &Path, name: &str, value: &[u8]) {
 
 /// Set mtime (and atime) without following symlinks.
 pub fn set_mtime(p: &Path, sec: i64, nsec: i64) {
-    let t = rustix::fs::Timespec { tv_sec: sec, tv_nsec: nsec };
+    let t = rustix::fs::Timespec {
+        tv_sec: sec,
+        tv_nsec: nsec,
+    };
     rustix::fs::utimensat(
         rustix::fs::CWD,
         p,
-        &rustix::fs::Timestamps { last_access: t, last_modification: t },
+        &rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
     )
     .unwrap();
@@ -208,6 +241,11 @@ pub fn mknod(p: &Path, ft: rustix::fs::FileType, mode: u32, major: u32, minor: u
         rustix::fs::makedev(major, minor),
     )
     .unwrap();
-    rustix::fs::chmodat(rustix::fs::CWD, p, rustix::fs::Mode::from_raw_mode(mode), rustix::fs::AtFlags::empty())
-        .unwrap();
+    rustix::fs::chmodat(
+        rustix::fs::CWD,
+        p,
+        rustix::fs::Mode::from_raw_mode(mode),
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
 }

@@ -16,10 +16,17 @@ use crate::error::errno;
 use crate::hashio::HashingReader;
 use crate::root::{self, Meta, Root};
 use crate::{Compression, LayerError};
+use header::{normalize, read_meta};
 
 /// Size of the buffers around the compressed stream, the tar stream and
 /// file copies: large reads keep the decompressor and hasher in their fast
 /// loops.
+mod header;
+mod whiteout;
+
+#[cfg(test)]
+pub(crate) use header::parse_pax_time;
+
 const BUF_SIZE: usize = 256 * 1024;
 
 /// How whiteouts and opaque directories in the layer are written.
@@ -454,130 +461,6 @@ impl Applier<'_> {
         set_at(parent, base, meta, self.opts.preserve_ownership, true, name)
     }
 
-    /// `.wh.NAME`: hide NAME of the lower layers.
-    fn whiteout(
-        &mut self,
-        name: &str,
-        dir: &[u8],
-        hidden: &[u8],
-        meta: &Meta,
-    ) -> Result<(), LayerError> {
-        let mut hidden_path = dir.to_vec();
-        if !hidden_path.is_empty() {
-            hidden_path.push(b'/');
-        }
-        hidden_path.extend_from_slice(hidden);
-        if self.created.contains(&hidden_path) {
-            tracing::debug!(entry = %name, "whiteout of a file from the same layer ignored");
-            return Ok(());
-        }
-        self.whiteouts += 1;
-        let overlay = self.opts.whiteouts == WhiteoutMode::Overlay;
-        let owned;
-        let parent = if overlay {
-            self.root.parent(name, dir)?
-        } else {
-            match self.root.walk(dir, false) {
-                Ok(fd) => {
-                    owned = fd;
-                    owned.as_fd()
-                }
-                // Nothing below to hide.
-                Err(root::WalkError::Missing(_)) => return Ok(()),
-                Err(e) => return Err(root::walk_error(name, dir, e)),
-            }
-        };
-        root::remove_all(parent, hidden)
-            .map_err(LayerError::entry("removing whited-out file", name))?;
-        if overlay {
-            rustix::fs::mknodat(
-                parent,
-                hidden,
-                FileType::CharacterDevice,
-                Mode::empty(),
-                rustix::fs::makedev(0, 0),
-            )
-            .map_err(|e| LayerError::entry("creating whiteout device", name)(errno(e)))?;
-            let meta = Meta {
-                xattrs: Vec::new(),
-                ..meta.clone()
-            };
-            set_at(
-                parent,
-                hidden,
-                &meta,
-                self.opts.preserve_ownership,
-                true,
-                name,
-            )?;
-        }
-        Ok(())
-    }
-
-    /// `DIR/.wh..wh..opq`: DIR hides everything the lower layers hold in it.
-    fn opaque(&mut self, name: &str, dir: &[u8]) -> Result<(), LayerError> {
-        self.whiteouts += 1;
-        let overlay = self.opts.whiteouts == WhiteoutMode::Overlay;
-        let fd = match self.root.walk(dir, overlay) {
-            Ok(fd) => fd,
-            Err(root::WalkError::Missing(_)) => return Ok(()),
-            Err(e) => return Err(root::walk_error(name, dir, e)),
-        };
-        let mut prefix = dir.to_vec();
-        self.prune(fd.as_fd(), &mut prefix)
-            .map_err(LayerError::entry("clearing opaque directory", name))?;
-        if overlay {
-            rustix::fs::fsetxattr(
-                fd.as_fd(),
-                "trusted.overlay.opaque",
-                b"y",
-                rustix::fs::XattrFlags::empty(),
-            )
-            .map_err(|e| {
-                LayerError::entry("marking directory opaque (trusted.overlay.opaque)", name)(errno(
-                    e,
-                ))
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Remove what this layer did not create below `dir`, keeping the
-    /// directories that lead to what it did. Returns whether anything stayed.
-    fn prune(&self, dir: BorrowedFd<'_>, prefix: &mut Vec<u8>) -> std::io::Result<bool> {
-        let mut kept = false;
-        for child in root::list_dir(dir)? {
-            let len = prefix.len();
-            if len > 0 {
-                prefix.push(b'/');
-            }
-            prefix.extend_from_slice(&child);
-            let created = self.created.contains(prefix.as_slice());
-            if root::lstat_type(dir, &child)? == Some(FileType::Directory) {
-                let fd = rustix::fs::openat(
-                    dir,
-                    child.as_slice(),
-                    OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(errno)?;
-                let inner = self.prune(fd.as_fd(), prefix)?;
-                if created || inner {
-                    kept = true;
-                } else {
-                    rustix::fs::unlinkat(dir, child.as_slice(), AtFlags::REMOVEDIR)
-                        .map_err(errno)?;
-                }
-            } else if created {
-                kept = true;
-            } else {
-                rustix::fs::unlinkat(dir, child.as_slice(), AtFlags::empty()).map_err(errno)?;
-            }
-            prefix.truncate(len);
-        }
-        Ok(kept)
-    }
-
     fn set_dir_times(&mut self) -> Result<(), LayerError> {
         for (path, meta) in self.dir_times.iter().rev() {
             let name = || String::from_utf8_lossy(path).into_owned();
@@ -620,128 +503,4 @@ fn set_at(
         entry: name.to_string(),
         source,
     })
-}
-
-/// Header fields and PAX records of an entry. Also reports whether the
-/// entry uses PAX sparse records, which berth does not expand.
-fn read_meta<R: Read>(e: &mut tar::Entry<'_, R>, name: &str) -> Result<(Meta, bool), LayerError> {
-    let bad = |_| LayerError::UnsafePath {
-        entry: name.to_string(),
-        reason: "its header has a malformed numeric field",
-    };
-    let h = e.header();
-    let mut meta = Meta {
-        mode: h.mode().map_err(bad)?,
-        uid: h
-            .uid()
-            .map_err(bad)?
-            .try_into()
-            .map_err(|_| bad(std::io::ErrorKind::InvalidData.into()))?,
-        gid: h
-            .gid()
-            .map_err(bad)?
-            .try_into()
-            .map_err(|_| bad(std::io::ErrorKind::InvalidData.into()))?,
-        mtime_sec: h.mtime().map_err(bad)?.try_into().unwrap_or(i64::MAX),
-        mtime_nsec: 0,
-        xattrs: Vec::new(),
-    };
-    let mut pax_sparse = false;
-    let exts = e.pax_extensions().map_err(|source| LayerError::Stream {
-        where_: format!("in the PAX records of entry {name:?}"),
-        source,
-    })?;
-    for ext in exts.into_iter().flatten() {
-        let ext = ext.map_err(|source| LayerError::Stream {
-            where_: format!("in the PAX records of entry {name:?}"),
-            source,
-        })?;
-        let key = ext.key_bytes();
-        if let Some(xattr) = key.strip_prefix(b"SCHILY.xattr.") {
-            // Overlay's own attributes would change how the snapshot is
-            // merged (redirects, opacity); layers say that with whiteouts.
-            if xattr.starts_with(b"trusted.overlay.") {
-                tracing::warn!(entry = %name, xattr = %String::from_utf8_lossy(xattr), "overlay xattr in layer ignored");
-                continue;
-            }
-            meta.xattrs
-                .push((xattr.to_vec(), ext.value_bytes().to_vec()));
-        } else if key == b"mtime" {
-            if let Some((s, ns)) = parse_pax_time(ext.value_bytes()) {
-                meta.mtime_sec = s;
-                meta.mtime_nsec = ns;
-            }
-        } else if key.starts_with(b"GNU.sparse.") {
-            pax_sparse = true;
-        }
-    }
-    Ok((meta, pax_sparse))
-}
-
-/// PAX times are decimal seconds with an optional fraction.
-pub(crate) fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
-    let s = std::str::from_utf8(v).ok()?;
-    let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
-    let sec: i64 = sec.parse().ok()?;
-    let mut ns: u32 = 0;
-    for c in frac.bytes().chain(std::iter::repeat(b'0')).take(9) {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        ns = ns * 10 + u32::from(c - b'0');
-    }
-    if sec < 0 && ns > 0 {
-        // -1.5 means 1.5 s before the epoch.
-        return Some((sec - 1, 1_000_000_000 - ns));
-    }
-    Some((sec, ns))
-}
-
-/// Normalize an entry path: drop `.` and empty components, refuse `..`,
-/// absolute paths and NUL bytes.
-pub(crate) fn normalize(raw: &[u8]) -> Result<Vec<u8>, &'static str> {
-    if raw.first() == Some(&b'/') {
-        return Err("absolute paths are not allowed in layers");
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for comp in raw.split(|b| *b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => return Err("`..` components are not allowed in layers"),
-            c if c.contains(&0) => return Err("NUL bytes are not allowed in paths"),
-            c => {
-                if !out.is_empty() {
-                    out.push(b'/');
-                }
-                out.extend_from_slice(c);
-            }
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalizes_paths() {
-        assert_eq!(normalize(b"./a//b/./c/").unwrap(), b"a/b/c");
-        assert_eq!(normalize(b"./").unwrap(), b"");
-        assert!(normalize(b"../x").is_err());
-        assert!(normalize(b"a/../../x").is_err());
-        assert!(normalize(b"/etc/x").is_err());
-    }
-
-    #[test]
-    fn parses_pax_times() {
-        assert_eq!(parse_pax_time(b"1700000000"), Some((1_700_000_000, 0)));
-        assert_eq!(
-            parse_pax_time(b"1700000000.5"),
-            Some((1_700_000_000, 500_000_000))
-        );
-        assert_eq!(parse_pax_time(b"1.123456789123"), Some((1, 123_456_789)));
-        assert_eq!(parse_pax_time(b"-1.5"), Some((-2, 500_000_000)));
-        assert_eq!(parse_pax_time(b"x"), None);
-    }
 }

@@ -13,7 +13,11 @@ use common::{set_xattr, sha256, snapshot};
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -29,7 +33,13 @@ fn gnu_tar_pax_layer_with_xattrs_and_long_names() {
     std::fs::hard_link(src.join("f"), src.join("h")).unwrap();
     let blob = scratch.path().join("layer.tar.gz");
     run(Command::new("tar")
-        .args(["--format=pax", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-czf"])
+        .args([
+            "--format=pax",
+            "--xattrs",
+            "--xattrs-include=*",
+            "--numeric-owner",
+            "-czf",
+        ])
         .arg(&blob)
         .arg("-C")
         .arg(&src)
@@ -37,7 +47,14 @@ fn gnu_tar_pax_layer_with_xattrs_and_long_names() {
 
     let dst = scratch.path().join("dst");
     let data = std::fs::read(&blob).unwrap();
-    let stats = apply_fresh(&dst, OCI_LAYER_GZIP, &data[..], None, &ApplyOptions::default()).unwrap();
+    let stats = apply_fresh(
+        &dst,
+        OCI_LAYER_GZIP,
+        &data[..],
+        None,
+        &ApplyOptions::default(),
+    )
+    .unwrap();
     // GNU tar also applies the root entry "./"; compare below it.
     let (a, b) = (snapshot(&src), snapshot(&dst));
     assert_eq!(a, b);
@@ -67,10 +84,21 @@ fn gnu_tar_reads_berth_layers() {
     std::fs::write(&path, &blob).unwrap();
     let dst = scratch.path().join("gnu");
     std::fs::create_dir(&dst).unwrap();
-    run(Command::new("tar").arg("-xf").arg(&path).arg("-C").arg(&dst));
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(&path)
+        .arg("-C")
+        .arg(&dst));
     assert_eq!(snapshot(&src), snapshot(&dst));
     // And berth applies what it wrote.
     let again = scratch.path().join("again");
-    apply_fresh(&again, OCI_LAYER, &blob[..], Some(&d.diff_id), &ApplyOptions::default()).unwrap();
+    apply_fresh(
+        &again,
+        OCI_LAYER,
+        &blob[..],
+        Some(&d.diff_id),
+        &ApplyOptions::default(),
+    )
+    .unwrap();
     assert_eq!(snapshot(&src), snapshot(&again));
 }

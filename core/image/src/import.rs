@@ -10,10 +10,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_compression::Level;
-use async_compression::tokio::bufread::GzipEncoder;
+use async_compression::tokio::write::GzipEncoder;
 use berth_content::{ContentError, ContentStore};
 use berth_oci::{Reference, media_types};
-use tokio::io::{AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::ImageError;
 use crate::config::{ContainerConfig, History, ImageConfig, RootFs};
@@ -47,26 +47,39 @@ where
     R: AsyncRead + Send + 'static,
 {
     let decoded = decode_sniffed(src).await.map_err(ImageError::Source)?;
-    let uncompressed = HashReader::new(decoded);
-    let encoder = GzipEncoder::with_quality(BufReader::new(uncompressed), Level::Default);
-    let mut compressed = HashReader::new(encoder);
-
     let id = format!("import-{}", uuid::Uuid::new_v4().simple());
     let mut ingest = store.ingest(&id).await?;
-    let appended = ingest.append(&mut compressed).await;
-    let (layer, layer_size) = compressed.finish();
-    let (diff_id, tar_size) = compressed.get_ref().get_ref().get_ref().finish();
-    let committed = match appended {
-        Ok(_) => ingest.commit(&layer, Some(layer_size)).await,
-        Err(e) => Err(e),
+    // The compressor runs on the write side, fed by a plain copy loop that
+    // never flushes it: a flush (which tokio's `copy` and the read-side
+    // encoder do whenever the input is not ready) ends a deflate block,
+    // making the layer bigger and its digest depend on I/O timing.
+    let (pipe_in, pipe_out) = tokio::io::duplex(PIPE);
+    // The reader owns its end of the pipe, so if the store fails the end is
+    // dropped and the compressor stops with a broken pipe instead of waiting.
+    let store_side = async {
+        let mut compressed = HashReader::new(pipe_out);
+        let appended = ingest.append(&mut compressed).await;
+        (appended, compressed.finish())
     };
-    if let Err(e) = committed {
-        let _ = store.remove_ingest(&id).await;
-        return Err(match e {
-            ContentError::Source(io) => ImageError::Source(io),
-            e => e.into(),
-        });
-    }
+    let (produced, (appended, (layer, layer_size))) =
+        tokio::join!(compress(decoded, pipe_in), store_side);
+    let committed = match (produced, appended) {
+        (Err(e), _) => Err(ImageError::Source(e)),
+        (Ok(_), Err(ContentError::Source(io))) => Err(ImageError::Source(io)),
+        (Ok(_), Err(e)) => Err(e.into()),
+        (Ok(diff), Ok(_)) => ingest
+            .commit(&layer, Some(layer_size))
+            .await
+            .map(|_| diff)
+            .map_err(ImageError::from),
+    };
+    let (diff_id, tar_size) = match committed {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = store.remove_ingest(&id).await;
+            return Err(e);
+        }
+    };
     tracing::info!(%layer, %diff_id, tar_size, layer_size, "imported root filesystem layer");
 
     let created = rfc3339(options.created.unwrap_or_else(SystemTime::now));
@@ -113,6 +126,30 @@ where
         layers,
         size: config_body.len() as u64 + layer_size,
     })
+}
+
+/// The pipe between compressor and ingest; also the copy loop's chunk size.
+const PIPE: usize = 256 * 1024;
+
+/// Gzip `src` into `dst`, returning the digest and size of the uncompressed
+/// bytes (the diff ID). `dst` is shut down at the end, which ends the pipe.
+async fn compress<R, W>(src: R, dst: W) -> std::io::Result<(berth_oci::Digest, u64)>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut src = HashReader::new(src);
+    let mut gz = GzipEncoder::with_quality(dst, Level::Default);
+    let mut buf = vec![0u8; PIPE];
+    loop {
+        let n = src.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        gz.write_all(&buf[..n]).await?;
+    }
+    gz.shutdown().await?;
+    Ok(src.finish())
 }
 
 /// `2024-05-01T12:00:00Z`: whole seconds, UTC, as image configs spell it.

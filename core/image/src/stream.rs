@@ -94,10 +94,6 @@ impl<R> HashReader<R> {
         }
     }
 
-    pub(crate) fn get_ref(&self) -> &R {
-        &self.inner
-    }
-
     /// Digest and length of what was read so far.
     pub(crate) fn finish(&self) -> (Digest, u64) {
         (self.hasher.clone().finish(), self.count)

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use berth_content::ContentStore;
+use berth_content::{ContentError, ContentStore};
 use berth_oci::{Descriptor, Digest, ManifestSummary, Reference, media_types};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -168,13 +168,21 @@ impl Collected {
             }
             Kind::Skip => {}
             Kind::Blob(digest) => {
-                store
-                    .write_blob(&digest, Some(size), src)
-                    .await
-                    .map_err(|source| ImageError::Entry {
-                        entry: path.clone(),
-                        source,
-                    })?;
+                store.write_blob(&digest, Some(size), src).await.map_err(
+                    |source| match source {
+                        ContentError::SizeMismatch {
+                            expected, actual, ..
+                        } if actual < expected => ImageError::Truncated {
+                            entry: path.clone(),
+                            expected,
+                            actual,
+                        },
+                        source => ImageError::Entry {
+                            entry: path.clone(),
+                            source,
+                        },
+                    },
+                )?;
                 tracing::debug!(entry = %path, %digest, "blob loaded");
                 self.files.insert(path, (digest, size));
             }
@@ -462,7 +470,7 @@ pub(crate) async fn read_manifest(
 ) -> Result<ManifestSummary, ImageError> {
     let body = match store.read_small(digest, META_LIMIT).await {
         Ok(b) => b,
-        Err(berth_content::ContentError::NotFound(_)) => {
+        Err(ContentError::NotFound(_)) => {
             return Err(ImageError::MissingBlob {
                 digest: digest.clone(),
                 referenced_by: referenced_by.to_string(),

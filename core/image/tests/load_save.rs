@@ -9,7 +9,7 @@
 mod common;
 
 use berth_image::{ArchiveFormat, ImageConfig, load, load_dir, media, save};
-use berth_oci::{Reference, media_types};
+use berth_oci::{Digest, Reference, media_types};
 use common::*;
 
 #[tokio::test]
@@ -183,4 +183,51 @@ async fn loads_archives_written_by_skopeo() {
         images[0].reference.as_deref(),
         Some("example.com/busybox:v2")
     );
+}
+
+/// The pre-25 docker save layout: `ID/layer.tar` (one a symlink to another,
+/// as Docker writes shared layers), `ID/json`, `ID/VERSION`, `HEX.json`.
+#[tokio::test]
+async fn loads_legacy_docker_save_with_symlinked_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("hello"), "hi\n").unwrap();
+    let dir = tmp.path().join("archive");
+    std::fs::create_dir_all(dir.join("aaa")).unwrap();
+    std::fs::create_dir_all(dir.join("bbb")).unwrap();
+    tar_dir(&content, &dir.join("aaa/layer.tar"), false);
+    std::os::unix::fs::symlink("../aaa/layer.tar", dir.join("bbb/layer.tar")).unwrap();
+    for id in ["aaa", "bbb"] {
+        std::fs::write(dir.join(id).join("json"), "{}").unwrap();
+        std::fs::write(dir.join(id).join("VERSION"), "1.0").unwrap();
+    }
+    let diff = sha256_file(&dir.join("aaa/layer.tar"));
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":["{diff}","{diff}"]}}}}"#
+    );
+    let cfg_name = format!("{}.json", Digest::sha256_of(config.as_bytes()).hex());
+    std::fs::write(dir.join(&cfg_name), &config).unwrap();
+    let manifest = format!(
+        r#"[{{"Config":"{cfg_name}","RepoTags":["legacy:1","quay.io/x/legacy:2"],"Layers":["aaa/layer.tar","bbb/layer.tar"]}}]"#
+    );
+    std::fs::write(dir.join("manifest.json"), manifest).unwrap();
+    std::fs::write(dir.join("repositories"), r#"{"legacy":{"1":"bbb"}}"#).unwrap();
+    let tar = tmp.path().join("legacy.tar");
+    tar_dir(&dir, &tar, false);
+
+    let s = store(tmp.path()).await;
+    let images = load(open(&tar).await, &s).await.unwrap();
+    let refs: Vec<_> = images
+        .iter()
+        .map(|i| i.reference.clone().unwrap())
+        .collect();
+    assert_eq!(refs, ["docker.io/library/legacy:1", "quay.io/x/legacy:2"]);
+    assert_eq!(images[0].manifest, images[1].manifest);
+    assert_eq!(images[0].config, Digest::sha256_of(config.as_bytes()));
+    assert_eq!(images[0].layers.len(), 2);
+    assert!(images[0].layers.iter().all(|l| l.digest == diff));
+    // The unpacked directory loads the same.
+    let from_dir = load_dir(&dir, &s).await.unwrap();
+    assert_eq!(from_dir[0].manifest, images[0].manifest);
 }

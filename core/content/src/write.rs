@@ -65,7 +65,9 @@ async fn flush_part<W: tokio::io::AsyncWrite + Unpin>(
     if part.is_empty() {
         return Ok(());
     }
-    dst.write_all(part).await.map_err(ContentError::io("write", path))?;
+    dst.write_all(part)
+        .await
+        .map_err(ContentError::io("write", path))?;
     hasher.update(part);
     *written += part.len() as u64;
     Ok(())

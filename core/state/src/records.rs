@@ -51,4 +51,8 @@ pub struct ImageRecord {
     /// the same registry can mount blobs from there instead of sending them.
     #[serde(default)]
     pub origin: Option<String>,
+    /// Chain ID of the top layer once unpacked: the committed snapshot a
+    /// container's root file system is prepared on.
+    #[serde(default)]
+    pub chain_id: Option<Digest>,
 }

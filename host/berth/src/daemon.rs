@@ -89,7 +89,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         },
     )?);
 
+    let snapshots = berth_snapshot::OverlaySnapshotter::open(args.root.join("snapshots"), &state)
+        .context("opening the overlay snapshotter")?;
+    let unpacker = berth_unpack::Unpacker::new(registry.content().clone(), Arc::new(snapshots));
     let control_app = control::app(Arc::new(control::ControlApp {
+        unpacker,
         registry: registry.clone(),
         auth: auth.clone(),
         client: ClientConfig {

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::progress::{ChannelProgress, Event};
+use super::store::{self, NewImage};
 use super::{ControlApp, ControlError, LocalBlobs, Shared};
 
 #[derive(Debug, Deserialize)]
@@ -158,26 +159,25 @@ async fn do_pull(
             .map_err(|e| {
                 ControlError::new(StatusCode::BAD_GATEWAY, "pull_failed", e.to_string())
             })?;
-        let mut refs = vec![
-            pulled.digest.clone(),
-            pulled.manifest.digest.clone(),
-            pulled.config.digest.clone(),
-        ];
-        refs.extend(pulled.layers.iter().map(|l| l.digest.clone()));
-        let record = ImageRecord {
-            reference: reference.to_string(),
-            manifest: pulled.digest.clone(),
-            media_type: pulled
-                .index
-                .as_ref()
-                .map_or(pulled.manifest.media_type.clone(), |i| i.media_type.clone()),
-            config: pulled.config.digest.clone(),
-            size: pulled.config.size + pulled.layers.iter().map(|l| l.size).sum::<u64>(),
-            refs,
-            created: berth_state::now(),
-            origin: Some(reference.to_string()),
-        };
-        app.registry.state().put_image(&record)?;
+        let record = store::record(
+            &app,
+            NewImage {
+                reference: reference.to_string(),
+                digest: pulled.digest.clone(),
+                media_type: pulled
+                    .index
+                    .as_ref()
+                    .map_or(pulled.manifest.media_type.clone(), |i| i.media_type.clone()),
+                platform_manifest: pulled
+                    .index
+                    .as_ref()
+                    .map(|_| pulled.manifest.digest.clone()),
+                config: pulled.config.clone(),
+                layers: pulled.layers.clone(),
+                origin: Some(reference.to_string()),
+            },
+        )
+        .await?;
         serde_json::to_value(&record).map_err(ControlError::internal)
     }
 }

@@ -6,6 +6,7 @@ mod errors;
 mod images;
 mod local;
 mod progress;
+mod store;
 mod users;
 
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct ControlApp {
     /// Template for the registry clients of pulls and pushes.
     pub client: ClientConfig,
     pub root: std::path::PathBuf,
+    /// Unpacks pulled, loaded and imported images into snapshots.
+    pub unpacker: berth_unpack::Unpacker,
 }
 
 pub(crate) type Shared = axum::extract::State<Arc<ControlApp>>;

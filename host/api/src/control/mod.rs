@@ -2,10 +2,13 @@
 //! socket. Long operations (pull, push) answer with a stream of
 //! newline-delimited JSON events, the last of which is the result.
 
+mod archives;
 mod errors;
 mod images;
+mod inspect;
 mod local;
 mod progress;
+mod prune;
 mod store;
 mod users;
 
@@ -42,6 +45,14 @@ pub fn app(state: Arc<ControlApp>) -> Router {
         .route("/v1/images/pull", post(images::pull))
         .route("/v1/images/push", post(images::push))
         .route("/v1/images/tag", post(images::tag))
+        .route("/v1/images/inspect", get(inspect::inspect))
+        .route("/v1/images/history", get(inspect::history))
+        .route("/v1/images/mount", post(inspect::mount))
+        .route("/v1/images/unmount", post(inspect::unmount))
+        .route("/v1/images/prune", post(prune::prune))
+        .route("/v1/images/save", get(archives::save))
+        .route("/v1/images/load", post(archives::load))
+        .route("/v1/images/import", post(archives::import))
         .route("/v1/registry/users", get(users::list).post(users::add))
         .route("/v1/registry/users/{name}", delete(users::remove))
         .route("/v1/registry/gc", post(users::gc))

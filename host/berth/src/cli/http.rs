@@ -87,3 +87,63 @@ impl Daemon {
         Ok(value)
     }
 }
+
+impl Daemon {
+    /// Send a file (or stdin) as the streamed request body.
+    pub async fn send_stream<R>(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: R,
+    ) -> anyhow::Result<(http::StatusCode, Incoming)>
+    where
+        R: tokio::io::AsyncRead + Send + Unpin + 'static,
+    {
+        use futures::TryStreamExt;
+        let stream = UnixStream::connect(&self.socket).await.with_context(|| {
+            format!(
+                "connecting to berthd at {}; is it running?",
+                self.socket.display()
+            )
+        })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "daemon connection closed");
+            }
+        });
+        let frames = tokio_util::io::ReaderStream::with_capacity(body, 256 * 1024)
+            .map_ok(hyper::body::Frame::data);
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, "berthd")
+            .header(http::header::CONTENT_TYPE, "application/x-tar")
+            .body(http_body_util::StreamBody::new(frames))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .context("talking to berthd")?;
+        Ok((resp.status(), resp.into_body()))
+    }
+}
+
+/// Decode a JSON answer, turning error bodies into errors.
+pub async fn json_of(
+    status: http::StatusCode,
+    body: Incoming,
+) -> anyhow::Result<serde_json::Value> {
+    let bytes = body.collect().await?.to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    if !status.is_success() {
+        let msg = value
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string());
+        bail!("{msg}");
+    }
+    Ok(value)
+}

@@ -4,6 +4,7 @@
 //! `X-Registry-Auth` does.
 
 mod http;
+mod images;
 mod progress;
 
 use std::io::Read;
@@ -61,8 +62,46 @@ pub enum Command {
     },
     /// Remove local images.
     Rmi {
+        /// Accepted for Docker compatibility (no container can hold an image yet).
+        #[arg(short, long)]
+        force: bool,
         #[arg(required = true)]
         references: Vec<String>,
+    },
+    /// Inspect, mount and prune local images.
+    Image {
+        #[command(subcommand)]
+        command: images::ImageCommand,
+    },
+    /// Write images to an archive (OCI image layout, or `docker save` format).
+    Save {
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+        /// `oci` or `docker`.
+        #[arg(long, default_value = "oci")]
+        format: String,
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// Load images from an archive (OCI layout or `docker save`, plain or gzip'd).
+    Load {
+        /// The archive; standard input if absent.
+        #[arg(short, long)]
+        input: Option<std::path::PathBuf>,
+        /// Name for an image the archive does not name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Make a single-layer image from a root file system tarball (Docker's `import`).
+    Import {
+        /// ROOTFS.tar or .tar.gz; `-` for standard input.
+        file: std::path::PathBuf,
+        reference: String,
+        /// Dockerfile-style config changes, e.g. `CMD ["sh"]`; repeatable.
+        #[arg(short, long = "change")]
+        changes: Vec<String>,
+        #[arg(short, long)]
+        message: Option<String>,
     },
     /// Manage berthd's own registry.
     Registry {
@@ -198,14 +237,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let images = daemon.json(Method::GET, "/v1/images", None).await?;
             print_images(&images, quiet);
         }
-        Command::Rmi { references } => {
+        Command::Image { command } => images::image(&daemon, command).await?,
+        Command::Save {
+            output,
+            format,
+            references,
+        } => images::save(&daemon, &references, output, &format).await?,
+        Command::Load { input, name } => images::load(&daemon, input, name).await?,
+        Command::Import {
+            file,
+            reference,
+            changes,
+            message,
+        } => images::import(&daemon, file, reference, &changes, message).await?,
+        Command::Rmi { references, .. } => {
+            // Like docker: remove what can be removed, then report the rest.
+            let mut failed = 0;
             for r in references {
-                let r = parse_ref(&r)?;
-                let q: String = form_query(&[("reference", &r.to_string())]);
-                daemon
-                    .json(Method::DELETE, &format!("/v1/images?{q}"), None)
-                    .await?;
-                println!("Untagged: {r}");
+                let result = async {
+                    let r = parse_ref(&r)?;
+                    let q: String = form_query(&[("reference", &r.to_string())]);
+                    daemon
+                        .json(Method::DELETE, &format!("/v1/images?{q}"), None)
+                        .await?;
+                    anyhow::Ok(r)
+                }
+                .await;
+                match result {
+                    Ok(r) => println!("Untagged: {r}"),
+                    Err(e) => {
+                        eprintln!("berth: {e:#}");
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} image(s) could not be removed");
             }
         }
         Command::Registry { command } => registry(&daemon, command).await?,
@@ -238,18 +305,7 @@ async fn finish(
 fn form_query(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| {
-            let enc: String = v
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{k}={enc}")
-        })
+        .map(|(k, v)| format!("{k}={}", encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -323,4 +379,16 @@ async fn registry(daemon: &Daemon, command: RegistryCommand) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+/// Percent-encode a query value.
+pub(crate) fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

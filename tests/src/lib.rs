@@ -23,6 +23,7 @@ pub mod bins;
 pub mod docker_registry;
 pub mod fixture;
 pub mod http;
+pub mod images;
 pub mod layout;
 pub mod net;
 pub mod process;

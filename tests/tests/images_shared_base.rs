@@ -61,7 +61,7 @@ fn two_images_share_their_base_snapshots() -> anyhow::Result<()> {
     // and a little metadata, far from another 16 MiB.
     assert!(first >= 16 * MIB, "first image used only {first} bytes");
     assert!(
-        second >= 8 * MIB && second < 9 * MIB,
+        (8 * MIB..9 * MIB).contains(&second),
         "the second image added {second} bytes on disk; expected its 8 MiB layer 3 only"
     );
 

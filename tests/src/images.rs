@@ -490,3 +490,27 @@ pub fn write_layout(
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&index)?)?;
     crate::Image::open(dir, tag)
 }
+
+/// Sets an xattr on `path` without following symlinks.
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> anyhow::Result<()> {
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    let n = CString::new(name)?;
+    // SAFETY: valid NUL-terminated strings and a readable buffer of the given length.
+    let rc = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc != 0 {
+        anyhow::bail!(
+            "lsetxattr {} {name}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}

@@ -14,7 +14,6 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::progress::{ChannelProgress, Event};
-use super::store::{self, NewImage};
 use super::{ControlApp, ControlError, LocalBlobs, Shared};
 
 #[derive(Debug, Deserialize)]
@@ -70,11 +69,8 @@ fn client_for(
     Ok(client)
 }
 
-fn local(app: &ControlApp) -> LocalBlobs {
-    LocalBlobs {
-        content: app.registry.content().clone(),
-        state: app.registry.state().clone(),
-    }
+pub(crate) fn local(app: &ControlApp) -> LocalBlobs {
+    LocalBlobs::new(app.registry.content().clone(), app.registry.state().clone())
 }
 
 type Job = std::pin::Pin<
@@ -140,46 +136,10 @@ pub(crate) async fn pull(
     };
     let client = client_for(&app, &reference, req.auth)?;
     Ok(stream(move |progress| {
-        Box::pin(do_pull(app, client, reference, platform, progress))
+        Box::pin(super::pull::pull(
+            app, client, reference, platform, progress,
+        ))
     }))
-}
-
-async fn do_pull(
-    app: Arc<ControlApp>,
-    client: RegistryClient,
-    reference: Reference,
-    platform: Platform,
-    progress: Arc<dyn Progress>,
-) -> Result<serde_json::Value, ControlError> {
-    {
-        let sink = local(&app);
-        let pulled = client
-            .pull_image(&reference, &platform, &sink, progress)
-            .await
-            .map_err(|e| {
-                ControlError::new(StatusCode::BAD_GATEWAY, "pull_failed", e.to_string())
-            })?;
-        let record = store::record(
-            &app,
-            NewImage {
-                reference: reference.to_string(),
-                digest: pulled.digest.clone(),
-                media_type: pulled
-                    .index
-                    .as_ref()
-                    .map_or(pulled.manifest.media_type.clone(), |i| i.media_type.clone()),
-                platform_manifest: pulled
-                    .index
-                    .as_ref()
-                    .map(|_| pulled.manifest.digest.clone()),
-                config: pulled.config.clone(),
-                layers: pulled.layers.clone(),
-                origin: Some(reference.to_string()),
-            },
-        )
-        .await?;
-        serde_json::to_value(&record).map_err(ControlError::internal)
-    }
 }
 
 pub(crate) async fn push(

@@ -9,6 +9,7 @@ mod inspect;
 mod local;
 mod progress;
 mod prune;
+mod pull;
 mod store;
 mod users;
 

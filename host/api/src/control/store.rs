@@ -40,20 +40,23 @@ pub(crate) async fn read_config(
         .map_err(|e| ControlError::bad_request(e.to_string()))
 }
 
-/// Unpack and record `image`; returns its record.
-pub(crate) async fn record(app: &ControlApp, image: NewImage) -> Result<ImageRecord, ControlError> {
-    let config = read_config(app, &image.config.digest).await?;
+/// The layers of `image` with the diffIDs its config lists.
+pub(crate) async fn layers_of(
+    app: &ControlApp,
+    reference: &str,
+    config: &Digest,
+    layers: &[Descriptor],
+) -> Result<Vec<LayerRef>, ControlError> {
+    let config = read_config(app, config).await?;
     let diff_ids = &config.rootfs.diff_ids;
-    if diff_ids.len() != image.layers.len() {
+    if diff_ids.len() != layers.len() {
         return Err(ControlError::bad_request(format!(
-            "image {} has {} layers but its config lists {} diffIDs",
-            image.reference,
-            image.layers.len(),
+            "image {reference} has {} layers but its config lists {} diffIDs",
+            layers.len(),
             diff_ids.len()
         )));
     }
-    let layers: Vec<LayerRef> = image
-        .layers
+    Ok(layers
         .iter()
         .zip(diff_ids)
         .map(|(l, d)| LayerRef {
@@ -61,18 +64,34 @@ pub(crate) async fn record(app: &ControlApp, image: NewImage) -> Result<ImageRec
             media_type: l.media_type.clone(),
             diff_id: d.clone(),
         })
-        .collect();
+        .collect())
+}
+
+pub(crate) fn unpack_err(e: berth_unpack::UnpackError) -> ControlError {
+    ControlError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "unpack_failed",
+        e.to_string(),
+    )
+}
+
+/// Unpack and record `image`, whose blobs are all stored; returns its record.
+pub(crate) async fn record(app: &ControlApp, image: NewImage) -> Result<ImageRecord, ControlError> {
+    let layers = layers_of(app, &image.reference, &image.config.digest, &image.layers).await?;
     let unpacked = app
         .unpacker
         .unpack(&layers, |_| async { Ok(()) })
         .await
-        .map_err(|e| {
-            ControlError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "unpack_failed",
-                e.to_string(),
-            )
-        })?;
+        .map_err(unpack_err)?;
+    record_unpacked(app, image, unpacked)
+}
+
+/// Write the record of an image whose layers are unpacked.
+pub(crate) fn record_unpacked(
+    app: &ControlApp,
+    image: NewImage,
+    unpacked: berth_unpack::Unpacked,
+) -> Result<ImageRecord, ControlError> {
     let mut refs = vec![image.digest.clone(), image.config.digest.clone()];
     refs.extend(image.platform_manifest.clone());
     refs.extend(image.layers.iter().map(|l| l.digest.clone()));

@@ -34,7 +34,7 @@ impl Registry {
                 .as_secs();
             // A file written after the cutoff is in use by definition, even
             // if its metadata was not yet recorded.
-            if modified >= cutoff || !self.state.claim_blob_for_gc(&blob.digest, cutoff)? {
+            if modified > cutoff || !self.state.claim_blob_for_gc(&blob.digest, cutoff)? {
                 continue;
             }
             match self.content.delete(&blob.digest).await {

@@ -67,12 +67,13 @@ impl State {
         })
     }
 
-    /// Claim an unreferenced blob not used since `cutoff` for deletion. On
+    /// Claim an unreferenced blob not used after `cutoff` for deletion (with
+    /// a grace of 0, `cutoff` is now and nothing is protected). On
     /// `true` the caller deletes the file and then calls [`State::release_blob`].
     pub fn claim_blob_for_gc(&self, d: &Digest, cutoff: u64) -> Result<bool, StateError> {
         let claimed = self.blob_meta.transaction(|tree| {
             let mut m = meta_of(tree, d)?;
-            if m.refs > 0 || m.deleting || m.last_used >= cutoff {
+            if m.refs > 0 || m.deleting || m.last_used > cutoff {
                 return Ok(false);
             }
             m.deleting = true;

@@ -36,7 +36,7 @@ pub(crate) async fn prune(State(app): Shared) -> Result<impl IntoResponse, Contr
             let doomed: Vec<&Info> = all
                 .iter()
                 .filter(|i| {
-                    let stale = i.created < cutoff;
+                    let stale = i.created <= cutoff;
                     let unneeded = match i.kind {
                         Kind::Committed => !needed.contains(&i.name),
                         // Leftovers of unpacks that crashed; views are mounts in use.

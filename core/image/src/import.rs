@@ -9,11 +9,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use async_compression::Level;
-use async_compression::tokio::write::GzipEncoder;
 use berth_content::{ContentError, ContentStore};
 use berth_oci::{Reference, media_types};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::ImageError;
 use crate::config::{ContainerConfig, History, ImageConfig, RootFs};
@@ -133,23 +131,48 @@ const PIPE: usize = 256 * 1024;
 
 /// Gzip `src` into `dst`, returning the digest and size of the uncompressed
 /// bytes (the diff ID). `dst` is shut down at the end, which ends the pipe.
+///
+/// The compressor runs synchronously on a blocking thread and is always fed
+/// whole `PIPE`-sized chunks: some deflate back ends (zlib-rs) emit different
+/// bytes for different input splits, and an async encoder's splits follow
+/// I/O timing — the same tar must always give the same layer digest.
 async fn compress<R, W>(src: R, dst: W) -> std::io::Result<(berth_oci::Digest, u64)>
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
-    let mut src = HashReader::new(src);
-    let mut gz = GzipEncoder::with_quality(dst, Level::Default);
-    let mut buf = vec![0u8; PIPE];
-    loop {
-        let n = src.read(&mut buf).await?;
-        if n == 0 {
-            break;
+    use std::io::{Read, Write};
+    let mut reader = tokio_util::io::SyncIoBridge::new(src);
+    let writer = tokio_util::io::SyncIoBridge::new(dst);
+    tokio::task::spawn_blocking(move || {
+        let mut hasher = berth_oci::Algorithm::Sha256.hasher();
+        let mut size = 0u64;
+        let mut gz = flate2::write::GzEncoder::new(writer, flate2::Compression::default());
+        let mut buf = vec![0u8; PIPE];
+        loop {
+            let mut n = 0;
+            while n < buf.len() {
+                match reader.read(&mut buf[n..])? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+            gz.write_all(&buf[..n])?;
+            if n < buf.len() {
+                break;
+            }
         }
-        gz.write_all(&buf[..n]).await?;
-    }
-    gz.shutdown().await?;
-    Ok(src.finish())
+        let mut writer = gz.finish()?;
+        writer.shutdown()?;
+        Ok((hasher.finish(), size))
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// `2024-05-01T12:00:00Z`: whole seconds, UTC, as image configs spell it.

@@ -72,9 +72,9 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     # Overlay mounts berthd may have left (none expected), then the tmpfs.
-    grep -o " $work/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    { grep -o " $work/[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     umount "$work" 2>/dev/null || true
-    rm -rf "$work"
+    rm -rf "$work" || true
 }
 trap cleanup EXIT
 mount -t tmpfs -o size=8g,mode=0700 berth-pull-bench "$work"

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use futures::TryStreamExt;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Body, Frame, Incoming};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
@@ -23,13 +24,19 @@ impl Daemon {
         }
     }
 
-    /// Send a request; return the status and the body, unread.
-    pub async fn send(
+    /// One request on a fresh connection; the status and the body, unread.
+    async fn request<B>(
         &self,
         method: http::Method,
         path: &str,
-        body: Option<serde_json::Value>,
-    ) -> anyhow::Result<(http::StatusCode, Incoming)> {
+        content_type: &str,
+        body: B,
+    ) -> anyhow::Result<(http::StatusCode, Incoming)>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let stream = UnixStream::connect(&self.socket).await.with_context(|| {
             format!(
                 "connecting to berthd at {}; is it running? (set --host or BERTH_HOST)",
@@ -43,16 +50,12 @@ impl Daemon {
                 tracing::debug!(error = %e, "daemon connection closed");
             }
         });
-        let bytes = match &body {
-            Some(v) => Bytes::from(serde_json::to_vec(v)?),
-            None => Bytes::new(),
-        };
         let req = http::Request::builder()
             .method(method)
             .uri(path)
             .header(http::header::HOST, "berthd")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(bytes))?;
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(body)?;
         let resp = sender
             .send_request(req)
             .await
@@ -60,35 +63,21 @@ impl Daemon {
         Ok((resp.status(), resp.into_body()))
     }
 
-    /// Send a request and decode a JSON answer, turning error bodies into errors.
-    pub async fn json(
+    /// Send a request with an optional JSON body.
+    pub async fn send(
         &self,
         method: http::Method,
         path: &str,
         body: Option<serde_json::Value>,
-    ) -> anyhow::Result<serde_json::Value> {
-        let (status, body) = self.send(method, path, body).await?;
-        let bytes = body.collect().await?.to_bytes();
-        let value: serde_json::Value = if bytes.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(&bytes).into())
-            })
+    ) -> anyhow::Result<(http::StatusCode, Incoming)> {
+        let bytes = match &body {
+            Some(v) => Bytes::from(serde_json::to_vec(v)?),
+            None => Bytes::new(),
         };
-        if !status.is_success() {
-            let msg = value
-                .get("message")
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| value.to_string());
-            bail!("{msg}");
-        }
-        Ok(value)
+        self.request(method, path, "application/json", Full::new(bytes))
+            .await
     }
-}
 
-impl Daemon {
     /// Send a file (or stdin) as the streamed request body.
     pub async fn send_stream<R>(
         &self,
@@ -99,33 +88,21 @@ impl Daemon {
     where
         R: tokio::io::AsyncRead + Send + Unpin + 'static,
     {
-        use futures::TryStreamExt;
-        let stream = UnixStream::connect(&self.socket).await.with_context(|| {
-            format!(
-                "connecting to berthd at {}; is it running?",
-                self.socket.display()
-            )
-        })?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "daemon connection closed");
-            }
-        });
-        let frames = tokio_util::io::ReaderStream::with_capacity(body, 256 * 1024)
-            .map_ok(hyper::body::Frame::data);
-        let req = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header(http::header::HOST, "berthd")
-            .header(http::header::CONTENT_TYPE, "application/x-tar")
-            .body(http_body_util::StreamBody::new(frames))?;
-        let resp = sender
-            .send_request(req)
+        let frames =
+            tokio_util::io::ReaderStream::with_capacity(body, 256 * 1024).map_ok(Frame::data);
+        self.request(method, path, "application/x-tar", StreamBody::new(frames))
             .await
-            .context("talking to berthd")?;
-        Ok((resp.status(), resp.into_body()))
+    }
+
+    /// Send a request and decode a JSON answer, turning error bodies into errors.
+    pub async fn json(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (status, body) = self.send(method, path, body).await?;
+        json_of(status, body).await
     }
 }
 
@@ -135,8 +112,12 @@ pub async fn json_of(
     body: Incoming,
 ) -> anyhow::Result<serde_json::Value> {
     let bytes = body.collect().await?.to_bytes();
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    let value: serde_json::Value = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
     if !status.is_success() {
         let msg = value
             .get("message")

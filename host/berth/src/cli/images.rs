@@ -116,7 +116,7 @@ pub async fn save(
         .await?;
     if !status.is_success() {
         json_of(status, body).await?;
-        bail!("save failed");
+        bail!("berthd refused to save ({status})");
     }
     let (mut out, tmp): (Box<dyn tokio::io::AsyncWrite + Unpin>, Option<PathBuf>) = match &output {
         Some(path) => {

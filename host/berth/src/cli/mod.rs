@@ -289,15 +289,7 @@ async fn finish(
     stream: hyper::body::Incoming,
 ) -> anyhow::Result<serde_json::Value> {
     if !status.is_success() {
-        use http_body_util::BodyExt;
-        let bytes = stream.collect().await?.to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        bail!(
-            "{}",
-            v["message"]
-                .as_str()
-                .unwrap_or("the daemon refused the request")
-        );
+        return http::json_of(status, stream).await;
     }
     progress::follow(stream).await
 }

@@ -14,15 +14,17 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 pub enum ReferenceError {
     #[error("image reference is empty")]
     Empty,
-    #[error("image reference {reference:?}: {source}")]
+    // The cause is part of the message (not a `source`), so it is said once
+    // however the error is printed.
+    #[error("image reference {reference:?}: {reason}")]
     Name {
         reference: String,
-        source: NameError,
+        reason: NameError,
     },
-    #[error("image reference {reference:?}: {source}")]
+    #[error("image reference {reference:?}: {reason}")]
     Digest {
         reference: String,
-        source: DigestError,
+        reason: DigestError,
     },
 }
 
@@ -77,17 +79,17 @@ impl FromStr for Reference {
         if s.is_empty() {
             return Err(ReferenceError::Empty);
         }
-        let name_err = |source| ReferenceError::Name {
+        let name_err = |reason| ReferenceError::Name {
             reference: s.to_string(),
-            source,
+            reason,
         };
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
                 let digest = d
                     .parse::<Digest>()
-                    .map_err(|source| ReferenceError::Digest {
+                    .map_err(|reason| ReferenceError::Digest {
                         reference: s.to_string(),
-                        source,
+                        reason,
                     })?;
                 (r, Some(digest))
             }

@@ -3,7 +3,7 @@
 # Idempotent: apt runs only when something is missing.
 set -euo pipefail
 
-pkgs=(skopeo docker-registry umoci busybox-static runc crun hyperfine jq apache2-utils
+pkgs=(skopeo docker-registry umoci busybox-static runc crun hyperfine jq apache2-utils iptables iproute2
       tar gzip openssl util-linux procps curl)
 
 missing=()

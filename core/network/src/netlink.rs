@@ -1,0 +1,286 @@
+//! Link setup over rtnetlink: bridges, veth pairs, addresses and routes, in
+//! the host's namespace or in a container's.
+//!
+//! A netlink socket belongs to the namespace it was created in, so to talk
+//! to a container's namespace we create the socket on a short-lived thread
+//! that has `setns`-ed there; the socket then works from any thread, and the
+//! daemon's own threads never leave the host namespace.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use futures::TryStreamExt;
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use rtnetlink::Handle;
+
+use crate::NetworkError;
+use crate::records::Endpoint;
+
+const ENODEV: i32 = -19;
+const EEXIST: i32 = -17;
+
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| c.get()),
+        _ => None,
+    }
+}
+
+/// A netlink connection in the daemon's (host) namespace.
+pub(crate) fn host() -> Result<Handle, NetworkError> {
+    let (conn, handle, _) =
+        rtnetlink::new_connection().map_err(NetworkError::io("netlink socket"))?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+/// A netlink connection inside the namespace at `netns` (`/proc/PID/ns/net`
+/// or a bind-mounted namespace file).
+pub(crate) async fn in_netns(netns: &Path) -> Result<Handle, NetworkError> {
+    let file = open_netns(netns)?;
+    let runtime = tokio::runtime::Handle::current();
+    let path = netns.to_path_buf();
+    let made = tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
+            // The socket registers with the runtime's reactor on creation.
+            let _enter = runtime.enter();
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                NetworkError::Netns {
+                    path: path.clone(),
+                    source: e.into(),
+                }
+            })?;
+            rtnetlink::new_connection().map_err(NetworkError::io("netlink socket in namespace"))
+        })
+        .join()
+    })
+    .await;
+    let (conn, handle, _) = match made {
+        Ok(Ok(r)) => r?,
+        _ => {
+            return Err(NetworkError::Io {
+                op: "netlink setup thread".into(),
+                source: std::io::Error::other("thread panicked"),
+            });
+        }
+    };
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+pub(crate) fn open_netns(netns: &Path) -> Result<File, NetworkError> {
+    File::open(netns).map_err(|source| NetworkError::Netns {
+        path: netns.to_path_buf(),
+        source,
+    })
+}
+
+/// The index of link `name`, if it exists.
+pub(crate) async fn link_index(handle: &Handle, name: &str) -> Result<Option<u32>, NetworkError> {
+    let mut links = handle.link().get().match_name(name.to_owned()).execute();
+    match links.try_next().await {
+        Ok(Some(link)) => Ok(Some(link.header.index)),
+        Ok(None) => Ok(None),
+        Err(e) if errno(&e) == Some(ENODEV) => Ok(None),
+        Err(e) => Err(NetworkError::Netlink {
+            op: format!("looking up link {name}"),
+            source: Box::new(e),
+        }),
+    }
+}
+
+async fn require_index(handle: &Handle, name: &str) -> Result<u32, NetworkError> {
+    link_index(handle, name)
+        .await?
+        .ok_or_else(|| NetworkError::LinkNotFound(name.to_owned()))
+}
+
+/// Names of every link in the namespace of `handle`.
+pub(crate) async fn link_names(handle: &Handle) -> Result<Vec<String>, NetworkError> {
+    let links: Vec<LinkMessage> = handle
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(NetworkError::netlink("listing links"))?;
+    Ok(links
+        .iter()
+        .filter_map(|l| {
+            l.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            })
+        })
+        .collect())
+}
+
+/// Create the bridge if missing, give it the gateway address and bring it
+/// up. Idempotent, and safe against a concurrent creator.
+pub(crate) async fn ensure_bridge(
+    handle: &Handle,
+    name: &str,
+    gateway: Ipv4Addr,
+    prefix: u8,
+) -> Result<u32, NetworkError> {
+    if link_index(handle, name).await?.is_none() {
+        match handle.link().add().bridge(name.to_owned()).execute().await {
+            Ok(()) => tracing::info!(bridge = name, "created bridge"),
+            Err(e) if errno(&e) == Some(EEXIST) => {}
+            Err(e) => {
+                return Err(NetworkError::Netlink {
+                    op: format!("creating bridge {name}"),
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+    let index = require_index(handle, name).await?;
+    match handle
+        .address()
+        .add(index, IpAddr::V4(gateway), prefix)
+        .execute()
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if errno(&e) == Some(EEXIST) => {}
+        Err(e) => {
+            return Err(NetworkError::Netlink {
+                op: format!("adding {gateway}/{prefix} to {name}"),
+                source: Box::new(e),
+            });
+        }
+    }
+    handle
+        .link()
+        .set(index)
+        .up()
+        .execute()
+        .await
+        .map_err(NetworkError::netlink(format!("bringing up {name}")))?;
+    Ok(index)
+}
+
+/// Delete link `name`; returns whether it existed. Deleting one end of a
+/// veth pair deletes both.
+pub(crate) async fn delete_link(handle: &Handle, name: &str) -> Result<bool, NetworkError> {
+    let Some(index) = link_index(handle, name).await? else {
+        return Ok(false);
+    };
+    match handle.link().del(index).execute().await {
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == Some(ENODEV) => Ok(false),
+        Err(e) => Err(NetworkError::Netlink {
+            op: format!("deleting link {name}"),
+            source: Box::new(e),
+        }),
+    }
+}
+
+/// Create the veth pair `host_name`/`peer_name`, enslave the host end to
+/// the bridge and bring it up, and move the peer into `netns`.
+pub(crate) async fn create_veth(
+    handle: &Handle,
+    host_name: &str,
+    peer_name: &str,
+    bridge_index: u32,
+    netns: &File,
+) -> Result<(), NetworkError> {
+    use std::os::fd::AsRawFd;
+
+    handle
+        .link()
+        .add()
+        .veth(host_name.to_owned(), peer_name.to_owned())
+        .execute()
+        .await
+        .map_err(NetworkError::netlink(format!("creating veth {host_name}")))?;
+    let host_index = require_index(handle, host_name).await?;
+    handle
+        .link()
+        .set(host_index)
+        .controller(bridge_index)
+        .up()
+        .execute()
+        .await
+        .map_err(NetworkError::netlink(format!(
+            "attaching {host_name} to its bridge"
+        )))?;
+    let peer_index = require_index(handle, peer_name).await?;
+    handle
+        .link()
+        .set(peer_index)
+        .setns_by_fd(netns.as_raw_fd())
+        .execute()
+        .await
+        .map_err(NetworkError::netlink(format!(
+            "moving {peer_name} into the container"
+        )))?;
+    Ok(())
+}
+
+/// Bring `lo` up in the namespace of `handle`.
+pub(crate) async fn loopback_up(handle: &Handle) -> Result<(), NetworkError> {
+    let lo = require_index(handle, "lo").await?;
+    handle
+        .link()
+        .set(lo)
+        .up()
+        .execute()
+        .await
+        .map_err(NetworkError::netlink("bringing up lo"))
+}
+
+/// Inside the container: rename the peer to `ifname`, set its MAC and
+/// address, bring it and `lo` up, and route everything via the gateway
+/// unless an earlier network already gave the container a default route.
+pub(crate) async fn configure_eth(
+    handle: &Handle,
+    peer_name: &str,
+    ifname: &str,
+    ep: &Endpoint,
+) -> Result<(), NetworkError> {
+    let (ip, prefix, gateway) = (ep.ip, ep.prefix, ep.gateway);
+    let index = require_index(handle, peer_name).await?;
+    let mut set = handle.link().set(index).name(ifname.to_owned());
+    if let Some(mac) = parse_mac(&ep.mac) {
+        set = set.address(mac);
+    }
+    set.execute().await.map_err(NetworkError::netlink(format!(
+        "renaming the container's interface to {ifname}"
+    )))?;
+    handle
+        .address()
+        .add(index, IpAddr::V4(ip), prefix)
+        .execute()
+        .await
+        .map_err(NetworkError::netlink(format!(
+            "adding {ip}/{prefix} to {ifname}"
+        )))?;
+    handle
+        .link()
+        .set(index)
+        .up()
+        .execute()
+        .await
+        .map_err(NetworkError::netlink(format!("bringing up {ifname}")))?;
+    loopback_up(handle).await?;
+    match handle.route().add().v4().gateway(gateway).execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
+        Err(e) => Err(NetworkError::Netlink {
+            op: format!("adding default route via {gateway}"),
+            source: Box::new(e),
+        }),
+    }
+}
+
+fn parse_mac(mac: &str) -> Option<Vec<u8>> {
+    let bytes: Vec<u8> = mac
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    (bytes.len() == 6).then_some(bytes)
+}

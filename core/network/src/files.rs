@@ -114,6 +114,37 @@ pub fn write_in_place(path: &Path, contents: &str) -> Result<(), NetworkError> {
 mod tests {
     use super::*;
 
+    fn ep(id: &str, ip: [u8; 4], alias: &str) -> Endpoint {
+        Endpoint {
+            container_id: id.into(),
+            network: "app".into(),
+            ip: ip.into(),
+            prefix: 24,
+            gateway: [10, 213, 0, 1].into(),
+            mac: String::new(),
+            veth_host: String::new(),
+            aliases: vec![alias.into()],
+            hostname: Some(format!("{alias}-host")),
+            extra_hosts: Vec::new(),
+            hosts_path: None,
+        }
+    }
+
+    #[test]
+    fn hosts_name_self_extras_and_peers() {
+        let mut me = ep("a", [10, 213, 0, 2], "web");
+        me.extra_hosts = vec![ExtraHost {
+            name: "db.example".into(),
+            ip: IpAddr::from([192, 0, 2, 7]),
+        }];
+        let peer = ep("b", [10, 213, 0, 3], "api");
+        let hosts = render_hosts(&[me], &[peer]);
+        assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"));
+        assert!(hosts.contains("10.213.0.2\tweb-host\n"), "{hosts}");
+        assert!(hosts.contains("192.0.2.7\tdb.example\n"), "{hosts}");
+        assert!(hosts.contains("10.213.0.3\tapi api-host\n"), "{hosts}");
+    }
+
     #[test]
     fn resolv_drops_loopback_and_honours_dns() {
         let host = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\n";

@@ -221,8 +221,10 @@ impl Networks {
         Ok(())
     }
 
-    /// Start-up repair: delete host veths (by our prefix) that no endpoint
-    /// owns, left by a crash between creating a link and recording it.
+    /// Start-up repair, for what a crash between a link change and its
+    /// record left behind: host veths (by our prefix) that no endpoint owns,
+    /// and bridges (by our prefix) of networks no longer recorded, with
+    /// their iptables rules. Returns the links it deleted.
     pub async fn reconcile(&self) -> Result<Vec<String>, NetworkError> {
         let mut owned = BTreeSet::new();
         for net in self.store.list()? {
@@ -232,16 +234,27 @@ impl Networks {
                     .into_iter()
                     .map(|e| e.veth_host),
             );
+            owned.insert(net.bridge_name);
         }
+        let config = self.store.config();
         let host = netlink::host()?;
-        let prefix = &self.store.config().veth_prefix;
         let mut removed = Vec::new();
         for name in netlink::link_names(&host).await? {
-            if name.starts_with(prefix.as_str()) && !owned.contains(&name) {
-                netlink::delete_link(&host, &name).await?;
-                tracing::info!(link = %name, "removed leftover veth");
-                removed.push(name);
+            let veth = name.starts_with(config.veth_prefix.as_str());
+            let bridge = name.starts_with(config.bridge_prefix.as_str());
+            if !(veth || bridge) || owned.contains(&name) {
+                continue;
             }
+            // Deleting one end of a stray veth pair took the other with it.
+            if !netlink::delete_link(&host, &name).await? {
+                continue;
+            }
+            if bridge && config.nat {
+                let tagged = name.clone();
+                blocking(move || nat::remove_tagged(&tagged)).await?;
+            }
+            tracing::info!(link = %name, "removed leftover link");
+            removed.push(name);
         }
         Ok(removed)
     }

@@ -116,3 +116,39 @@ pub fn masquerade_installed(network: &Network) -> Result<bool, NetworkError> {
         None => Ok(false),
     }
 }
+
+/// Remove every rule tagged for `bridge`, whatever its subnet: for start-up
+/// repair, when the network's record is already gone.
+pub(crate) fn remove_tagged(bridge: &str) -> Result<(), NetworkError> {
+    let tag = format!("berth:{bridge}");
+    for table in ["nat", "filter"] {
+        let out = Command::new("iptables")
+            .args(["-w", "-t", table, "-S"])
+            .output()
+            .map_err(NetworkError::io("running iptables"))?;
+        if !out.status.success() {
+            return Err(NetworkError::Iptables {
+                args: format!("-w -t {table} -S"),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let words: Vec<&str> = line
+                .split_whitespace()
+                .map(|w| w.trim_matches('"'))
+                .collect();
+            if words.first() != Some(&"-A") || !words.contains(&tag.as_str()) {
+                continue;
+            }
+            let status = Command::new("iptables")
+                .args(["-w", "-t", table, "-D"])
+                .args(words.get(1..).unwrap_or_default())
+                .status()
+                .map_err(NetworkError::io("running iptables"))?;
+            if !status.success() {
+                tracing::warn!(table, rule = line, "could not delete stale iptables rule");
+            }
+        }
+    }
+    Ok(())
+}

@@ -209,7 +209,9 @@ impl Default for NetworkConfig {
                 network: Ipv4Addr::new(10, 213, 0, 0),
                 prefix: 16,
             },
-            bridge_prefix: "br-".to_owned(),
+            // Not "br-": that is Docker's, and reconcile deletes stray
+            // bridges carrying our prefix.
+            bridge_prefix: "berth-".to_owned(),
             veth_prefix: "vb-".to_owned(),
             nat: true,
         }

@@ -22,6 +22,7 @@
 
 mod error;
 mod files;
+mod kernel;
 mod manager;
 mod nat;
 mod netlink;
@@ -31,6 +32,7 @@ mod store;
 
 pub use error::NetworkError;
 pub use files::{parse_extra_hosts, render_hosts, resolv_conf, write_in_place};
+pub use kernel::{Kernel, Linux};
 pub use manager::{NetworkInspect, Networks, host_links, links_in, setup_none};
 pub use nat::masquerade_installed;
 pub use ports::{PortGuard, PortSpec, Proto, publish};

@@ -6,14 +6,16 @@ use std::path::Path;
 
 use berth_state::State;
 
+use crate::kernel::{Kernel, Linux};
 use crate::records::{Endpoint, Network, NetworkConfig, NetworkMode, Subnet};
 use crate::store::{EndpointSpec, NetworkStore};
-use crate::{NetworkError, files, nat, netlink};
+use crate::{NetworkError, files, netlink};
 
 /// Container networking for one daemon.
 #[derive(Clone)]
-pub struct Networks {
+pub struct Networks<K: Kernel = Linux> {
     store: NetworkStore,
+    kernel: K,
 }
 
 /// What `berth network inspect` shows.
@@ -23,12 +25,24 @@ pub struct NetworkInspect {
     pub endpoints: Vec<Endpoint>,
 }
 
-impl Networks {
+impl Networks<Linux> {
     /// Open the records in `state` and make sure the default network is
     /// recorded (its bridge is created on first use).
     pub fn open(state: &State, config: NetworkConfig) -> Result<Self, NetworkError> {
+        Self::with_kernel(state, config, Linux)
+    }
+}
+
+impl<K: Kernel> Networks<K> {
+    /// Like [`Networks::open`], with another [`Kernel`] (a fake in tests).
+    pub fn with_kernel(
+        state: &State,
+        config: NetworkConfig,
+        kernel: K,
+    ) -> Result<Self, NetworkError> {
         Ok(Networks {
             store: NetworkStore::open(state, config)?,
+            kernel,
         })
     }
 
@@ -74,11 +88,9 @@ impl Networks {
 
     /// Delete a network's bridge and rules (not its record).
     async fn teardown(&self, network: &Network) -> Result<(), NetworkError> {
-        let host = netlink::host()?;
-        netlink::delete_link(&host, &network.bridge_name).await?;
+        self.kernel.delete_link(&network.bridge_name).await?;
         if self.store.config().nat {
-            let net = network.clone();
-            blocking(move || nat::remove(&net)).await?;
+            self.kernel.remove_nat(&network.bridge_name).await?;
         }
         Ok(())
     }
@@ -116,16 +128,16 @@ impl Networks {
         spec: EndpointSpec,
     ) -> Result<Endpoint, NetworkError> {
         let (net, endpoint) = self.store.reserve(network, container_id, &spec)?;
-        match self.plumb(netns, &net, &endpoint).await {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::warn!(container_id, network, error = %e, "attach failed; rolling back");
-                if let Ok(host) = netlink::host() {
-                    let _ = netlink::delete_link(&host, &endpoint.veth_host).await;
-                }
-                let _ = self.store.release(network, container_id);
-                return Err(e);
+        if let Err(e) = self.plumb(netns, &net, &endpoint).await {
+            tracing::warn!(container_id, network, error = %e, "attach failed; rolling back");
+            // The bridge and rules stay: they are the network's, and shared.
+            if let Err(e) = self.kernel.delete_link(&endpoint.veth_host).await {
+                tracing::warn!(veth = %endpoint.veth_host, error = %e, "rollback: deleting veth");
             }
+            if let Err(e) = self.store.release(network, container_id) {
+                tracing::warn!(container_id, network, error = %e, "rollback: releasing address");
+            }
+            return Err(e);
         }
         tracing::info!(container_id, network, ip = %endpoint.ip, veth = %endpoint.veth_host, "attached");
         self.refresh_hosts(network)?;
@@ -133,31 +145,13 @@ impl Networks {
     }
 
     async fn plumb(&self, netns: &Path, net: &Network, ep: &Endpoint) -> Result<(), NetworkError> {
-        let ns_file = netlink::open_netns(netns)?;
-        let host = netlink::host()?;
-        let bridge =
-            netlink::ensure_bridge(&host, &net.bridge_name, net.gateway, net.subnet.prefix())
-                .await?;
+        // Fail before touching the host when the namespace is gone.
+        netlink::open_netns(netns)?;
+        self.kernel.ensure_bridge(net).await?;
         if self.store.config().nat {
-            let n = net.clone();
-            blocking(move || nat::ensure(&n)).await?;
+            self.kernel.ensure_nat(net).await?;
         }
-        // A temporary name for the container end while it is still on the
-        // host, where `eth0` is taken.
-        let tail: String = {
-            let chars: Vec<char> = ep.veth_host.chars().collect();
-            chars[chars.len().saturating_sub(13)..].iter().collect()
-        };
-        let peer = format!("bp{tail}");
-        netlink::create_veth(&host, &ep.veth_host, &peer, bridge, &ns_file).await?;
-        let inside = netlink::in_netns(netns).await?;
-        // eth0 for the first network, eth1 for the next, as Docker does.
-        let names = netlink::link_names(&inside).await?;
-        let ifname = (0..)
-            .map(|n| format!("eth{n}"))
-            .find(|n| !names.contains(n))
-            .unwrap_or_else(|| "eth0".to_owned());
-        netlink::configure_eth(&inside, &peer, &ifname, ep).await
+        self.kernel.add_endpoint(netns, net, ep).await
     }
 
     /// Detach a container from one network: delete its veth (both ends go)
@@ -172,9 +166,8 @@ impl Networks {
                 container_id: container_id.to_owned(),
                 network: network.to_owned(),
             })?;
-        let host = netlink::host()?;
         // The link is gone already when the container's namespace died.
-        netlink::delete_link(&host, &endpoint.veth_host).await?;
+        self.kernel.delete_link(&endpoint.veth_host).await?;
         self.store.release(network, container_id)?;
         tracing::info!(container_id, network, ip = %endpoint.ip, "detached");
         self.refresh_hosts(network)?;
@@ -237,21 +230,19 @@ impl Networks {
             owned.insert(net.bridge_name);
         }
         let config = self.store.config();
-        let host = netlink::host()?;
         let mut removed = Vec::new();
-        for name in netlink::link_names(&host).await? {
+        for name in self.kernel.host_links().await? {
             let veth = name.starts_with(config.veth_prefix.as_str());
             let bridge = name.starts_with(config.bridge_prefix.as_str());
             if !(veth || bridge) || owned.contains(&name) {
                 continue;
             }
             // Deleting one end of a stray veth pair took the other with it.
-            if !netlink::delete_link(&host, &name).await? {
+            if !self.kernel.delete_link(&name).await? {
                 continue;
             }
             if bridge && config.nat {
-                let tagged = name.clone();
-                blocking(move || nat::remove_tagged(&tagged)).await?;
+                self.kernel.remove_nat(&name).await?;
             }
             tracing::info!(link = %name, "removed leftover link");
             removed.push(name);
@@ -277,13 +268,6 @@ pub async fn host_links() -> Result<Vec<String>, NetworkError> {
     netlink::link_names(&netlink::host()?).await
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, NetworkError> + Send + 'static,
-) -> Result<T, NetworkError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| NetworkError::Io {
-            op: "running iptables".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?
-}
+#[cfg(test)]
+#[path = "manager_tests.rs"]
+mod tests;

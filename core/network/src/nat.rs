@@ -101,14 +101,6 @@ pub(crate) fn ensure(network: &Network) -> Result<(), NetworkError> {
     Ok(())
 }
 
-/// Remove every copy of the network's rules.
-pub(crate) fn remove(network: &Network) -> Result<(), NetworkError> {
-    for rule in rules(network) {
-        while iptables("-D", &rule)? {}
-    }
-    Ok(())
-}
-
 /// Whether the network's MASQUERADE rule is installed.
 pub fn masquerade_installed(network: &Network) -> Result<bool, NetworkError> {
     match rules(network).first() {

@@ -1,0 +1,112 @@
+//! The seam between network logic and the kernel. [`Networks`] decides
+//! what to create, roll back and delete; a [`Kernel`] does it. [`Linux`] is
+//! the real one (netlink for links, iptables for rules); unit tests use a
+//! recording fake, and the integration tests run [`Linux`] as root.
+//!
+//! [`Networks`]: crate::Networks
+
+use std::future::Future;
+use std::path::Path;
+
+use crate::records::{Endpoint, Network};
+use crate::{NetworkError, nat, netlink};
+
+/// Kernel operations on behalf of a bridge network.
+pub trait Kernel: Send + Sync + 'static {
+    /// Create the network's bridge if missing, with the gateway address, up.
+    fn ensure_bridge(&self, net: &Network)
+    -> impl Future<Output = Result<(), NetworkError>> + Send;
+
+    /// Create `ep`'s veth pair on the bridge and configure its container
+    /// end inside the namespace at `netns` (name `ethN`, address, MAC, up,
+    /// `lo` up, default route unless one exists).
+    fn add_endpoint(
+        &self,
+        netns: &Path,
+        net: &Network,
+        ep: &Endpoint,
+    ) -> impl Future<Output = Result<(), NetworkError>> + Send;
+
+    /// Delete a host link; `false` when it did not exist.
+    fn delete_link(&self, name: &str) -> impl Future<Output = Result<bool, NetworkError>> + Send;
+
+    /// Names of the host's links.
+    fn host_links(&self) -> impl Future<Output = Result<Vec<String>, NetworkError>> + Send;
+
+    /// Enable forwarding; install the network's NAT and FORWARD rules once.
+    fn ensure_nat(&self, net: &Network) -> impl Future<Output = Result<(), NetworkError>> + Send;
+
+    /// Remove every rule tagged for the bridge `bridge`.
+    fn remove_nat(&self, bridge: &str) -> impl Future<Output = Result<(), NetworkError>> + Send;
+}
+
+/// The real kernel: rtnetlink for links, `iptables` for rules.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Linux;
+
+impl Kernel for Linux {
+    async fn ensure_bridge(&self, net: &Network) -> Result<(), NetworkError> {
+        let host = netlink::host()?;
+        netlink::ensure_bridge(&host, &net.bridge_name, net.gateway, net.subnet.prefix()).await?;
+        Ok(())
+    }
+
+    async fn add_endpoint(
+        &self,
+        netns: &Path,
+        net: &Network,
+        ep: &Endpoint,
+    ) -> Result<(), NetworkError> {
+        let ns_file = netlink::open_netns(netns)?;
+        let host = netlink::host()?;
+        let bridge = netlink::link_index(&host, &net.bridge_name)
+            .await?
+            .ok_or_else(|| NetworkError::LinkNotFound(net.bridge_name.clone()))?;
+        // A temporary name for the container end while it is still on the
+        // host, where `eth0` is taken.
+        let tail: String = {
+            let chars: Vec<char> = ep.veth_host.chars().collect();
+            chars[chars.len().saturating_sub(13)..].iter().collect()
+        };
+        let peer = format!("bp{tail}");
+        netlink::create_veth(&host, &ep.veth_host, &peer, bridge, &ns_file).await?;
+        let inside = netlink::in_netns(netns).await?;
+        // eth0 for the first network, eth1 for the next, as Docker does.
+        let names = netlink::link_names(&inside).await?;
+        let ifname = (0..)
+            .map(|n| format!("eth{n}"))
+            .find(|n| !names.contains(n))
+            .unwrap_or_else(|| "eth0".to_owned());
+        netlink::configure_eth(&inside, &peer, &ifname, ep).await
+    }
+
+    async fn delete_link(&self, name: &str) -> Result<bool, NetworkError> {
+        netlink::delete_link(&netlink::host()?, name).await
+    }
+
+    async fn host_links(&self) -> Result<Vec<String>, NetworkError> {
+        netlink::link_names(&netlink::host()?).await
+    }
+
+    async fn ensure_nat(&self, net: &Network) -> Result<(), NetworkError> {
+        let net = net.clone();
+        blocking(move || nat::ensure(&net)).await
+    }
+
+    async fn remove_nat(&self, bridge: &str) -> Result<(), NetworkError> {
+        let bridge = bridge.to_owned();
+        blocking(move || nat::remove_tagged(&bridge)).await
+    }
+}
+
+/// iptables is a blocking child process: keep it off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NetworkError> + Send + 'static,
+) -> Result<T, NetworkError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| NetworkError::Io {
+            op: "running iptables".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+}

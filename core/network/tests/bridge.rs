@@ -15,7 +15,14 @@ fn open(n: u8, nat: bool) -> (tempfile::TempDir, Networks, HostCleanup) {
     let dir = tempfile::tempdir().unwrap();
     let state = berth_state::State::open(dir.path()).unwrap();
     let cleanup = HostCleanup {
-        prefixes: vec![format!("bt{n}"), format!("vt{n}-"), format!("bpvt{n}-")],
+        // Bridges, default bridge, host veths, and the container end's
+        // temporary name ("bp" + the veth name's last 13 characters).
+        prefixes: vec![
+            format!("bt{n}-"),
+            format!("bt{n}def"),
+            format!("vt{n}-"),
+            format!("bp{n}-"),
+        ],
     };
     (
         dir,

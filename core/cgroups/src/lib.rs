@@ -8,6 +8,10 @@
 //!
 //! All control-file access goes through [`CgroupFs`], so the mapping is
 //! unit-tested with [`MemoryFs`]; integration tests run on the host.
+//! The files are written here rather than through the `cgroups-rs` crate:
+//! it writes straight to the host (no seam for tests), and its
+//! `hierarchies::auto()` treats the hybrid layout as plain v1, ignoring
+//! the unified hierarchy that berth uses for tracking and `cgroup.kill`.
 //!
 //! ```no_run
 //! # fn demo(pid: i32) -> Result<(), berth_cgroups::CgroupError> {

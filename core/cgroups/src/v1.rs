@@ -318,12 +318,30 @@ impl Teardown for V1Manager {
 
     fn set_frozen(&self, frozen: bool) -> Result<()> {
         let dir = self.controller("freezer", "pause")?;
-        let want = if frozen { "FROZEN" } else { "THAWED" };
-        dir.set("pause", "freezer.state", want)?;
-        // Freezing is asynchronous: FREEZING until every task stopped.
-        wait_until(&dir.path, if frozen { "freeze" } else { "thaw" }, || {
-            Ok(dir.read("freezer.state")?.trim() == want)
-        })
+        if !frozen {
+            dir.set("pause", "freezer.state", "THAWED")?;
+            return wait_until(&dir.path, "thaw", || {
+                Ok(dir.read("freezer.state")?.trim() == "THAWED")
+            });
+        }
+        // The v1 freezer can stay FREEZING when tasks fork or exec while
+        // it works: write FROZEN again on every poll, and now and then
+        // thaw for a moment so stragglers get past fork, as runc does.
+        let mut attempt = 0u32;
+        let outcome = wait_until(&dir.path, "freeze", || {
+            attempt += 1;
+            if attempt.is_multiple_of(10) {
+                dir.write("freezer.state", "THAWED")?;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            dir.set("pause", "freezer.state", "FROZEN")?;
+            Ok(dir.read("freezer.state")?.trim() == "FROZEN")
+        });
+        if outcome.is_err() {
+            // Never leave a container half frozen behind an error.
+            let _ = dir.write("freezer.state", "THAWED");
+        }
+        outcome
     }
 
     fn kill_at_once(&self) -> Result<bool> {

@@ -138,3 +138,29 @@ fn v2_limit_without_its_controller_is_a_clear_error() {
     cg.destroy().unwrap();
     assert_eq!(leftovers(&name), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn legacy_v1_kills_a_forking_tree_by_freezing_and_signalling() {
+    // The host's v1 hierarchies without the unified one: no cgroup.kill,
+    // so kill_all freezes, signals every pid and thaws.
+    let controllers = match common::layout() {
+        Layout::Legacy { controllers } | Layout::Hybrid { controllers, .. } => controllers,
+        Layout::Unified { .. } => panic!("this host has no cgroup v1 hierarchies"),
+    };
+    let layout = Layout::Legacy { controllers };
+    let name = common::name("legacy");
+    let cg = cgroup_on(&layout, "legacy", &Resources::default());
+    // Keeps forking short-lived children while we kill it.
+    let mut tree = spawn_in(
+        &*cg,
+        "while :; do sleep 0.01 & sleep 60 & sleep 0.001; done",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(cg.procs().unwrap().len() > 5);
+    cg.kill_all(Signal::SIGKILL).unwrap();
+    let status = wait_for(&mut tree, Duration::from_secs(10)).unwrap();
+    assert_eq!(status.signal(), Some(9));
+    cg.destroy().unwrap();
+    assert!(cg.procs().unwrap().is_empty());
+    assert_eq!(leftovers(&name), Vec::<PathBuf>::new());
+}

@@ -153,6 +153,30 @@ fn live_update_changes_limits() {
         .is_err()
     );
     assert_eq!(cg.stats().unwrap().memory_limit, Some(128 * MB));
+    // Memory plus swap, raised then lowered: the kernel keeps memsw at or
+    // above memory at every write, so the order of writes matters.
+    let memory = dir_of(&*cg, "/memory/");
+    let memsw = memory.join("memory.memsw.limit_in_bytes");
+    let read_bytes = |p: &std::path::Path| -> u64 {
+        std::fs::read_to_string(p).unwrap().trim().parse().unwrap()
+    };
+    for (mem, total) in [(256, 512), (96, 96), (200, 300)] {
+        cg.apply(&Resources {
+            memory: Some(Limit::Max(mem * MB)),
+            memory_swap: Some(Limit::Max(total * MB)),
+            ..Resources::default()
+        })
+        .unwrap();
+        assert_eq!(cg.stats().unwrap().memory_limit, Some(mem * MB));
+        assert_eq!(read_bytes(&memsw), total * MB);
+    }
+    cg.apply(&Resources {
+        cpuset_cpus: Some("0".into()),
+        ..Resources::default()
+    })
+    .unwrap();
+    let cpuset = dir_of(&*cg, "/cpuset/").join("cpuset.cpus");
+    assert_eq!(std::fs::read_to_string(cpuset).unwrap().trim(), "0");
     // Asking for a weight this kernel cannot give says so.
     let blkio = cg.apply(&Resources {
         blkio_weight: Some(300),

@@ -20,6 +20,8 @@ pub enum NetworkError {
         "invalid network name {0:?}: use 1-64 characters from [A-Za-z0-9_.-], starting with a letter or digit"
     )]
     InvalidName(String),
+    #[error("invalid hostname or alias {0:?}: use 1-253 characters from [A-Za-z0-9_.-]")]
+    InvalidHostname(String),
     #[error("network {network:?} has no free addresses left in {subnet}")]
     PoolExhausted { network: String, subnet: String },
     #[error("no free /24 left in the address pool {0}; configure a larger pool")]

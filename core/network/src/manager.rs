@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use berth_state::State;
 
@@ -16,6 +17,9 @@ use crate::{NetworkError, files, netlink};
 pub struct Networks<K: Kernel = Linux> {
     store: NetworkStore,
     kernel: K,
+    /// Serialises hosts-file rewrites: each one reads the records then
+    /// writes, and two interleaved could leave the older view on disk.
+    hosts_lock: Arc<Mutex<()>>,
 }
 
 /// What `berth network inspect` shows.
@@ -43,6 +47,7 @@ impl<K: Kernel> Networks<K> {
         Ok(Networks {
             store: NetworkStore::open(state, config)?,
             kernel,
+            hosts_lock: Arc::default(),
         })
     }
 
@@ -206,6 +211,9 @@ impl<K: Kernel> Networks<K> {
 
     /// Rewrite the hosts file of every container on `network` that has one.
     pub fn refresh_hosts(&self, network: &str) -> Result<(), NetworkError> {
+        // A poisoned lock only means another rewrite panicked; the files
+        // are rewritten whole, so carrying on is safe.
+        let _guard = self.hosts_lock.lock().unwrap_or_else(|p| p.into_inner());
         for ep in self.store.endpoints(network)? {
             if let Some(path) = &ep.hosts_path {
                 files::write_in_place(path, &self.hosts_file(&ep.container_id)?)?;

@@ -227,3 +227,30 @@ async fn modes_none_and_host_touch_no_bridge() -> Result<(), Box<dyn std::error:
     assert!(ep.is_some());
     Ok(())
 }
+
+#[tokio::test]
+async fn aliases_cannot_inject_hosts_entries() -> Result<(), Box<dyn std::error::Error>> {
+    let (_dir, nets) = setup(Fake::default())?;
+    for bad in ["web\n10.0.0.1 bank.example", "two words", ""] {
+        let spec = EndpointSpec {
+            aliases: vec![bad.into()],
+            ..EndpointSpec::default()
+        };
+        let err = nets.attach(Path::new(NETNS), "c1", "bridge", spec).await;
+        assert!(
+            matches!(err, Err(NetworkError::InvalidHostname(_))),
+            "{bad:?}: {err:?}"
+        );
+    }
+    let spec = EndpointSpec {
+        hostname: Some("evil\nhost".into()),
+        ..EndpointSpec::default()
+    };
+    assert!(
+        nets.attach(Path::new(NETNS), "c1", "bridge", spec)
+            .await
+            .is_err()
+    );
+    assert!(nets.inspect("bridge")?.endpoints.is_empty());
+    Ok(())
+}

@@ -58,6 +58,21 @@ fn check_name(name: &str) -> Result<(), NetworkError> {
     }
 }
 
+/// Aliases and hostnames end up in other containers' hosts files: one with
+/// whitespace or a newline could add entries there.
+fn check_hostname(name: &str) -> Result<(), NetworkError> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(NetworkError::InvalidHostname(name.to_owned()))
+    }
+}
+
 impl NetworkStore {
     /// Open the records and make sure the default `bridge` network exists.
     pub fn open(state: &State, config: NetworkConfig) -> Result<Self, NetworkError> {
@@ -194,6 +209,9 @@ impl NetworkStore {
         container_id: &str,
         spec: &EndpointSpec,
     ) -> Result<(Network, Endpoint), NetworkError> {
+        for name in spec.aliases.iter().chain(&spec.hostname) {
+            check_hostname(name)?;
+        }
         let veth_host = self.veth_name(container_id);
         self.tree.transaction(|tx| {
             let Some(net) = tx.get::<Network, NetworkError>(&net_key(network))? else {

@@ -1,5 +1,6 @@
-//! Freezing, killing and tearing down cgroups for real, on this host's
-//! layout and directly on its cgroup v2 hierarchy.
+//! Freezing, killing and tearing down cgroups for real. One conformance
+//! procedure runs on every manager this host can drive: its own layout,
+//! its v1 hierarchies alone (no unified tracking), and its v2 hierarchy.
 
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on any error")]
 
@@ -51,10 +52,45 @@ fn freeze_stops_a_counter(cg: &dyn CgroupManager, test: &str) {
     let _ = std::fs::remove_file(file.with_extension("tmp"));
 }
 
+/// What every `CgroupManager` must do on the host, whatever the layout.
+fn conformance(layout: &Layout, test: &str) {
+    let name = common::name(test);
+    let cg = cgroup_on(layout, test, &Resources::default());
+    assert!(!cg.paths().is_empty());
+    // Placement: the process, and only it, is listed.
+    let mut sleeper = spawn_in(&*cg, "sleep 60");
+    let pid = i32::try_from(sleeper.id()).unwrap();
+    assert_eq!(cg.procs().unwrap(), [pid]);
+    // Signals other than SIGKILL reach every process.
+    cg.kill_all(Signal::SIGTERM).unwrap();
+    let status = wait_for(&mut sleeper, Duration::from_secs(10)).unwrap();
+    assert_eq!(status.signal(), Some(15));
+    // Freeze and thaw, and stats that count the work done.
+    freeze_stops_a_counter(&*cg, test);
+    assert!(cg.stats().unwrap().cpu_usage_ns > 0, "{:?}", cg.stats());
+    assert!(!cg.oom_killed().unwrap());
+    // Teardown kills what is left and removes every directory, twice.
+    let mut last = spawn_in(&*cg, "sleep 60");
+    cg.destroy().unwrap();
+    let status = wait_for(&mut last, Duration::from_secs(10)).unwrap();
+    assert_eq!(status.signal(), Some(9));
+    assert_eq!(leftovers(&name), Vec::<PathBuf>::new());
+    cg.destroy().unwrap();
+}
+
 #[test]
-fn pause_freezes_a_counter_and_unpause_resumes_it() {
-    let cg = cgroup("freeze", &Resources::default());
-    freeze_stops_a_counter(&*cg, "freeze");
+fn conformance_on_the_host_layout() {
+    conformance(&common::layout(), "conf-host");
+}
+
+#[test]
+fn conformance_on_v1_alone() {
+    conformance(&v1_layout(), "conf-v1");
+}
+
+#[test]
+fn conformance_on_v2() {
+    conformance(&v2_layout().nested_in_own_cgroups().unwrap(), "conf-v2");
 }
 
 #[test]
@@ -102,21 +138,15 @@ fn v2_layout() -> Layout {
     }
 }
 
-#[test]
-fn v2_manager_places_freezes_and_kills_on_the_unified_hierarchy() {
-    let layout = v2_layout().nested_in_own_cgroups().unwrap();
-    let name = common::name("v2");
-    let cg = cgroup_on(&layout, "v2", &Resources::default());
-    assert_eq!(cg.paths().len(), 1);
-    freeze_stops_a_counter(&*cg, "v2-freeze");
-    let mut sleeper = spawn_in(&*cg, "sleep 60");
-    let pid = i32::try_from(sleeper.id()).unwrap();
-    assert_eq!(cg.procs().unwrap(), [pid]);
-    cg.kill_all(Signal::SIGTERM).unwrap();
-    let status = wait_for(&mut sleeper, Duration::from_secs(10)).unwrap();
-    assert_eq!(status.signal(), Some(15));
-    cg.destroy().unwrap();
-    assert_eq!(leftovers(&name), Vec::<PathBuf>::new());
+/// The host's v1 hierarchies without the unified one: no `cgroup.kill`,
+/// so `kill_all` freezes, signals every pid and thaws.
+fn v1_layout() -> Layout {
+    match common::layout() {
+        Layout::Legacy { controllers } | Layout::Hybrid { controllers, .. } => {
+            Layout::Legacy { controllers }
+        }
+        Layout::Unified { .. } => panic!("this host has no cgroup v1 hierarchies"),
+    }
 }
 
 #[test]
@@ -141,13 +171,7 @@ fn v2_limit_without_its_controller_is_a_clear_error() {
 
 #[test]
 fn legacy_v1_kills_a_forking_tree_by_freezing_and_signalling() {
-    // The host's v1 hierarchies without the unified one: no cgroup.kill,
-    // so kill_all freezes, signals every pid and thaws.
-    let controllers = match common::layout() {
-        Layout::Legacy { controllers } | Layout::Hybrid { controllers, .. } => controllers,
-        Layout::Unified { .. } => panic!("this host has no cgroup v1 hierarchies"),
-    };
-    let layout = Layout::Legacy { controllers };
+    let layout = v1_layout();
     let name = common::name("legacy");
     let cg = cgroup_on(&layout, "legacy", &Resources::default());
     // Keeps forking short-lived children while we kill it.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# A short tour: start berthd on a temporary root, push an image into its registry with
-# skopeo, pull it with berth, push it back under a new tag, list images, inspect the result
-# with skopeo, stop the daemon. Run as root: `sudo scripts/demo.sh`.
+# A short tour: start berthd on a temporary root, make a base image from busybox-static with
+# `berth import`, push it into berthd's registry, remove it, pull it back (unpacked into
+# overlay snapshots), show and mount it; then pull a 3-layer image skopeo copied in.
+# Run as root: `sudo scripts/demo.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo_root=$(pwd)
@@ -23,6 +24,7 @@ cleanup() {
         kill "$daemon_pid" 2>/dev/null || true
         wait "$daemon_pid" 2>/dev/null || true
     fi
+    umount -l "$work/mnt" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -61,32 +63,42 @@ skopeo_private() { # skopeo with an empty private blob-info cache
     unshare -m sh -c 'mount -t tmpfs none /var/lib/containers/cache && exec skopeo "$@"' skopeo "$@"
 }
 
-bold "Building a 3-layer busybox image (OCI layout)"
-run scripts/make-image.sh "$work/image"
+bold "Making a base image from busybox-static with berth import"
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
+cp /bin/busybox "$work/rootfs/bin/busybox"
+for applet in sh ls cat echo; do ln -s busybox "$work/rootfs/bin/$applet"; done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
+tar -C "$work/rootfs" -czf "$work/rootfs.tar.gz" .
+berth import -c 'CMD ["/bin/sh"]' "$work/rootfs.tar.gz" "$registry/demo/busybox:v1"
 
-bold "Putting it into berth's registry with skopeo"
-printf '$ skopeo copy oci:%s:latest docker://%s/demo/busybox:v1\n' "$work/image" "$registry"
-skopeo_private copy --quiet --dest-tls-verify=false "oci:$work/image:latest" "docker://$registry/demo/busybox:v1"
-
-bold "Pulling it with berth, tagging and pushing it under a new tag"
+bold "Pushing it into berthd's own registry, forgetting it, pulling it back"
+berth push "$registry/demo/busybox:v1"
+pushed=$(skopeo_private inspect --raw --tls-verify=false "docker://$registry/demo/busybox:v1" | sha256sum | cut -d' ' -f1)
+berth rmi "$registry/demo/busybox:v1"
 berth pull "$registry/demo/busybox:v1"
-berth tag "$registry/demo/busybox:v1" "$registry/demo/busybox:v2"
-berth push "$registry/demo/busybox:v2"
 
-bold "Images known to berth"
+bold "Showing it"
 berth images
-
-bold "Inspecting the pushed tag with skopeo"
-printf '$ skopeo inspect docker://%s/demo/busybox:v2\n' "$registry"
-skopeo_private inspect --tls-verify=false "docker://$registry/demo/busybox:v2" |
-    jq '{Digest, Architecture, Os, Layers}'
-src=$(jq -r '.manifests[0].digest' "$work/image/index.json")
-got=$(skopeo_private inspect --raw --tls-verify=false "docker://$registry/demo/busybox:v2" | sha256sum | cut -d' ' -f1)
-if [[ sha256:$got == "$src" ]]; then
-    echo "v2 has the same manifest digest as the source image: $src"
+berth image history "$registry/demo/busybox:v1"
+mkdir -p "$work/mnt"
+berth image mount "$registry/demo/busybox:v1" "$work/mnt"
+printf '$ ls -l %s/bin\n' "$work/mnt"; ls -l "$work/mnt/bin"
+berth image unmount "$work/mnt"
+got=$("$bindir/berth" image inspect "$registry/demo/busybox:v1" | jq -r .manifest)
+if [[ $got == "sha256:$pushed" ]]; then
+    echo "pulled back the manifest that was pushed: $got"
 else
-    echo "v2 manifest sha256:$got differs from the source $src" >&2; exit 1
+    echo "pulled manifest $got differs from the pushed sha256:$pushed" >&2; exit 1
 fi
+
+bold "A 3-layer image from another client: skopeo copies it in, berth pulls and mounts it"
+run scripts/make-image.sh "$work/image"
+skopeo_private copy --quiet --dest-tls-verify=false "oci:$work/image:latest" "docker://$registry/demo/layers:v1"
+berth pull "$registry/demo/layers:v1"
+berth image mount "$registry/demo/layers:v1" "$work/mnt"
+printf '$ ls %s/etc\n' "$work/mnt"; ls "$work/mnt/etc"
+berth image unmount "$work/mnt"
+berth images
 
 bold "Stopping berthd"
 kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true

@@ -1,0 +1,62 @@
+//! Running one container process with isolation by default. This crate
+//! owns the OCI runtime spec berth generates ([`build_spec`]: Docker's
+//! defaults for capabilities, mounts, masked paths, seccomp, environment
+//! and user) and carries a spec out ([`Container`]): PID, mount, UTS, IPC,
+//! network and cgroup namespaces, the root file system and its mounts,
+//! `pivot_root`, limits, user, capabilities, seccomp, exec.
+//!
+//! It never decides cgroup limits or networking (the callers do that
+//! between [`Container::create`] and [`Container::start`], with
+//! [`Container::pid`] and [`Container::net_ns_path`]), and it never mounts
+//! the image's layers: the rootfs comes mounted.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), berth_runtime::RuntimeError> {
+//! use berth_runtime::{build_spec, Container, ImageDefaults, RunOptions, Stdio};
+//! let rootfs = std::path::Path::new("/run/berth/c1/rootfs");
+//! let image = ImageDefaults { cmd: Some(vec!["echo".into(), "hi".into()]), ..Default::default() };
+//! let spec = build_spec("c1", rootfs, &image, &RunOptions::default())?;
+//! let mut c = Container::create("c1", &spec, Stdio::default())?;
+//! // place c.pid() in a cgroup, configure c.net_ns_path() ...
+//! c.start()?;
+//! let code = c.wait()?.code();
+//! # let _ = code; Ok(()) }
+//! ```
+
+mod caps;
+mod container;
+mod error;
+mod etc;
+mod init;
+mod plan;
+pub mod seccomp;
+mod spec;
+mod user;
+
+pub use container::{Container, ExitStatus, Stdio};
+pub use error::RuntimeError;
+pub use spec::{
+    DEFAULT_CAPABILITIES, DEFAULT_PATH, ExtraMount, ImageDefaults, RunOptions, Ulimit, build_spec,
+    parse_capability,
+};
+pub use user::{ResolvedUser, resolve_user, resolve_user_from};
+
+/// Create, start and wait: the exit code `docker run` would give,
+/// including 125/126/127 for failures before the command ran.
+pub fn run(id: &str, spec: &oci_spec::runtime::Spec, stdio: Stdio) -> i32 {
+    let mut c = match Container::create(id, spec, stdio) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(id, error = %e, "container create failed");
+            return e.exit_code();
+        }
+    };
+    if let Err(e) = c.start() {
+        tracing::warn!(id, error = %e, "container start failed");
+        return e.exit_code();
+    }
+    match c.wait() {
+        Ok(s) => s.code(),
+        Err(_) => 125,
+    }
+}

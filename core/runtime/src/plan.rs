@@ -1,0 +1,435 @@
+//! A runtime spec compiled, in the parent, into everything the child
+//! needs as ready C strings and numbers: between `clone` and `execve` the
+//! child must not allocate (another thread of ours may have held the
+//! allocator's lock at the moment of the clone).
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{RuntimeError, io_err};
+
+/// What a mount target must be created as, if it is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    Dir,
+    File,
+}
+
+/// One operation on the container's root before `pivot_root`; every path
+/// is a host path (under the rootfs).
+#[derive(Debug)]
+pub(crate) enum Step {
+    Mount {
+        source: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: libc::c_ulong,
+        data: Option<CString>,
+        create: Create,
+        /// A bind mount is made read-only by a second, remount call.
+        remount_flags: Option<libc::c_ulong>,
+    },
+    Mknod {
+        path: CString,
+        major: u32,
+        minor: u32,
+    },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    /// runc's masked path: /dev/null over a file, an empty read-only tmpfs over a directory.
+    Mask {
+        path: CString,
+    },
+    /// Bind a path onto itself and remount it read-only.
+    ReadOnly {
+        path: CString,
+    },
+}
+
+/// Everything the child does, prepared.
+pub(crate) struct Plan {
+    pub clone_flags: libc::c_long,
+    pub cgroup_ns: bool,
+    pub rootfs: CString,
+    pub steps: Vec<Step>,
+    /// What each step is, for error messages.
+    pub labels: Vec<String>,
+    pub readonly_root: bool,
+    pub hostname: Option<CString>,
+    pub rlimits: Vec<(libc::c_int, libc::rlimit)>,
+    pub no_new_privs: bool,
+    pub seccomp: Vec<seccompiler::BpfProgram>,
+    pub last_cap: u8,
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    pub groups: Vec<libc::gid_t>,
+    pub cwd: CString,
+    pub command: String,
+    /// Paths to try in order (PATH lookup done here, in the parent).
+    pub candidates: Vec<CString>,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+}
+
+const DEVICES: &[(&str, u32, u32)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+const DEV_LINKS: &[(&str, &str)] = &[
+    ("pts/ptmx", "ptmx"),
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+];
+
+fn cstr(s: impl AsRef<[u8]>) -> Result<CString, RuntimeError> {
+    CString::new(s.as_ref()).map_err(|_| RuntimeError::BadSpec {
+        reason: "a string contains a NUL byte".into(),
+    })
+}
+
+fn cpath(p: &Path) -> Result<CString, RuntimeError> {
+    cstr(p.as_os_str().as_bytes())
+}
+
+/// `root` joined with `path`, with symlinks resolved as if `root` were
+/// `/`, so that an image's symlink cannot send a mount outside the rootfs.
+pub(crate) fn secure_join(root: &Path, path: &Path) -> PathBuf {
+    let mut pending: Vec<PathBuf> = path
+        .components()
+        .rev()
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .collect();
+    let mut resolved = PathBuf::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        match part.components().next() {
+            None | Some(Component::RootDir) | Some(Component::CurDir) => continue,
+            Some(Component::ParentDir) => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = resolved.join(&part);
+        match std::fs::read_link(root.join(&candidate)) {
+            Ok(target) if links < 40 => {
+                links += 1;
+                if target.is_absolute() {
+                    resolved = PathBuf::new();
+                }
+                for c in target.components().rev() {
+                    pending.push(PathBuf::from(c.as_os_str()));
+                }
+            }
+            _ => resolved = candidate,
+        }
+    }
+    root.join(resolved)
+}
+
+/// Mount options to (flags, data, read-only-remount needed).
+fn parse_options(options: &[String], bind: bool) -> (libc::c_ulong, String, bool) {
+    let mut flags: libc::c_ulong = 0;
+    let mut data = Vec::new();
+    let mut ro = false;
+    for o in options {
+        match o.as_str() {
+            "ro" => ro = true,
+            "rw" => ro = false,
+            "nosuid" => flags |= libc::MS_NOSUID,
+            "nodev" => flags |= libc::MS_NODEV,
+            "noexec" => flags |= libc::MS_NOEXEC,
+            "bind" => flags |= libc::MS_BIND,
+            "rbind" => flags |= libc::MS_BIND | libc::MS_REC,
+            "strictatime" => flags |= libc::MS_STRICTATIME,
+            "relatime" => flags |= libc::MS_RELATIME,
+            "noatime" => flags |= libc::MS_NOATIME,
+            // The whole tree is made private first; propagation options need nothing more.
+            "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" => {}
+            other => data.push(other.to_string()),
+        }
+    }
+    if ro && !bind {
+        flags |= libc::MS_RDONLY;
+    }
+    (flags, data.join(","), ro && bind)
+}
+
+impl Plan {
+    /// Compile `spec`. Creates mount targets that live in the rootfs
+    /// (resolving symlinks inside it) and the working directory.
+    pub(crate) fn from_spec(spec: &Spec) -> Result<Plan, RuntimeError> {
+        let bad = |reason: &str| RuntimeError::BadSpec {
+            reason: reason.to_string(),
+        };
+        let root = spec.root().as_ref().ok_or_else(|| bad("no root"))?;
+        let rootfs = root.path().clone();
+        if !rootfs.is_absolute() {
+            return Err(bad("root.path must be absolute"));
+        }
+        let process = spec.process().as_ref().ok_or_else(|| bad("no process"))?;
+        let linux = spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| bad("no linux section"))?;
+
+        let mut clone_flags: libc::c_long = 0;
+        let mut cgroup_ns = false;
+        for ns in linux.namespaces().iter().flatten() {
+            if ns.path().is_some() {
+                return Err(bad(
+                    "joining an existing namespace (namespace path) is not supported yet",
+                ));
+            }
+            clone_flags |= match ns.typ() {
+                LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+                LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+                LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+                LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+                LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+                LinuxNamespaceType::Cgroup => {
+                    // Unshared after start, once the caller has placed the
+                    // process in its cgroup, so that cgroup is the ns root.
+                    cgroup_ns = true;
+                    0
+                }
+                other => return Err(bad(&format!("namespace {other:?} is not supported yet"))),
+            } as libc::c_long;
+        }
+        if clone_flags & libc::CLONE_NEWNS as libc::c_long == 0 {
+            return Err(bad("a mount namespace is required"));
+        }
+
+        let mut steps = Vec::new();
+        let mut labels = Vec::new();
+        // Destinations of file systems we mount fresh: paths under them are ours, not the image's.
+        let mut fresh: Vec<PathBuf> = Vec::new();
+        for m in spec.mounts().iter().flatten() {
+            let dest = m.destination();
+            let typ = m.typ().clone().unwrap_or_default();
+            let options = m.options().clone().unwrap_or_default();
+            let bind = typ == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
+            let (mut flags, data, remount_ro) = parse_options(&options, bind);
+            if bind {
+                flags |= libc::MS_BIND;
+            }
+            let source = m.source().clone();
+            let create = match &source {
+                Some(s) if bind && !s.is_dir() => Create::File,
+                _ => Create::Dir,
+            };
+            let target = if fresh.iter().any(|f| dest.starts_with(f)) {
+                rootfs.join(dest.strip_prefix("/").unwrap_or(dest))
+            } else {
+                let t = secure_join(&rootfs, dest);
+                create_target(&t, create)?;
+                t
+            };
+            if !bind {
+                fresh.push(dest.clone());
+            }
+            labels.push(format!(" of {typ} on {}", dest.display()));
+            steps.push(Step::Mount {
+                source: source.as_deref().map(cpath).transpose()?,
+                target: cpath(&target)?,
+                fstype: if bind { None } else { Some(cstr(&typ)?) },
+                flags,
+                data: if data.is_empty() {
+                    None
+                } else {
+                    Some(cstr(&data)?)
+                },
+                create,
+                remount_flags: remount_ro.then_some(
+                    libc::MS_BIND
+                        | libc::MS_REMOUNT
+                        | libc::MS_RDONLY
+                        | (flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)),
+                ),
+            });
+            if dest == Path::new("/dev") && typ == "tmpfs" {
+                let dev = rootfs.join("dev");
+                for (name, major, minor) in DEVICES {
+                    labels.push(format!(" of /dev/{name}"));
+                    steps.push(Step::Mknod {
+                        path: cpath(&dev.join(name))?,
+                        major: *major,
+                        minor: *minor,
+                    });
+                }
+                for (target, link) in DEV_LINKS {
+                    labels.push(format!(" of /dev/{link}"));
+                    steps.push(Step::Symlink {
+                        target: cstr(target)?,
+                        link: cpath(&dev.join(link))?,
+                    });
+                }
+            }
+        }
+        let in_root = |p: &str| -> Result<CString, RuntimeError> {
+            let rel = Path::new(p).strip_prefix("/").unwrap_or(Path::new(p));
+            if fresh.iter().any(|f| Path::new(p).starts_with(f)) {
+                cpath(&rootfs.join(rel))
+            } else {
+                cpath(&secure_join(&rootfs, rel))
+            }
+        };
+        for p in linux.masked_paths().iter().flatten() {
+            labels.push(format!(" masking {p}"));
+            steps.push(Step::Mask { path: in_root(p)? });
+        }
+        for p in linux.readonly_paths().iter().flatten() {
+            labels.push(format!(" making {p} read-only"));
+            steps.push(Step::ReadOnly { path: in_root(p)? });
+        }
+
+        let mut rlimits = Vec::new();
+        for r in process.rlimits().iter().flatten() {
+            let name = serde_json::to_value(r.typ())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let resource = rlimit_resource(&name)
+                .ok_or_else(|| RuntimeError::BadUlimit { name: name.clone() })?;
+            rlimits.push((
+                resource,
+                libc::rlimit {
+                    rlim_cur: r.soft(),
+                    rlim_max: r.hard(),
+                },
+            ));
+        }
+
+        let caps = process.capabilities().as_ref();
+        let user = process.user();
+        let cwd = process.cwd().clone();
+        let cwd_host = secure_join(&rootfs, &cwd);
+        if !cwd_host.exists() {
+            // Docker creates a missing working directory.
+            std::fs::create_dir_all(&cwd_host)
+                .map_err(io_err("creating working directory", &cwd_host))?;
+        }
+        let args = process.args().clone().unwrap_or_default();
+        let first = args.first().ok_or(RuntimeError::NoCommand)?.clone();
+        let env = process.env().clone().unwrap_or_default();
+        let candidates = if first.contains('/') {
+            vec![cstr(&first)?]
+        } else {
+            let path = env
+                .iter()
+                .find_map(|e| e.strip_prefix("PATH="))
+                .unwrap_or(crate::spec::DEFAULT_PATH);
+            path.split(':')
+                .filter(|d| !d.is_empty())
+                .map(|d| cstr(format!("{}/{first}", d.trim_end_matches('/'))))
+                .collect::<Result<_, _>>()?
+        };
+        let seccomp = match linux.seccomp() {
+            Some(profile) => crate::seccomp::compile(profile)?,
+            None => Vec::new(),
+        };
+
+        Ok(Plan {
+            clone_flags,
+            cgroup_ns,
+            rootfs: cpath(&rootfs)?,
+            steps,
+            labels,
+            readonly_root: root.readonly().unwrap_or(false),
+            hostname: spec.hostname().as_deref().map(cstr).transpose()?,
+            rlimits,
+            no_new_privs: process.no_new_privileges().unwrap_or(false),
+            seccomp,
+            last_cap: crate::caps::last_cap(),
+            bounding: crate::caps::mask(caps.and_then(|c| c.bounding().as_ref()))?,
+            effective: crate::caps::mask(caps.and_then(|c| c.effective().as_ref()))?,
+            permitted: crate::caps::mask(caps.and_then(|c| c.permitted().as_ref()))?,
+            inheritable: crate::caps::mask(caps.and_then(|c| c.inheritable().as_ref()))?,
+            ambient: crate::caps::mask(caps.and_then(|c| c.ambient().as_ref()))?,
+            uid: user.uid(),
+            gid: user.gid(),
+            groups: user.additional_gids().clone().unwrap_or_default(),
+            cwd: cpath(&cwd)?,
+            command: args.join(" "),
+            candidates,
+            argv: args.iter().map(cstr).collect::<Result<_, _>>()?,
+            env: env.iter().map(cstr).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+fn create_target(path: &Path, create: Create) -> Result<(), RuntimeError> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Ok(());
+    }
+    match create {
+        Create::Dir => std::fs::create_dir_all(path).map_err(io_err("creating mount point", path)),
+        Create::File => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io_err("creating mount point", parent))?;
+            }
+            std::fs::File::create(path)
+                .map(|_| ())
+                .map_err(io_err("creating mount point", path))
+        }
+    }
+}
+
+fn rlimit_resource(name: &str) -> Option<libc::c_int> {
+    Some(match name {
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        _ => return None,
+    } as libc::c_int)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secure_join_keeps_symlinks_inside_root() {
+        let dir = std::env::temp_dir().join(format!("berth-sj-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(dir.join("real"));
+        let _ = std::os::unix::fs::symlink("/etc", dir.join("evil"));
+        let _ = std::os::unix::fs::symlink("../../real", dir.join("up"));
+        assert_eq!(
+            secure_join(&dir, Path::new("/evil/passwd")),
+            dir.join("etc/passwd")
+        );
+        assert_eq!(secure_join(&dir, Path::new("/up/x")), dir.join("real/x"));
+        assert_eq!(secure_join(&dir, Path::new("/../../a")), dir.join("a"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -242,29 +242,31 @@ pub fn parse_capability(name: &str) -> Result<Capability, RuntimeError> {
 }
 
 fn capabilities(opts: &RunOptions) -> Result<LinuxCapabilities, RuntimeError> {
-    let mut set: HashSet<Capability> = if opts.privileged {
+    let is_all = |names: &[String]| names.iter().any(|n| n.eq_ignore_ascii_case("ALL"));
+    let parse = |names: &[String]| -> Result<HashSet<Capability>, RuntimeError> {
+        names
+            .iter()
+            .filter(|n| !n.eq_ignore_ascii_case("ALL"))
+            .map(|n| parse_capability(n))
+            .collect()
+    };
+    let (add, drop) = (parse(&opts.cap_add)?, parse(&opts.cap_drop)?);
+    // moby's TweakCapabilities: "ALL" added wins, minus the drops; "ALL"
+    // dropped leaves only the adds; otherwise drops, then adds.
+    let set: HashSet<Capability> = if opts.privileged || is_all(&opts.cap_add) {
         crate::caps::all_supported()
+            .difference(&drop)
+            .cloned()
+            .collect()
+    } else if is_all(&opts.cap_drop) {
+        add
     } else {
-        DEFAULT_CAPABILITIES
+        let defaults: HashSet<Capability> = DEFAULT_CAPABILITIES
             .iter()
             .map(|c| parse_capability(c))
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, _>>()?;
+        defaults.difference(&drop).cloned().chain(add).collect()
     };
-    // Docker applies drops after adds, and "ALL" on either side.
-    for name in &opts.cap_add {
-        if name.eq_ignore_ascii_case("ALL") {
-            set = crate::caps::all_supported();
-        } else {
-            set.insert(parse_capability(name)?);
-        }
-    }
-    for name in &opts.cap_drop {
-        if name.eq_ignore_ascii_case("ALL") {
-            set.clear();
-        } else {
-            set.remove(&parse_capability(name)?);
-        }
-    }
     let mut caps = LinuxCapabilities::default();
     caps.set_bounding(Some(set.clone()));
     caps.set_effective(Some(set.clone()));
@@ -407,3 +409,7 @@ fn check_destination(dest: &str) -> Result<(), RuntimeError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "spec_tests.rs"]
+mod tests;

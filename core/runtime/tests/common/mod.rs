@@ -98,6 +98,19 @@ pub fn run_spec(spec: &oci_spec::runtime::Spec) -> Output {
     };
     let mut stdout = String::new();
     out_r.read_to_string(&mut stdout).unwrap();
+    // Everything was mounted in the container's own mount namespace.
+    let rootfs = spec
+        .root()
+        .as_ref()
+        .unwrap()
+        .path()
+        .to_string_lossy()
+        .into_owned();
+    let leaked: Vec<String> = host_mounts()
+        .into_iter()
+        .filter(|m| m.starts_with(&rootfs))
+        .collect();
+    assert!(leaked.is_empty(), "mounts leaked onto the host: {leaked:?}");
     let mut rest = String::new();
     err_r.read_to_string(&mut rest).unwrap();
     stderr.push_str(&rest);

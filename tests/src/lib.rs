@@ -20,6 +20,7 @@
 
 pub mod berthd;
 pub mod bins;
+pub mod containers;
 pub mod docker_registry;
 pub mod fixture;
 pub mod http;

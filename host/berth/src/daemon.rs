@@ -92,8 +92,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let snapshots = berth_snapshot::OverlaySnapshotter::open(args.root.join("snapshots"), &state)
         .context("opening the overlay snapshotter")?;
     let unpacker = berth_unpack::Unpacker::new(registry.content().clone(), Arc::new(snapshots));
-    let control_app = control::app(Arc::new(control::ControlApp {
+    let networks = berth_network::Networks::open(&state, berth_network::NetworkConfig::default())
+        .context("opening container networks")?;
+    if let Err(e) = networks.reconcile().await {
+        tracing::warn!(error = %e, "cleaning up network leftovers");
+    }
+    let control_state = Arc::new(control::ControlApp {
         unpacker,
+        networks,
+        ports: control::containers::Ports::default(),
+        shim: shim_path()?,
         registry: registry.clone(),
         auth: auth.clone(),
         client: ClientConfig {
@@ -101,7 +109,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ..ClientConfig::default()
         },
         root: args.root.clone(),
-    }));
+    });
+    control::containers::reopen_all(&control_state).await;
+    let control_app = control::app(control_state);
     let socket = bind_socket(&args.socket)?;
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "control plane listening");
     let control_task = tokio::spawn(async move {
@@ -133,6 +143,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&args.socket);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `berth-shim` lives next to `berthd`.
+fn shim_path() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating berthd's own executable")?;
+    let shim = exe.with_file_name("berth-shim");
+    if !shim.exists() {
+        anyhow::bail!(
+            "{} is missing: berthd needs it beside itself to run containers",
+            shim.display()
+        );
+    }
+    Ok(shim)
 }
 
 /// Bind the control socket, replacing a stale one left by a crash, and

@@ -3,10 +3,12 @@
 //! newline-delimited JSON events, the last of which is the result.
 
 mod archives;
+pub mod containers;
 mod errors;
 mod images;
 mod inspect;
 mod local;
+mod networks;
 mod progress;
 mod prune;
 mod pull;
@@ -34,6 +36,12 @@ pub struct ControlApp {
     pub root: std::path::PathBuf,
     /// Unpacks pulled, loaded and imported images into snapshots.
     pub unpacker: berth_unpack::Unpacker,
+    /// Container networks.
+    pub networks: berth_network::Networks,
+    /// The `berth-shim` executable started for each container.
+    pub shim: std::path::PathBuf,
+    /// Proxies of published ports.
+    pub ports: containers::Ports,
 }
 
 pub(crate) type Shared = axum::extract::State<Arc<ControlApp>>;
@@ -57,6 +65,26 @@ pub fn app(state: Arc<ControlApp>) -> Router {
         .route("/v1/registry/users", get(users::list).post(users::add))
         .route("/v1/registry/users/{name}", delete(users::remove))
         .route("/v1/registry/gc", post(users::gc))
+        .route(
+            "/v1/containers",
+            get(containers::list).post(containers::run),
+        )
+        .route(
+            "/v1/containers/{id}",
+            get(containers::inspect).delete(containers::remove),
+        )
+        .route("/v1/containers/{id}/logs", get(containers::logs))
+        .route("/v1/containers/{id}/wait", post(containers::wait))
+        .route("/v1/containers/{id}/kill", post(containers::kill))
+        .route("/v1/containers/{id}/stop", post(containers::stop))
+        .route("/v1/containers/{id}/pause", post(containers::pause))
+        .route("/v1/containers/{id}/unpause", post(containers::unpause))
+        .route("/v1/containers/{id}/stats", get(containers::stats))
+        .route("/v1/networks", get(networks::list).post(networks::create))
+        .route(
+            "/v1/networks/{name}",
+            get(networks::inspect).delete(networks::remove),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }

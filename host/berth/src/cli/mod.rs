@@ -3,6 +3,7 @@
 //! skopeo share them) and travel with each pull or push, as Docker's
 //! `X-Registry-Auth` does.
 
+mod containers;
 mod http;
 mod images;
 mod progress;
@@ -110,6 +111,71 @@ pub enum Command {
     },
     /// Show what the daemon is.
     Info,
+    /// Run a command in a new container.
+    Run(Box<containers::RunArgs>),
+    /// List containers.
+    Ps {
+        #[arg(short, long)]
+        all: bool,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print a container's output.
+    Logs { container: String },
+    /// Wait for a container to end and print its exit code.
+    Wait { container: String },
+    /// Stop a container: its stop signal, then SIGKILL after -t seconds.
+    Stop {
+        #[arg(short, long)]
+        time: Option<u64>,
+        container: String,
+    },
+    /// Send a signal to a container (SIGKILL by default).
+    Kill {
+        #[arg(short, long)]
+        signal: Option<String>,
+        container: String,
+    },
+    /// Remove containers.
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Show a container's record, spec and resources as JSON.
+    Inspect { container: String },
+    /// Freeze every process of a container.
+    Pause { container: String },
+    /// Thaw a paused container.
+    Unpause { container: String },
+    /// A container's resource use (one sample, as `--no-stream`).
+    Stats {
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        container: String,
+    },
+    /// Manage container networks.
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a user-defined bridge network (its containers find each other by name).
+    Create {
+        name: String,
+        #[arg(long)]
+        subnet: Option<String>,
+    },
+    /// List networks.
+    Ls,
+    /// Show a network and its endpoints as JSON.
+    Inspect { name: String },
+    /// Remove a network no container uses.
+    Rm { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +304,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_images(&images, quiet);
         }
         Command::Image { command } => images::image(&daemon, command).await?,
+        Command::Run(args) => containers::run(&daemon, *args).await?,
+        Command::Ps { all, quiet } => containers::ps(&daemon, all, quiet).await?,
+        Command::Logs { container } => containers::logs(&daemon, &container).await?,
+        Command::Wait { container } => containers::wait(&daemon, &container).await?,
+        Command::Stop { time, container } => containers::stop(&daemon, &container, time).await?,
+        Command::Kill { signal, container } => {
+            containers::kill(&daemon, &container, signal).await?
+        }
+        Command::Rm {
+            force,
+            containers: list,
+        } => containers::rm(&daemon, &list, force).await?,
+        Command::Inspect { container } => containers::inspect(&daemon, &container).await?,
+        Command::Network { command } => network(&daemon, command).await?,
+        Command::Pause { container } => {
+            daemon
+                .json(
+                    Method::POST,
+                    &format!("/v1/containers/{}/pause", encode(&container)),
+                    None,
+                )
+                .await?;
+            println!("{container}");
+        }
+        Command::Unpause { container } => {
+            daemon
+                .json(
+                    Method::POST,
+                    &format!("/v1/containers/{}/unpause", encode(&container)),
+                    None,
+                )
+                .await?;
+            println!("{container}");
+        }
+        Command::Stats { container, .. } => {
+            let v = daemon
+                .json(
+                    Method::GET,
+                    &format!("/v1/containers/{}/stats", encode(&container)),
+                    None,
+                )
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
         Command::Save {
             output,
             format,
@@ -383,4 +493,57 @@ pub(crate) fn encode(v: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+async fn network(daemon: &Daemon, command: NetworkCommand) -> anyhow::Result<()> {
+    use ::http::Method;
+    match command {
+        NetworkCommand::Create { name, subnet } => {
+            let v = daemon
+                .json(
+                    Method::POST,
+                    "/v1/networks",
+                    Some(serde_json::json!({ "name": name, "subnet": subnet })),
+                )
+                .await?;
+            println!("{}", v["id"].as_str().unwrap_or(&name));
+        }
+        NetworkCommand::Ls => {
+            let v = daemon.json(Method::GET, "/v1/networks", None).await?;
+            println!("{:<20} {:<20} {:<18} BRIDGE", "NAME", "SUBNET", "GATEWAY");
+            for n in v.as_array().into_iter().flatten() {
+                println!(
+                    "{:<20} {:<20} {:<18} {}",
+                    n["name"].as_str().unwrap_or(""),
+                    n["subnet"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| n["subnet"].to_string()),
+                    n["gateway"].as_str().unwrap_or(""),
+                    n["bridge_name"].as_str().unwrap_or("")
+                );
+            }
+        }
+        NetworkCommand::Inspect { name } => {
+            let v = daemon
+                .json(
+                    Method::GET,
+                    &format!("/v1/networks/{}", encode(&name)),
+                    None,
+                )
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        NetworkCommand::Rm { name } => {
+            daemon
+                .json(
+                    Method::DELETE,
+                    &format!("/v1/networks/{}", encode(&name)),
+                    None,
+                )
+                .await?;
+            println!("{name}");
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,249 @@
+//! The verbs on existing containers: ps, inspect, logs, wait, kill, stop, rm.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use nix::sys::signal::Signal;
+use serde::Deserialize;
+
+use super::create::RunRequest;
+use super::record::{ContainerRecord, Status, find, status_of, tree};
+use super::shim_files::ShimConfig;
+use crate::control::{ControlApp, ControlError, Shared};
+
+pub(crate) fn shim_config(record: &ContainerRecord, req: &RunRequest) -> ShimConfig {
+    ShimConfig {
+        id: record.id.clone(),
+        cgroup_parent: "berth".into(),
+        memory: req.memory,
+        memory_swap: req.memory_swap,
+        memory_reservation: req.memory_reservation,
+        pids_limit: req.pids_limit,
+        cpus: req.cpus,
+        cpu_shares: req.cpu_shares,
+        cpuset_cpus: req.cpuset_cpus.clone(),
+        blkio_weight: None,
+    }
+}
+
+/// Wait for the container in `dir` to end (at most `timeout`).
+pub(crate) async fn wait_exit(dir: &Path, timeout: Option<Duration>) -> Status {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let s = status_of(dir);
+        if matches!(s, Status::Exited { .. }) || deadline.is_some_and(|d| Instant::now() > d) {
+            return s;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn signal(record: &ContainerRecord, sig: Signal) -> Result<(), ControlError> {
+    match status_of(&record.dir) {
+        Status::Running { pid } => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+            .map_err(|e| {
+                ControlError::internal(format!("signalling container {}: {e}", record.name))
+            }),
+        _ => Err(ControlError::new(
+            StatusCode::CONFLICT,
+            "not_running",
+            format!("container {} is not running", record.name),
+        )),
+    }
+}
+
+/// Unmount, disconnect and forget a container that has ended (or kill it).
+pub(crate) async fn cleanup(app: &ControlApp, record: &ContainerRecord) {
+    if let Status::Running { pid } = status_of(&record.dir) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        wait_exit(&record.dir, Some(Duration::from_secs(10))).await;
+    }
+    app.ports.close(&record.id);
+    if let Err(e) = app.networks.detach_all(&record.id).await {
+        tracing::warn!(container = %record.id, error = %e, "disconnecting");
+    }
+    let rootfs = record.dir.join("rootfs");
+    let snapshots = app.unpacker.snapshots().clone();
+    let id = record.id.clone();
+    let dir = record.dir.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        // Every layer of a stacked mount; stop at the first failure.
+        while berth_snapshot::unmount(&rootfs).is_ok() {}
+        if let Err(e) = snapshots.remove(&id) {
+            tracing::warn!(container = %id, error = %e, "removing the container snapshot");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+    if let Ok(t) = tree(app) {
+        let _ = t.remove(&record.id);
+    }
+}
+
+fn summary(r: &ContainerRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "name": r.name,
+        "image": r.image,
+        "command": r.command,
+        "created": r.created,
+        "network": r.network,
+        "status": status_of(&r.dir),
+    })
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct ListQuery {
+    pub all: bool,
+}
+
+pub(crate) async fn list(
+    State(app): Shared,
+    Query(q): Query<ListQuery>,
+) -> Result<impl IntoResponse, ControlError> {
+    let all: Vec<(String, ContainerRecord)> = tree(&app)?.list()?;
+    let out: Vec<serde_json::Value> = all
+        .iter()
+        .map(|(_, r)| summary(r))
+        .filter(|s| q.all || s["status"]["state"] == "running")
+        .collect();
+    Ok(axum::Json(out))
+}
+
+pub(crate) async fn inspect(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+) -> Result<impl IntoResponse, ControlError> {
+    let r = find(&app, &key)?;
+    let mut v = summary(&r);
+    v["dir"] = serde_json::json!(r.dir);
+    v["auto_remove"] = serde_json::json!(r.auto_remove);
+    if let Ok(spec) = std::fs::read(r.dir.join("config.json")) {
+        v["spec"] = serde_json::from_slice(&spec).unwrap_or_default();
+    }
+    if let Ok(cfg) = std::fs::read(r.dir.join("shim.json")) {
+        v["resources"] = serde_json::from_slice(&cfg).unwrap_or_default();
+    }
+    Ok(axum::Json(v))
+}
+
+pub(crate) async fn logs(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+) -> Result<impl IntoResponse, ControlError> {
+    let r = find(&app, &key)?;
+    let read = |n: &str| {
+        String::from_utf8_lossy(&std::fs::read(r.dir.join(n)).unwrap_or_default()).into_owned()
+    };
+    Ok(axum::Json(
+        serde_json::json!({ "stdout": read("stdout.log"), "stderr": read("stderr.log") }),
+    ))
+}
+
+pub(crate) async fn wait(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+) -> Result<impl IntoResponse, ControlError> {
+    let r = find(&app, &key)?;
+    let status = wait_exit(&r.dir, None).await;
+    Ok(axum::Json(
+        serde_json::json!({ "id": r.id, "status": status }),
+    ))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct KillQuery {
+    pub signal: Option<String>,
+}
+
+fn parse_signal(s: &str) -> Result<Signal, ControlError> {
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n)
+            .map_err(|_| ControlError::bad_request(format!("unknown signal {s}")));
+    }
+    name.parse::<Signal>()
+        .map_err(|_| ControlError::bad_request(format!("unknown signal {s}")))
+}
+
+pub(crate) async fn kill(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+    Query(q): Query<KillQuery>,
+) -> Result<impl IntoResponse, ControlError> {
+    let r = find(&app, &key)?;
+    let sig = parse_signal(q.signal.as_deref().unwrap_or("SIGKILL"))?;
+    signal(&r, sig)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct StopQuery {
+    /// Seconds to wait before SIGKILL (Docker's default 10).
+    pub t: Option<u64>,
+}
+
+pub(crate) async fn stop(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<impl IntoResponse, ControlError> {
+    let r = find(&app, &key)?;
+    if !matches!(status_of(&r.dir), Status::Running { .. }) {
+        return Ok(axum::Json(
+            serde_json::json!({ "id": r.id, "status": status_of(&r.dir) }),
+        ));
+    }
+    let first = parse_signal(&r.stop_signal)?;
+    let _ = signal(&r, first);
+    let grace = Duration::from_secs(q.t.unwrap_or(10));
+    let mut status = wait_exit(&r.dir, Some(grace)).await;
+    if !matches!(status, Status::Exited { .. }) {
+        let _ = signal(&r, Signal::SIGKILL);
+        status = wait_exit(&r.dir, Some(Duration::from_secs(10))).await;
+    }
+    Ok(axum::Json(
+        serde_json::json!({ "id": r.id, "status": status }),
+    ))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct RemoveQuery {
+    pub force: bool,
+}
+
+pub(crate) async fn remove(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<impl IntoResponse, ControlError> {
+    let r = find(&app, &key)?;
+    if matches!(status_of(&r.dir), Status::Running { .. }) && !q.force {
+        return Err(ControlError::new(
+            StatusCode::CONFLICT,
+            "container_running",
+            format!(
+                "container {} is running: stop it first or use rm -f",
+                r.name
+            ),
+        ));
+    }
+    cleanup(&app, &r).await;
+    Ok(axum::Json(
+        serde_json::json!({ "id": r.id, "name": r.name }),
+    ))
+}

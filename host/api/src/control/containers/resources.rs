@@ -1,0 +1,82 @@
+//! Verbs on a running container's cgroup: pause, unpause, stats.
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use berth_cgroups::{CgroupManager, Layout};
+
+use super::record::{ContainerRecord, Status, find, status_of};
+use crate::control::{ControlError, Shared};
+
+/// The cgroup the shim made for this container.
+fn cgroup(record: &ContainerRecord) -> Result<Box<dyn CgroupManager>, ControlError> {
+    let layout = Layout::detect().map_err(ControlError::internal)?;
+    Ok(berth_cgroups::manager_for(
+        &layout,
+        &berth_cgroups::container_path("berth", &record.id),
+    ))
+}
+
+fn running(record: &ContainerRecord) -> Result<(), ControlError> {
+    match status_of(&record.dir) {
+        Status::Running { .. } => Ok(()),
+        _ => Err(ControlError::new(
+            StatusCode::CONFLICT,
+            "not_running",
+            format!("container {} is not running", record.name),
+        )),
+    }
+}
+
+pub(crate) async fn pause(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+) -> Result<impl IntoResponse, ControlError> {
+    let r = find(&app, &key)?;
+    running(&r)?;
+    let cg = cgroup(&r)?;
+    tokio::task::spawn_blocking(move || cg.freeze())
+        .await
+        .map_err(ControlError::internal)?
+        .map_err(|e| ControlError::internal(format!("freezing container {}: {e}", r.name)))?;
+    let _ = std::fs::write(r.dir.join("paused"), b"");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn unpause(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+) -> Result<impl IntoResponse, ControlError> {
+    let r = find(&app, &key)?;
+    running(&r)?;
+    let cg = cgroup(&r)?;
+    tokio::task::spawn_blocking(move || cg.thaw())
+        .await
+        .map_err(ControlError::internal)?
+        .map_err(|e| ControlError::internal(format!("thawing container {}: {e}", r.name)))?;
+    let _ = std::fs::remove_file(r.dir.join("paused"));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn stats(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+) -> Result<impl IntoResponse, ControlError> {
+    let r = find(&app, &key)?;
+    running(&r)?;
+    let s = cgroup(&r)?.stats().map_err(ControlError::internal)?;
+    Ok(axum::Json(serde_json::json!({
+        "id": r.id,
+        "name": r.name,
+        "cpu_usage_ns": s.cpu_usage_ns,
+        "throttled_periods": s.throttled_periods,
+        "throttled_ns": s.throttled_ns,
+        "memory_usage": s.memory_usage,
+        "memory_limit": s.memory_limit,
+        "oom_kills": s.oom_kills,
+        "pids_current": s.pids_current,
+        "pids_limit": s.pids_limit,
+        "blkio_read_bytes": s.blkio_read_bytes,
+        "blkio_write_bytes": s.blkio_write_bytes,
+    })))
+}

@@ -1,0 +1,290 @@
+//! Container verbs: `run`, `ps`, `logs`, `wait`, `stop`, `kill`, `rm`,
+//! `inspect`. Exit codes follow Docker: the container's own, 125 when
+//! berth failed, 126/127 when the command could not run.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use http::Method;
+
+use super::http::Daemon;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container id.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    #[arg(long)]
+    pub hostname: Option<String>,
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// `none`, `host`, `bridge` (default) or a network's name.
+    #[arg(long)]
+    pub network: Option<String>,
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// `no-new-privileges` or `seccomp=unconfined`.
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// `/host:/container[:ro]`.
+    #[arg(short, long = "volume")]
+    pub volumes: Vec<String>,
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// e.g. `64m`, `1g`.
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// `[ip:]host:container[/udp]`; repeatable.
+    #[arg(short, long = "publish")]
+    pub publish: Vec<String>,
+    pub image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `64m`, `1g`, `512k`, `1024` (bytes), `-1` (unlimited).
+pub fn parse_bytes(s: &str) -> anyhow::Result<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let t = t.trim_end_matches('b');
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("{s:?} is not a size such as 64m or 1g"))?;
+    Ok((n * mult as f64) as i64)
+}
+
+fn exit_code_for(error_code: &str) -> i32 {
+    match error_code {
+        "command_not_executable" => 126,
+        "command_not_found" => 127,
+        _ => 125,
+    }
+}
+
+pub async fn run(daemon: &Daemon, a: RunArgs) -> anyhow::Result<()> {
+    let size = |v: &Option<String>| v.as_deref().map(parse_bytes).transpose();
+    let body = serde_json::json!({
+        "image": a.image,
+        "name": a.name,
+        "cmd": if a.command.is_empty() { None } else { Some(a.command.clone()) },
+        "entrypoint": a.entrypoint.as_ref().map(|e| if e.is_empty() { vec![] } else { vec![e.clone()] }),
+        "env": a.env,
+        "workdir": a.workdir,
+        "user": a.user,
+        "hostname": a.hostname,
+        "detach": a.detach,
+        "auto_remove": a.rm,
+        "network": a.network,
+        "cap_add": a.cap_add,
+        "cap_drop": a.cap_drop,
+        "privileged": a.privileged,
+        "read_only": a.read_only,
+        "no_new_privileges": a.security_opt.iter().any(|o| o == "no-new-privileges" || o == "no-new-privileges:true"),
+        "seccomp_unconfined": a.security_opt.iter().any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
+        "volumes": a.volumes,
+        "tmpfs": a.tmpfs,
+        "memory": size(&a.memory)?,
+        "memory_swap": size(&a.memory_swap)?,
+        "memory_reservation": size(&a.memory_reservation)?,
+        "pids_limit": a.pids_limit,
+        "cpus": a.cpus,
+        "cpu_shares": a.cpu_shares,
+        "cpuset_cpus": a.cpuset_cpus,
+        "publish": a.publish,
+    });
+    let (status, resp) = daemon
+        .send(Method::POST, "/v1/containers", Some(body))
+        .await?;
+    let bytes = http_body_util::BodyExt::collect(resp).await?.to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if !status.is_success() {
+        eprintln!(
+            "berth: {}",
+            v["message"]
+                .as_str()
+                .unwrap_or("the daemon refused to run the container")
+        );
+        std::process::exit(exit_code_for(v["code"].as_str().unwrap_or("")));
+    }
+    if a.detach {
+        println!("{}", v["id"].as_str().unwrap_or(""));
+        return Ok(());
+    }
+    print!("{}", v["stdout"].as_str().unwrap_or(""));
+    eprint!("{}", v["stderr"].as_str().unwrap_or(""));
+    let _ = std::io::stdout().flush();
+    let code = v["status"]["code"].as_i64().unwrap_or(125) as i32;
+    if let Some(err) = v["status"]["error"].as_str() {
+        eprintln!("berth: {err}");
+    }
+    std::process::exit(code);
+}
+
+pub async fn ps(daemon: &Daemon, all: bool, quiet: bool) -> anyhow::Result<()> {
+    let v = daemon
+        .json(Method::GET, &format!("/v1/containers?all={all}"), None)
+        .await?;
+    if !quiet {
+        println!(
+            "{:<14} {:<32} {:<22} {:<20} NAMES",
+            "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
+        );
+    }
+    for c in v.as_array().into_iter().flatten() {
+        let id: String = c["id"].as_str().unwrap_or("").chars().take(12).collect();
+        if quiet {
+            println!("{id}");
+            continue;
+        }
+        let status = match c["status"]["state"].as_str() {
+            Some("exited") => format!("Exited ({})", c["status"]["code"]),
+            Some("running") => "Up".to_string(),
+            other => other.unwrap_or("?").to_string(),
+        };
+        let cmd = c["command"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        println!(
+            "{:<14} {:<32} {:<22} {:<20} {}",
+            id,
+            c["image"].as_str().unwrap_or(""),
+            cmd,
+            status,
+            c["name"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+pub async fn logs(daemon: &Daemon, container: &str) -> anyhow::Result<()> {
+    let v = daemon
+        .json(
+            Method::GET,
+            &format!("/v1/containers/{}/logs", super::encode(container)),
+            None,
+        )
+        .await?;
+    print!("{}", v["stdout"].as_str().unwrap_or(""));
+    eprint!("{}", v["stderr"].as_str().unwrap_or(""));
+    Ok(())
+}
+
+pub async fn wait(daemon: &Daemon, container: &str) -> anyhow::Result<()> {
+    let v = daemon
+        .json(
+            Method::POST,
+            &format!("/v1/containers/{}/wait", super::encode(container)),
+            None,
+        )
+        .await?;
+    println!("{}", v["status"]["code"]);
+    Ok(())
+}
+
+pub async fn stop(daemon: &Daemon, container: &str, t: Option<u64>) -> anyhow::Result<()> {
+    let q = t.map(|t| format!("?t={t}")).unwrap_or_default();
+    daemon
+        .json(
+            Method::POST,
+            &format!("/v1/containers/{}/stop{q}", super::encode(container)),
+            None,
+        )
+        .await?;
+    println!("{container}");
+    Ok(())
+}
+
+pub async fn kill(daemon: &Daemon, container: &str, signal: Option<String>) -> anyhow::Result<()> {
+    let q = signal
+        .map(|s| format!("?signal={}", super::encode(&s)))
+        .unwrap_or_default();
+    daemon
+        .json(
+            Method::POST,
+            &format!("/v1/containers/{}/kill{q}", super::encode(container)),
+            None,
+        )
+        .await?;
+    println!("{container}");
+    Ok(())
+}
+
+pub async fn rm(daemon: &Daemon, containers: &[String], force: bool) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for c in containers {
+        match daemon
+            .json(
+                Method::DELETE,
+                &format!("/v1/containers/{}?force={force}", super::encode(c)),
+                None,
+            )
+            .await
+        {
+            Ok(_) => println!("{c}"),
+            Err(e) => {
+                eprintln!("berth: {e:#}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} container(s) could not be removed");
+    }
+    Ok(())
+}
+
+pub async fn inspect(daemon: &Daemon, container: &str) -> anyhow::Result<()> {
+    let v = daemon
+        .json(
+            Method::GET,
+            &format!("/v1/containers/{}", super::encode(container)),
+            None,
+        )
+        .await?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! Helpers for container tests: a busybox base image made with `berth
+//! import`, and checks that nothing of a container is left on the host.
+
+use std::path::Path;
+
+use crate::Berthd;
+
+/// The name the busybox base image is imported under.
+pub const BUSYBOX: &str = "e2e/busybox:1";
+
+/// Import a busybox-static root file system into `daemon` as [`BUSYBOX`]:
+/// `/bin/busybox` with every applet linked, `/etc/passwd` with root and
+/// nobody, `/etc/group`, `/tmp`.
+pub fn import_busybox(daemon: &Berthd) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("rootfs");
+    for d in ["bin", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(root.join(d))?;
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).map_err(|e| {
+        anyhow::anyhow!("copying /bin/busybox (install busybox-static: scripts/deps.sh): {e}")
+    })?;
+    let list = std::process::Command::new("/bin/busybox")
+        .arg("--list")
+        .output()?;
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" && !applet.is_empty() {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))?;
+        }
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )?;
+    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
+    let tarball = dir.path().join("rootfs.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-czf")
+        .arg(&tarball)
+        .arg(".")
+        .status()?;
+    anyhow::ensure!(status.success(), "tar of the busybox rootfs failed");
+    daemon.berth_ok(&[
+        "import",
+        "-c",
+        r#"CMD ["/bin/sh"]"#,
+        &tarball.to_string_lossy(),
+        BUSYBOX,
+    ])?;
+    Ok(())
+}
+
+/// Mount points under `dir` in this process's mount table.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let prefix = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect()
+}
+
+/// cgroup directories named after container `id` in any hierarchy.
+pub fn cgroups_of(id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(roots) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return found;
+    };
+    for r in roots.flatten() {
+        let p = r.path().join("berth").join(id);
+        if p.exists() {
+            found.push(p.display().to_string());
+        }
+    }
+    found
+}
+
+/// Processes whose command line mentions `needle` (e.g. a container id).
+pub fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,231 @@
+//! Real containers through berthd and its shims: output, exit codes,
+//! isolation, limits, a daemon killed under running containers, and no
+//! leftovers after `rm`.
+
+use std::time::Duration;
+
+use berth_e2e::Berthd;
+use berth_e2e::containers::{BUSYBOX, cgroups_of, import_busybox, mounts_under, processes_with};
+
+fn run(daemon: &Berthd, args: &[&str]) -> anyhow::Result<(i32, String, String)> {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    let out = daemon.berth(&all)?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[test]
+fn output_exit_codes_and_isolation() -> anyhow::Result<()> {
+    let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    import_busybox(&daemon)?;
+    let script = "echo pid=$$; hostname; grep CapEff /proc/self/status; \
+                  echo procs=$(ls /proc | grep -c '^[0-9]'); echo kcore=$(cat /proc/kcore 2>/dev/null | wc -c); \
+                  echo mounts=$(grep -c . /proc/self/mountinfo); exit 3";
+    let (code, out, err) = run(
+        &daemon,
+        &[
+            "--rm",
+            "--network",
+            "none",
+            "--hostname",
+            "inside",
+            BUSYBOX,
+            "sh",
+            "-c",
+            script,
+        ],
+    )?;
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("pid=1\n"), "{out}");
+    assert!(out.contains("inside\n"), "{out}");
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
+    // sh, ls, grep at most: no host process is visible.
+    let procs: u32 = out
+        .split("procs=")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(999);
+    assert!(procs <= 4, "{procs} processes visible:\n{out}");
+    assert!(out.contains("kcore=0\n"), "{out}");
+    let host_mounts = std::fs::read_to_string("/proc/self/mountinfo")?
+        .lines()
+        .count();
+    let mounts: usize = out
+        .split("mounts=")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        mounts > 0 && mounts != host_mounts,
+        "container sees {mounts} mounts, host has {host_mounts}"
+    );
+
+    let (code, _, err) = run(
+        &daemon,
+        &["--rm", "--network", "none", BUSYBOX, "no-such-command"],
+    )?;
+    assert_eq!(code, 127, "{err}");
+    let (code, _, err) = run(
+        &daemon,
+        &["--rm", "--network", "none", BUSYBOX, "/etc/passwd"],
+    )?;
+    assert_eq!(code, 126, "{err}");
+
+    // Capabilities: dropped ones vanish, --privileged has all of them.
+    let (_, out, _) = run(
+        &daemon,
+        &[
+            "--rm",
+            "--network",
+            "none",
+            "--cap-drop",
+            "NET_RAW",
+            BUSYBOX,
+            "grep",
+            "CapEff",
+            "/proc/self/status",
+        ],
+    )?;
+    assert!(out.contains("00000000a80405fb"), "{out}"); // CAP_NET_RAW is bit 13
+    let (_, out, _) = run(
+        &daemon,
+        &[
+            "--rm",
+            "--network",
+            "none",
+            "--privileged",
+            BUSYBOX,
+            "grep",
+            "CapEff",
+            "/proc/self/status",
+        ],
+    )?;
+    assert!(!out.contains("a80425fb"), "{out}");
+
+    // Seccomp: with CAP_SYS_ADMIN, unshare(2) is still refused by the
+    // default profile, and allowed when seccomp is off.
+    let (code, _, err) = run(
+        &daemon,
+        &[
+            "--rm",
+            "--network",
+            "none",
+            "--cap-add",
+            "SYS_ADMIN",
+            BUSYBOX,
+            "unshare",
+            "-u",
+            "true",
+        ],
+    )?;
+    assert_ne!(
+        code, 0,
+        "unshare worked under the default seccomp profile: {err}"
+    );
+    let (code, _, err) = run(
+        &daemon,
+        &[
+            "--rm",
+            "--network",
+            "none",
+            "--cap-add",
+            "SYS_ADMIN",
+            "--security-opt",
+            "seccomp=unconfined",
+            BUSYBOX,
+            "unshare",
+            "-u",
+            "true",
+        ],
+    )?;
+    assert_eq!(code, 0, "unshare failed without seccomp: {err}");
+    assert!(
+        mounts_under(&daemon.root.join("containers")).is_empty(),
+        "mounts left after --rm"
+    );
+    Ok(())
+}
+
+#[test]
+fn memory_limit_kills_and_reports_oom() -> anyhow::Result<()> {
+    let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    import_busybox(&daemon)?;
+    let (code, _, err) = run(
+        &daemon,
+        &[
+            "--name",
+            "hog",
+            "--network",
+            "none",
+            "--memory",
+            "16m",
+            "--memory-swap",
+            "16m",
+            BUSYBOX,
+            "sh",
+            "-c",
+            "x=aaaaaaaa; while true; do x=$x$x; done",
+        ],
+    )?;
+    assert_eq!(code, 137, "{err}");
+    let inspect: serde_json::Value = serde_json::from_str(&daemon.berth_ok(&["inspect", "hog"])?)?;
+    assert_eq!(inspect["status"]["oom_killed"], true, "{inspect:#}");
+    let id = inspect["id"].as_str().unwrap_or_default().to_string();
+    daemon.berth_ok(&["rm", "hog"])?;
+    assert!(
+        cgroups_of(&id).is_empty(),
+        "cgroups left: {:?}",
+        cgroups_of(&id)
+    );
+    Ok(())
+}
+
+#[test]
+fn containers_outlive_a_killed_daemon_and_leave_nothing_after_rm() -> anyhow::Result<()> {
+    let mut daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    import_busybox(&daemon)?;
+    let id = daemon
+        .berth_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "survivor",
+            "--network",
+            "none",
+            BUSYBOX,
+            "sh",
+            "-c",
+            "sleep 3; echo done; exit 7",
+        ])?
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    daemon.kill9();
+    daemon.restart()?;
+    let ps = daemon.berth_ok(&["ps"])?;
+    assert!(
+        ps.contains("survivor") && ps.contains("Up"),
+        "after the restart:\n{ps}"
+    );
+    let code = daemon.berth_ok(&["wait", "survivor"])?;
+    assert_eq!(code.trim(), "7");
+    let logs = daemon.berth_ok(&["logs", "survivor"])?;
+    assert_eq!(logs, "done\n");
+    daemon.berth_ok(&["rm", "survivor"])?;
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        mounts_under(&daemon.root).iter().all(|m| !m.contains(&id)),
+        "{:?}",
+        mounts_under(&daemon.root)
+    );
+    assert!(cgroups_of(&id).is_empty(), "{:?}", cgroups_of(&id));
+    assert!(processes_with(&id).is_empty(), "{:?}", processes_with(&id));
+    assert!(!daemon.root.join("containers").join(&id).exists());
+    Ok(())
+}

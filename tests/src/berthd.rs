@@ -209,6 +209,15 @@ impl Berthd {
 
 impl Drop for Berthd {
     fn drop(&mut self) {
+        // Containers outlive the daemon by design: remove any a test left,
+        // so a failed test leaks no processes, mounts or cgroups.
+        if self.process.is_some()
+            && let Ok(out) = self.berth(&["ps", "-a", "-q"])
+        {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = self.berth(&["rm", "-f", id]);
+            }
+        }
         // Shown only if the test fails (libtest captures output); the Supervised guard
         // prints the log tail when it drops below.
         eprintln!("berthd temp dir: {}", self.dir.path().display());

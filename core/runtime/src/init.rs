@@ -161,6 +161,10 @@ pub(crate) fn setup(plan: &Plan, fds: &ChildFds) -> Result<(), Failure> {
                 check(libc::dup2(*fd, target), Stage::Stdio, 0)?;
             }
         }
+        // Another container created from another thread at the same
+        // moment inherits our pipes until its exec; holding them would
+        // keep our parent from ever seeing EOF. Keep only our own fds.
+        close_other_fds(fds.err_w, fds.start_r);
         let root = c"/".as_ptr();
         check(
             libc::mount(
@@ -225,6 +229,24 @@ pub(crate) fn setup(plan: &Plan, fds: &ChildFds) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Close every fd from 3 up except `a` and `b`, without allocating.
+fn close_other_fds(a: RawFd, b: RawFd) {
+    let (lo, hi) = if a < b {
+        (a as u32, b as u32)
+    } else {
+        (b as u32, a as u32)
+    };
+    let close = |first: u32, last: u32| {
+        if first <= last {
+            // SAFETY: closing fds in our own, private fd table.
+            unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+        }
+    };
+    close(3, lo.saturating_sub(1));
+    close(lo + 1, hi.saturating_sub(1));
+    close(hi + 1, u32::MAX);
 }
 
 /// # Safety

@@ -24,6 +24,9 @@ use crate::error::RuntimeError;
 const BLOCKED: &[&str] = &[
     "acct",
     "add_key",
+    "io_uring_enter",
+    "io_uring_register",
+    "io_uring_setup",
     "bpf",
     "clock_adjtime",
     "clock_settime",
@@ -226,7 +229,11 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<BpfProgram>, RuntimeError> 
                 .into(),
         });
     }
-    groups
+    let mut programs = Vec::new();
+    if arch == TargetArch::x86_64 && default == SeccompAction::Allow {
+        programs.push(x32_guard());
+    }
+    let compiled = groups
         .into_iter()
         .map(|(act, rules)| {
             let rules = rules
@@ -242,7 +249,37 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<BpfProgram>, RuntimeError> 
                 reason: e.to_string(),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    programs.extend(compiled);
+    Ok(programs)
+}
+
+/// x32 syscalls carry the x86_64 audit arch with bit 30 set in the
+/// number, so a deny-list keyed by number would miss them: refuse them
+/// all (ENOSYS), as the x32 ABI is not something containers here use.
+fn x32_guard() -> BpfProgram {
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let stmt = |code: u32, k: u32| seccompiler::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    vec![
+        // A = seccomp_data.nr (offset 0)
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        seccompiler::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ]
 }
 
 /// Syscall numbers of this architecture for the names profiles use.
@@ -260,6 +297,9 @@ fn syscall_nr(short: &str) -> Option<i64> {
     }
     table!(
         SYS_acct,
+        SYS_io_uring_enter,
+        SYS_io_uring_register,
+        SYS_io_uring_setup,
         SYS_add_key,
         SYS_bpf,
         SYS_clock_adjtime,
@@ -333,7 +373,12 @@ mod tests {
     #[test]
     fn default_profile_compiles_to_one_filter_per_errno() {
         let progs = compile(&default_profile()).unwrap();
-        assert_eq!(progs.len(), 2, "EPERM and ENOSYS");
+        let expected = if std::env::consts::ARCH == "x86_64" {
+            3
+        } else {
+            2
+        };
+        assert_eq!(progs.len(), expected, "x32 guard, EPERM and ENOSYS");
         assert!(progs.iter().all(|p| !p.is_empty()));
     }
 
@@ -341,6 +386,7 @@ mod tests {
     fn blocked_names_are_known_here() {
         for name in [
             "mount",
+            "io_uring_setup",
             "unshare",
             "keyctl",
             "add_key",

@@ -178,3 +178,20 @@ fn dropped_handle_kills_its_process() {
     drop(c);
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
 }
+
+#[test]
+fn a_created_container_holds_no_other_containers_pipes() {
+    let root = busybox_rootfs();
+    let mut a = created(&root, &["true"]);
+    // b is cloned while a's pipes are open in this process; it must not
+    // keep them, or a's start would wait for b's exec.
+    let b = created(&root, &["true"]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        a.start().unwrap();
+        tx.send(a.wait().unwrap().code()).unwrap();
+    });
+    let code = rx.recv_timeout(std::time::Duration::from_secs(10));
+    drop(b);
+    assert_eq!(code, Ok(0));
+}

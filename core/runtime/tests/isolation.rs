@@ -195,3 +195,56 @@ fn a_created_container_holds_no_other_containers_pipes() {
     drop(b);
     assert_eq!(code, Ok(0));
 }
+
+#[test]
+fn runs_on_an_overlay_rootfs_and_writes_to_the_upper_dir() {
+    let lower = busybox_rootfs();
+    let dir = tempfile::tempdir().unwrap();
+    let (upper, work, merged) = (
+        dir.path().join("upper"),
+        dir.path().join("work"),
+        dir.path().join("merged"),
+    );
+    for d in [&upper, &work, &merged] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.path().display(),
+        upper.display(),
+        work.display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        &merged,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .unwrap();
+    let opts = RunOptions {
+        cmd: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo written > /tmp/f && cat /tmp/f".into(),
+        ]),
+        ..Default::default()
+    };
+    let spec = berth_runtime::build_spec("ovl", &merged, &Default::default(), &opts).unwrap();
+    let out = run_spec(&spec);
+    nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH).unwrap();
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "written\n"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("tmp/f")).unwrap(),
+        "written\n"
+    );
+    assert!(
+        !lower.path().join("tmp/f").exists(),
+        "the lower layer is untouched"
+    );
+}

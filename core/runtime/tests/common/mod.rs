@@ -75,6 +75,14 @@ pub fn run_with(root: &Rootfs, args: &[&str], mut opts: RunOptions) -> Output {
 }
 
 pub fn run_spec(spec: &oci_spec::runtime::Spec) -> Output {
+    let rootfs = spec
+        .root()
+        .as_ref()
+        .unwrap()
+        .path()
+        .to_string_lossy()
+        .into_owned();
+    let before = mounts_under(&rootfs);
     let (mut out_r, out_w) = pipe();
     let (mut err_r, err_w) = pipe();
     let stdio = Stdio {
@@ -99,18 +107,8 @@ pub fn run_spec(spec: &oci_spec::runtime::Spec) -> Output {
     let mut stdout = String::new();
     out_r.read_to_string(&mut stdout).unwrap();
     // Everything was mounted in the container's own mount namespace.
-    let rootfs = spec
-        .root()
-        .as_ref()
-        .unwrap()
-        .path()
-        .to_string_lossy()
-        .into_owned();
-    let leaked: Vec<String> = host_mounts()
-        .into_iter()
-        .filter(|m| m.starts_with(&rootfs))
-        .collect();
-    assert!(leaked.is_empty(), "mounts leaked onto the host: {leaked:?}");
+    let after = mounts_under(&rootfs);
+    assert_eq!(after, before, "mounts leaked onto the host");
     let mut rest = String::new();
     err_r.read_to_string(&mut rest).unwrap();
     stderr.push_str(&rest);
@@ -127,6 +125,13 @@ pub fn sh(root: &Rootfs, script: &str) -> Output {
 
 pub fn sh_with(root: &Rootfs, script: &str, opts: RunOptions) -> Output {
     run_with(root, &["sh", "-c", script], opts)
+}
+
+fn mounts_under(prefix: &str) -> Vec<String> {
+    host_mounts()
+        .into_iter()
+        .filter(|m| m.starts_with(prefix))
+        .collect()
 }
 
 /// Mount points of this (the host's) mount namespace.

@@ -44,6 +44,26 @@ fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     dirs
 }
 
+/// Create `dir` and its missing parents; in a v1 cpuset hierarchy a new
+/// cgroup starts with empty `cpuset.cpus`/`cpuset.mems` and must inherit
+/// them before a process can join (as runc and berth-cgroups do).
+fn create_cgroup(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_cgroup(parent)?;
+        std::fs::create_dir(dir)?;
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let own = dir.join(f);
+            if own.exists() && std::fs::read_to_string(&own)?.trim().is_empty() {
+                std::fs::write(&own, std::fs::read_to_string(parent.join(f))?.trim())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn remove_cgroups(dirs: &[PathBuf]) {
     for d in dirs {
         let _ = std::fs::remove_dir(d);
@@ -64,7 +84,7 @@ fn once(
     let spec = build_spec(id, rootfs, &ImageDefaults::default(), &opts)?;
     let dirs = if cgroups { cgroup_dirs(id) } else { Vec::new() };
     for d in &dirs {
-        if let Err(e) = std::fs::create_dir_all(d) {
+        if let Err(e) = create_cgroup(d) {
             remove_cgroups(&dirs);
             return Err(format!("creating {}: {e}", d.display()).into());
         }

@@ -16,6 +16,7 @@ use oci_spec::runtime::Spec;
 
 use crate::error::{RuntimeError, exec_exit_code};
 use crate::init::{ChildFds, Failure, RECORD, Stage, finish, setup};
+use crate::kernel::LibcKernel;
 use crate::plan::Plan;
 
 /// The standard streams of the container process; `None` is `/dev/null`.
@@ -327,7 +328,7 @@ fn child(
         libc::close(parent_fds[0]);
         libc::close(parent_fds[1]);
     }
-    if let Err(f) = setup(plan, fds) {
+    if let Err(f) = setup(&LibcKernel, plan, fds) {
         report(f);
         // SAFETY: _exit is always safe to call.
         unsafe { libc::_exit(125) };
@@ -347,7 +348,7 @@ fn child(
     }
     // SAFETY: our own fd.
     unsafe { libc::close(fds.start_r) };
-    let f = finish(plan, argv, envp);
+    let f = finish(&LibcKernel, plan, argv, envp);
     report(f);
     let code = if f.stage == Stage::Exec {
         exec_exit_code(f.errno)

@@ -28,6 +28,7 @@ mod container;
 mod error;
 mod etc;
 mod init;
+mod kernel;
 mod plan;
 pub mod seccomp;
 mod spec;

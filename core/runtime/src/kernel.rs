@@ -1,0 +1,321 @@
+//! The kernel calls the container's child process makes, behind a trait
+//! (youki's `Syscall`), so the order of setup can be checked by a
+//! recording fake without root; [`LibcKernel`] is the real one and is
+//! tested as root by the integration tests.
+//!
+//! Every method is called between `clone` and `execve` and so must not
+//! allocate (see `plan.rs`); errors are plain errno values.
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+/// An errno value.
+pub(crate) type Errno = i32;
+
+pub(crate) trait Kernel {
+    fn umask(&self, mode: libc::mode_t);
+    /// dup2, or clearing FD_CLOEXEC when `fd == target`.
+    fn dup_to(&self, fd: RawFd, target: RawFd) -> Result<(), Errno>;
+    /// Close every fd from 3 up except `keep`.
+    fn close_other_fds(&self, keep: [RawFd; 2]);
+    fn mount(
+        &self,
+        source: Option<&CStr>,
+        target: &CStr,
+        fstype: Option<&CStr>,
+        flags: libc::c_ulong,
+        data: Option<&CStr>,
+    ) -> Result<(), Errno>;
+    fn umount_detach(&self, target: &CStr) -> Result<(), Errno>;
+    /// mkdir; an existing directory is fine.
+    fn mkdir(&self, path: &CStr) -> Result<(), Errno>;
+    /// Create an empty file if there is none.
+    fn create_file(&self, path: &CStr) -> Result<(), Errno>;
+    fn mknod_char(&self, path: &CStr, major: u32, minor: u32) -> Result<(), Errno>;
+    fn symlink(&self, target: &CStr, link: &CStr) -> Result<(), Errno>;
+    fn is_dir(&self, path: &CStr) -> Result<bool, Errno>;
+    fn chdir(&self, path: &CStr) -> Result<(), Errno>;
+    /// `pivot_root(".", ".")`.
+    fn pivot_root_here(&self) -> Result<(), Errno>;
+    fn sethostname(&self, name: &CStr) -> Result<(), Errno>;
+    fn unshare(&self, flags: libc::c_int) -> Result<(), Errno>;
+    fn setrlimit(&self, resource: libc::c_int, limit: &libc::rlimit) -> Result<(), Errno>;
+    fn prctl(&self, option: libc::c_int, arg: libc::c_ulong) -> Result<(), Errno>;
+    fn seccomp(&self, program: &[seccompiler::sock_filter]) -> Result<(), Errno>;
+    fn setgroups(&self, groups: &[libc::gid_t]) -> Result<(), Errno>;
+    fn setresgid(&self, gid: libc::gid_t) -> Result<(), Errno>;
+    fn setresuid(&self, uid: libc::uid_t) -> Result<(), Errno>;
+    fn capset(&self, effective: u64, permitted: u64, inheritable: u64) -> Result<(), Errno>;
+    fn raise_ambient(&self, cap: u8) -> Result<(), Errno>;
+    /// Default signal dispositions and an empty signal mask.
+    fn reset_signals(&self);
+    /// Returns only on failure, with its errno.
+    fn execve(
+        &self,
+        path: &CStr,
+        argv: &[*const libc::c_char],
+        envp: &[*const libc::c_char],
+    ) -> Errno;
+}
+
+fn errno() -> Errno {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn ok(rc: libc::c_long) -> Result<(), Errno> {
+    if rc < 0 { Err(errno()) } else { Ok(()) }
+}
+
+fn opt(s: Option<&CStr>) -> *const libc::c_char {
+    s.map_or(std::ptr::null(), CStr::as_ptr)
+}
+
+/// The real kernel, through libc. Calls that glibc broadcasts to every
+/// thread it knows (setgroups, setres[ug]id) are raw syscalls: after a raw
+/// clone, glibc's thread list names threads that are not ours.
+pub(crate) struct LibcKernel;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+// SAFETY (for every block below): each is one libc call on valid,
+// NUL-terminated strings or plain values borrowed for the call's duration.
+impl Kernel for LibcKernel {
+    fn umask(&self, mode: libc::mode_t) {
+        // SAFETY: see above.
+        unsafe { libc::umask(mode) };
+    }
+
+    fn dup_to(&self, fd: RawFd, target: RawFd) -> Result<(), Errno> {
+        if fd == target {
+            // SAFETY: see above.
+            return ok(unsafe { libc::fcntl(target, libc::F_SETFD, 0) }.into());
+        }
+        // SAFETY: see above.
+        ok(unsafe { libc::dup2(fd, target) }.into())
+    }
+
+    fn close_other_fds(&self, keep: [RawFd; 2]) {
+        let (lo, hi) = (keep[0].min(keep[1]) as u32, keep[0].max(keep[1]) as u32);
+        let close = |first: u32, last: u32| {
+            if first <= last {
+                // SAFETY: see above; closing fds of our own, private table.
+                unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+            }
+        };
+        close(3, lo.saturating_sub(1));
+        close(lo + 1, hi.saturating_sub(1));
+        close(hi + 1, u32::MAX);
+    }
+
+    fn mount(
+        &self,
+        source: Option<&CStr>,
+        target: &CStr,
+        fstype: Option<&CStr>,
+        flags: libc::c_ulong,
+        data: Option<&CStr>,
+    ) -> Result<(), Errno> {
+        let data = opt(data).cast::<libc::c_void>();
+        // SAFETY: see above.
+        ok(unsafe { libc::mount(opt(source), target.as_ptr(), opt(fstype), flags, data) }.into())
+    }
+
+    fn umount_detach(&self, target: &CStr) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) }.into())
+    }
+
+    fn mkdir(&self, path: &CStr) -> Result<(), Errno> {
+        // SAFETY: see above.
+        match ok(unsafe { libc::mkdir(path.as_ptr(), 0o755) }.into()) {
+            Err(libc::EEXIST) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn create_file(&self, path: &CStr) -> Result<(), Errno> {
+        let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC;
+        // SAFETY: see above.
+        let fd = unsafe { libc::open(path.as_ptr(), flags, 0o644) };
+        if fd < 0 {
+            return Err(errno());
+        }
+        // SAFETY: closing the fd just opened.
+        unsafe { libc::close(fd) };
+        Ok(())
+    }
+
+    fn mknod_char(&self, path: &CStr, major: u32, minor: u32) -> Result<(), Errno> {
+        let dev = libc::makedev(major, minor);
+        // SAFETY: see above.
+        ok(unsafe { libc::mknod(path.as_ptr(), libc::S_IFCHR | 0o666, dev) }.into())
+    }
+
+    fn symlink(&self, target: &CStr, link: &CStr) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }.into())
+    }
+
+    fn is_dir(&self, path: &CStr) -> Result<bool, Errno> {
+        // SAFETY: an all-zero stat is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: see above; `st` is ours.
+        ok(unsafe { libc::stat(path.as_ptr(), &mut st) }.into())?;
+        Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+    }
+
+    fn chdir(&self, path: &CStr) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe { libc::chdir(path.as_ptr()) }.into())
+    }
+
+    fn pivot_root_here(&self) -> Result<(), Errno> {
+        let dot = c".".as_ptr();
+        // SAFETY: see above.
+        ok(unsafe { libc::syscall(libc::SYS_pivot_root, dot, dot) })
+    }
+
+    fn sethostname(&self, name: &CStr) -> Result<(), Errno> {
+        let len = name.to_bytes().len();
+        // SAFETY: see above.
+        ok(unsafe { libc::sethostname(name.as_ptr(), len) }.into())
+    }
+
+    fn unshare(&self, flags: libc::c_int) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe { libc::unshare(flags) }.into())
+    }
+
+    fn setrlimit(&self, resource: libc::c_int, limit: &libc::rlimit) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe { libc::setrlimit(resource as _, limit) }.into())
+    }
+
+    fn prctl(&self, option: libc::c_int, arg: libc::c_ulong) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe {
+            libc::prctl(
+                option,
+                arg,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        }
+        .into())
+    }
+
+    fn seccomp(&self, program: &[seccompiler::sock_filter]) -> Result<(), Errno> {
+        let len = u16::try_from(program.len()).map_err(|_| libc::E2BIG)?;
+        let fprog = libc::sock_fprog {
+            len,
+            // The kernel only reads the program.
+            filter: program.as_ptr().cast_mut().cast(),
+        };
+        let arg = &fprog as *const libc::sock_fprog as libc::c_ulong;
+        // SAFETY: see above; `fprog` and the program outlive the call.
+        let rc = unsafe { libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, arg, 0, 0) };
+        ok(rc.into())
+    }
+
+    fn setgroups(&self, groups: &[libc::gid_t]) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) })
+    }
+
+    fn setresgid(&self, gid: libc::gid_t) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })
+    }
+
+    fn setresuid(&self, uid: libc::uid_t) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) })
+    }
+
+    fn capset(&self, effective: u64, permitted: u64, inheritable: u64) -> Result<(), Errno> {
+        let mut header = CapHeader {
+            version: CAP_VERSION_3,
+            pid: 0,
+        };
+        let data = [
+            CapData {
+                effective: effective as u32,
+                permitted: permitted as u32,
+                inheritable: inheritable as u32,
+            },
+            CapData {
+                effective: (effective >> 32) as u32,
+                permitted: (permitted >> 32) as u32,
+                inheritable: (inheritable >> 32) as u32,
+            },
+        ];
+        // SAFETY: see above; header and data are ours and v3-shaped.
+        ok(unsafe {
+            libc::syscall(
+                libc::SYS_capset,
+                &mut header as *mut CapHeader,
+                data.as_ptr(),
+            )
+        })
+    }
+
+    fn raise_ambient(&self, cap: u8) -> Result<(), Errno> {
+        let (raise, cap) = (
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            cap as libc::c_ulong,
+        );
+        // SAFETY: see above.
+        ok(unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                raise,
+                cap,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        }
+        .into())
+    }
+
+    fn reset_signals(&self) {
+        // SAFETY: see above; `set` is ours.
+        unsafe {
+            for sig in 1..32 {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        }
+    }
+
+    fn execve(
+        &self,
+        path: &CStr,
+        argv: &[*const libc::c_char],
+        envp: &[*const libc::c_char],
+    ) -> Errno {
+        // SAFETY: argv and envp are NULL-terminated arrays of pointers to
+        // C strings that outlive the call.
+        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        errno()
+    }
+}

@@ -76,7 +76,9 @@ pub struct RunOptions {
     pub entrypoint: Option<Vec<String>>,
     /// The arguments after the image name; `None` keeps the image's Cmd.
     pub cmd: Option<Vec<String>>,
-    /// `-e KEY=VALUE` (a bare `KEY` is taken from this process's environment).
+    /// `-e KEY=VALUE`. A bare `KEY` removes the variable, as in Docker's
+    /// API: looking a bare name up in the caller's environment is the
+    /// CLI's job, since this process's environment is not the user's.
     pub env: Vec<String>,
     /// The lines of `--env-file` files, in order; `#` comments and blank lines are skipped.
     pub env_file_lines: Vec<String>,
@@ -119,15 +121,15 @@ pub fn build_spec(
         .unwrap_or_else(|| id.chars().take(12).collect());
 
     let mut env = Vec::new();
-    let mut set = |kv: String| {
-        let key = kv.split('=').next().unwrap_or("").to_string();
-        env.retain(|e: &String| e.split('=').next() != Some(key.as_str()));
+    let unset = |env: &mut Vec<String>, key: &str| env.retain(|e| e.split('=').next() != Some(key));
+    let set = |env: &mut Vec<String>, kv: String| {
+        unset(env, kv.split('=').next().unwrap_or(""));
         env.push(kv);
     };
-    set(format!("PATH={DEFAULT_PATH}"));
-    set(format!("HOSTNAME={hostname}"));
+    set(&mut env, format!("PATH={DEFAULT_PATH}"));
+    set(&mut env, format!("HOSTNAME={hostname}"));
     for e in &image.env {
-        set(e.clone());
+        set(&mut env, e.clone());
     }
     let user_env = opts
         .env_file_lines
@@ -137,9 +139,9 @@ pub fn build_spec(
         .chain(opts.env.iter().map(String::as_str));
     for e in user_env {
         if e.contains('=') {
-            set(e.to_string());
-        } else if let Ok(v) = std::env::var(e) {
-            set(format!("{e}={v}"));
+            set(&mut env, e.to_string());
+        } else {
+            unset(&mut env, e);
         }
     }
     if !env.iter().any(|e| e.starts_with("HOME=")) {

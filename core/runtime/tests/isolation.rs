@@ -248,3 +248,32 @@ fn runs_on_an_overlay_rootfs_and_writes_to_the_upper_dir() {
         "the lower layer is untouched"
     );
 }
+
+#[test]
+fn a_spec_without_a_network_namespace_shares_the_hosts() {
+    let root = busybox_rootfs();
+    let opts = RunOptions {
+        cmd: Some(vec!["sleep".into(), "100".into()]),
+        ..Default::default()
+    };
+    let mut spec =
+        berth_runtime::build_spec("h", &root.path(), &Default::default(), &opts).unwrap();
+    let mut linux = spec.linux().clone().unwrap();
+    let namespaces = linux.namespaces().clone().unwrap();
+    linux.set_namespaces(Some(
+        namespaces
+            .into_iter()
+            .filter(|n| n.typ() != oci_spec::runtime::LinuxNamespaceType::Network)
+            .collect(),
+    ));
+    spec.set_linux(Some(linux));
+    let c = berth_runtime::Container::create("h", &spec, Default::default()).unwrap();
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(std::fs::read_link(c.net_ns_path()).unwrap(), host);
+    let uts = std::fs::read_link(format!("/proc/{}/ns/uts", c.pid())).unwrap();
+    assert_ne!(
+        uts,
+        std::fs::read_link("/proc/self/ns/uts").unwrap(),
+        "the other namespaces stay"
+    );
+}

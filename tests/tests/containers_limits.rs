@@ -82,7 +82,7 @@ fn pids_cpus_pause_stop_and_ro_binds() -> anyhow::Result<()> {
         BUSYBOX,
         "sh",
         "-c",
-        "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; done",
+        "i=0; while :; do i=$((i+1)); echo $i >> /tmp/n; done",
     ])?;
     std::thread::sleep(Duration::from_millis(300));
     daemon.berth_ok(&["pause", "counter"])?;
@@ -91,8 +91,11 @@ fn pids_cpus_pause_stop_and_ro_binds() -> anyhow::Result<()> {
         Ok(std::path::PathBuf::from(v["dir"].as_str().unwrap_or_default()).join("rootfs"))
     };
     let n_file = root_of("counter")?.join("tmp/n");
-    let read = || std::fs::read_to_string(&n_file).unwrap_or_default();
+    // The counter appends, so the file's size only grows while it runs
+    // (rewriting it would show an empty file between truncate and write).
+    let read = || std::fs::metadata(&n_file).map(|m| m.len()).unwrap_or(0);
     let a = read();
+    assert!(a > 0, "the counter never ran");
     std::thread::sleep(Duration::from_millis(500));
     let b = read();
     assert_eq!(a, b, "the counter moved while paused");

@@ -80,7 +80,7 @@ bg_pids=()
 shim_pids() { # pids of berth-shim processes whose --dir is under $work
     local p cmd
     for p in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
         [[ $cmd == *berth-shim*--dir\ $work/* ]] && echo "${p#/proc/}"
     done
     return 0
@@ -220,7 +220,7 @@ leftovers() { # prints what berth left; empty when clean
     grep -o " $work/berthd/root/[^ ]*" /proc/self/mountinfo | sed 's/^/  mount/' || true
     for d in /sys/fs/cgroup/*/berth/*; do [[ -d $d ]] && echo "  cgroup $d"; done
     ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^vb-/ {print "  link " $2}'
-    for p in $(shim_pids); do echo "  shim pid $p: $(tr '\0' ' ' <"/proc/$p/cmdline")"; done
+    for p in $(shim_pids); do echo "  shim pid $p: $(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline")"; done
     return 0
 }
 left=$(leftovers)
@@ -231,11 +231,12 @@ idle_id=$(berth run -d --name rb-idle "$image" sleep 60)
 sleep 0.5
 idle_shim=
 for p in $(shim_pids); do
-    [[ $(tr '\0' ' ' <"/proc/$p/cmdline") == *"$idle_id"* ]] && idle_shim=$p
+    [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") == *"$idle_id"* ]] && idle_shim=$p
 done
 [[ -n $idle_shim ]] || { echo "no berth-shim with --dir …$idle_id" >&2; exit 1; }
 shim_rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$idle_shim/status")
 shim_pss=$(awk '/^Pss:/ {print $2}' "/proc/$idle_shim/smaps_rollup" 2>/dev/null || echo 0)
+shim_anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$idle_shim/status")
 shim_priv=$(awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s + 0}' "/proc/$idle_shim/smaps_rollup" 2>/dev/null || echo 0)
 berth rm -f rb-idle >/dev/null
 
@@ -255,10 +256,11 @@ running=$(berth ps -q | wc -l)
 sleep 0.5
 daemon_rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$berthd_pid/status")
 daemon_hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$berthd_pid/status")
-shims_rss=0
+shims_rss=0 shims_pss=0
 nshims=0
 for p in $(shim_pids); do
     shims_rss=$((shims_rss + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+    shims_pss=$((shims_pss + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
     nshims=$((nshims + 1))
 done
 t0=$EPOCHREALTIME
@@ -300,10 +302,10 @@ echo "  tracker's targets: crun 9.9 ms, runc 25.9 ms (busy machine); this machin
 echo
 kib() { awk -v k="$1" 'BEGIN { printf "%.2f MiB", k / 1024 }'; }
 echo "memory:"
-echo "  one idle berth-shim (sleep 60): VmRSS $(kib "$shim_rss"), Pss $(kib "$shim_pss"), private $(kib "$shim_priv")   (target VmRSS <= 2 MB)"
+echo "  one idle berth-shim (sleep 60): VmRSS $(kib "$shim_rss") (anonymous $(kib "$shim_anon")), Pss $(kib "$shim_pss"), private $(kib "$shim_priv")   (target VmRSS <= 2 MB)"
 echo "  berthd idle: VmRSS $(kib "$daemon_rss0")"
 echo "  berthd with $running containers running: VmRSS $(kib "$daemon_rss"), VmHWM $(kib "$daemon_hwm")   (target <= 50 MB)"
-echo "  $nshims berth-shims together: VmRSS $(kib "$shims_rss") (shared pages counted in each)"
+echo "  $nshims berth-shims together: Pss $(kib "$shims_pss") ($(kib "$((shims_pss / (nshims > 0 ? nshims : 1)))") each), sum of VmRSS $(kib "$shims_rss") (shared pages counted in each)"
 echo "  $conc \`berth run -d … sleep 60\` at once: $sleep_start_s s; \`berth rm -f\` of all: $rm_s s"
 if [[ -z $left ]]; then
     echo "  after rm -f: nothing left (mounts under berthd's root, cgroup dirs, vb-* links, shims)"

@@ -20,6 +20,10 @@ pub struct Networks<K: Kernel = Linux> {
     /// Serialises hosts-file rewrites: each one reads the records then
     /// writes, and two interleaved could leave the older view on disk.
     hosts_lock: Arc<Mutex<()>>,
+    /// Networks whose bridge and NAT rules this process has already set
+    /// up: checking them costs a netlink round trip and several `iptables`
+    /// runs, which would dominate every container start.
+    prepared: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// What `berth network inspect` shows.
@@ -48,6 +52,7 @@ impl<K: Kernel> Networks<K> {
             store: NetworkStore::open(state, config)?,
             kernel,
             hosts_lock: Arc::default(),
+            prepared: Arc::default(),
         })
     }
 
@@ -93,6 +98,7 @@ impl<K: Kernel> Networks<K> {
 
     /// Delete a network's bridge and rules (not its record).
     async fn teardown(&self, network: &Network) -> Result<(), NetworkError> {
+        self.forget_prepared(&network.name);
         self.kernel.delete_link(&network.bridge_name).await?;
         if self.store.config().nat {
             self.kernel.remove_nat(&network.bridge_name).await?;
@@ -152,11 +158,32 @@ impl<K: Kernel> Networks<K> {
     async fn plumb(&self, netns: &Path, net: &Network, ep: &Endpoint) -> Result<(), NetworkError> {
         // Fail before touching the host when the namespace is gone.
         netlink::open_netns(netns)?;
-        self.kernel.ensure_bridge(net).await?;
-        if self.store.config().nat {
-            self.kernel.ensure_nat(net).await?;
+        let prepared = self
+            .prepared
+            .lock()
+            .map(|p| p.contains(&net.name))
+            .unwrap_or(false);
+        if !prepared {
+            self.kernel.ensure_bridge(net).await?;
+            if self.store.config().nat {
+                self.kernel.ensure_nat(net).await?;
+            }
+            if let Ok(mut p) = self.prepared.lock() {
+                p.insert(net.name.clone());
+            }
         }
-        self.kernel.add_endpoint(netns, net, ep).await
+        let added = self.kernel.add_endpoint(netns, net, ep).await;
+        if added.is_err() {
+            // Perhaps someone removed the bridge: check it again next time.
+            self.forget_prepared(&net.name);
+        }
+        added
+    }
+
+    fn forget_prepared(&self, network: &str) {
+        if let Ok(mut p) = self.prepared.lock() {
+            p.remove(network);
+        }
     }
 
     /// Detach a container from one network: delete its veth (both ends go)

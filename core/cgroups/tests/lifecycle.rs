@@ -58,7 +58,8 @@ fn conformance(layout: &Layout, test: &str) {
     let cg = cgroup_on(layout, test, &Resources::default());
     assert!(!cg.paths().is_empty());
     // Placement: the process, and only it, is listed.
-    let mut sleeper = spawn_in(&*cg, "sleep 60");
+    // exec: the shell must not fork, or two processes are listed.
+    let mut sleeper = spawn_in(&*cg, "exec sleep 60");
     let pid = i32::try_from(sleeper.id()).unwrap();
     assert_eq!(cg.procs().unwrap(), [pid]);
     // Signals other than SIGKILL reach every process.

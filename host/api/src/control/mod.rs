@@ -14,6 +14,7 @@ mod prune;
 mod pull;
 mod store;
 mod users;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -80,6 +81,12 @@ pub fn app(state: Arc<ControlApp>) -> Router {
         .route("/v1/containers/{id}/pause", post(containers::pause))
         .route("/v1/containers/{id}/unpause", post(containers::unpause))
         .route("/v1/containers/{id}/stats", get(containers::stats))
+        .route("/v1/volumes", get(volumes::list).post(volumes::create))
+        .route("/v1/volumes/prune", post(volumes::prune))
+        .route(
+            "/v1/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/v1/networks", get(networks::list).post(networks::create))
         .route(
             "/v1/networks/{name}",

@@ -49,6 +49,9 @@ pub struct RunArgs {
     pub volumes: Vec<String>,
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    /// `type=bind|volume|tmpfs,source=…,target=…[,readonly]`; repeatable.
+    #[arg(long = "mount")]
+    pub mounts: Vec<String>,
     /// e.g. `64m`, `1g`.
     #[arg(short, long)]
     pub memory: Option<String>,
@@ -121,6 +124,7 @@ pub async fn run(daemon: &Daemon, a: RunArgs) -> anyhow::Result<()> {
         "seccomp_unconfined": a.security_opt.iter().any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
         "volumes": a.volumes,
         "tmpfs": a.tmpfs,
+        "mounts": a.mounts,
         "memory": size(&a.memory)?,
         "memory_swap": size(&a.memory_swap)?,
         "memory_reservation": size(&a.memory_reservation)?,
@@ -253,13 +257,21 @@ pub async fn kill(daemon: &Daemon, container: &str, signal: Option<String>) -> a
     Ok(())
 }
 
-pub async fn rm(daemon: &Daemon, containers: &[String], force: bool) -> anyhow::Result<()> {
+pub async fn rm(
+    daemon: &Daemon,
+    containers: &[String],
+    force: bool,
+    volumes: bool,
+) -> anyhow::Result<()> {
     let mut failed = 0;
     for c in containers {
         match daemon
             .json(
                 Method::DELETE,
-                &format!("/v1/containers/{}?force={force}", super::encode(c)),
+                &format!(
+                    "/v1/containers/{}?force={force}&volumes={volumes}",
+                    super::encode(c)
+                ),
                 None,
             )
             .await

@@ -140,6 +140,9 @@ pub enum Command {
     Rm {
         #[arg(short, long)]
         force: bool,
+        /// Also remove the containers' anonymous volumes.
+        #[arg(short, long)]
+        volumes: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -155,11 +158,33 @@ pub enum Command {
         no_stream: bool,
         container: String,
     },
+    /// Manage named volumes.
+    Volume {
+        #[command(subcommand)]
+        command: VolumeCommand,
+    },
     /// Manage container networks.
     Network {
         #[command(subcommand)]
         command: NetworkCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume (a random name if none is given).
+    Create { name: Option<String> },
+    /// List volumes.
+    Ls,
+    /// Show a volume and the containers using it.
+    Inspect { name: String },
+    /// Remove volumes no container uses.
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove every volume no container uses.
+    Prune,
 }
 
 #[derive(Debug, Subcommand)]
@@ -314,10 +339,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Rm {
             force,
+            volumes,
             containers: list,
-        } => containers::rm(&daemon, &list, force).await?,
+        } => containers::rm(&daemon, &list, force, volumes).await?,
         Command::Inspect { container } => containers::inspect(&daemon, &container).await?,
         Command::Network { command } => network(&daemon, command).await?,
+        Command::Volume { command } => volume(&daemon, command).await?,
         Command::Pause { container } => {
             daemon
                 .json(
@@ -543,6 +570,50 @@ async fn network(daemon: &Daemon, command: NetworkCommand) -> anyhow::Result<()>
                 )
                 .await?;
             println!("{name}");
+        }
+    }
+    Ok(())
+}
+
+async fn volume(daemon: &Daemon, command: VolumeCommand) -> anyhow::Result<()> {
+    use ::http::Method;
+    match command {
+        VolumeCommand::Create { name } => {
+            let v = daemon
+                .json(
+                    Method::POST,
+                    "/v1/volumes",
+                    Some(serde_json::json!({ "name": name })),
+                )
+                .await?;
+            println!("{}", v["name"].as_str().unwrap_or(""));
+        }
+        VolumeCommand::Ls => {
+            let v = daemon.json(Method::GET, "/v1/volumes", None).await?;
+            println!("VOLUME NAME");
+            for vol in v.as_array().into_iter().flatten() {
+                println!("{}", vol["name"].as_str().unwrap_or(""));
+            }
+        }
+        VolumeCommand::Inspect { name } => {
+            let v = daemon
+                .json(Method::GET, &format!("/v1/volumes/{}", encode(&name)), None)
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        VolumeCommand::Rm { names } => {
+            for n in names {
+                daemon
+                    .json(Method::DELETE, &format!("/v1/volumes/{}", encode(&n)), None)
+                    .await?;
+                println!("{n}");
+            }
+        }
+        VolumeCommand::Prune => {
+            let v = daemon.json(Method::POST, "/v1/volumes/prune", None).await?;
+            for n in v["removed"].as_array().into_iter().flatten() {
+                println!("{}", n.as_str().unwrap_or(""));
+            }
         }
     }
     Ok(())

@@ -38,8 +38,10 @@ pub struct RunRequest {
     pub read_only: bool,
     pub no_new_privileges: bool,
     pub seccomp_unconfined: bool,
-    /// `-v /host:/ctr[:ro]`.
+    /// `-v /host:/ctr[:ro]` or `-v NAME:/ctr[:ro]`.
     pub volumes: Vec<String>,
+    /// `--mount type=…,source=…,target=…`.
+    pub mounts: Vec<String>,
     pub tmpfs: Vec<String>,
     pub memory: Option<i64>,
     pub memory_swap: Option<i64>,
@@ -56,28 +58,20 @@ fn runtime_err(e: berth_runtime::RuntimeError) -> ControlError {
     ControlError::bad_request(e.to_string())
 }
 
-fn parse_volume(v: &str) -> Result<ExtraMount, ControlError> {
-    let parts: Vec<&str> = v.split(':').collect();
-    let (source, destination, read_only) = match parts.as_slice() {
-        [s, d] => (*s, *d, false),
-        [s, d, "ro"] => (*s, *d, true),
-        [s, d, "rw"] => (*s, *d, false),
-        _ => {
-            return Err(ControlError::bad_request(format!(
-                "-v {v:?}: use /host/path:/container/path[:ro]"
-            )));
-        }
-    };
-    if !source.starts_with('/') || !destination.starts_with('/') {
-        return Err(ControlError::bad_request(format!(
-            "-v {v:?}: both paths must be absolute (named volumes are not supported yet)"
-        )));
+fn wanted_mounts(req: &RunRequest) -> Result<Vec<super::mounts::Wanted>, ControlError> {
+    let mut w = Vec::new();
+    for v in &req.volumes {
+        w.push(super::mounts::parse_v(v)?);
     }
-    Ok(ExtraMount::Bind {
-        source: source.into(),
-        destination: destination.to_string(),
-        read_only,
-    })
+    for m in &req.mounts {
+        w.push(super::mounts::parse_mount(m)?);
+    }
+    for t in &req.tmpfs {
+        w.push(super::mounts::Wanted::Tmpfs {
+            destination: t.clone(),
+        });
+    }
+    Ok(w)
 }
 
 fn new_id() -> String {
@@ -143,6 +137,34 @@ pub(crate) async fn run(
             "mounting the root file system: {e}"
         )));
     }
+    let wanted = match wanted_mounts(&req) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = berth_snapshot::unmount(&rootfs);
+            let _ = snapshots.remove(&id);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    let config = read_config(&app, &image.config).await?;
+    let image_volumes: Vec<String> = config
+        .config
+        .as_ref()
+        .map(|c| c.volumes.keys().cloned().collect())
+        .unwrap_or_default();
+    let super::mounts::Resolved {
+        mounts: extra,
+        named,
+        anonymous,
+    } = match super::mounts::resolve(&app, &rootfs, &wanted, &image_volumes) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = berth_snapshot::unmount(&rootfs);
+            let _ = snapshots.remove(&id);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
     let record = ContainerRecord {
         id: id.clone(),
         name: name.clone(),
@@ -154,13 +176,15 @@ pub(crate) async fn run(
         auto_remove: req.auto_remove,
         stop_signal: "SIGTERM".into(),
         publish: req.publish.clone(),
+        volumes: named.iter().chain(&anonymous).cloned().collect(),
+        anonymous_volumes: anonymous,
     };
     super::ports::parse(&req.publish)?;
     containers.put(&id, &record)?;
-    match launch(&app, &record, &req, &image.config).await {
+    match launch(&app, &record, &req, &config, extra).await {
         Ok(()) => {}
         Err(e) => {
-            super::lifecycle::cleanup(&app, &record).await;
+            super::lifecycle::cleanup(&app, &record, true).await;
             return Err(e);
         }
     }
@@ -180,7 +204,7 @@ pub(crate) async fn run(
         "stderr": read("stderr.log"),
     });
     if record.auto_remove {
-        super::lifecycle::cleanup(&app, &record).await;
+        super::lifecycle::cleanup(&app, &record, true).await;
     }
     Ok(axum::Json(body))
 }
@@ -190,9 +214,9 @@ async fn launch(
     app: &ControlApp,
     record: &ContainerRecord,
     req: &RunRequest,
-    config_digest: &berth_oci::Digest,
+    config: &berth_image::ImageConfig,
+    mounts: Vec<ExtraMount>,
 ) -> Result<(), ControlError> {
-    let config = read_config(app, config_digest).await?;
     let cc = config.config.clone().unwrap_or_default();
     let defaults = ImageDefaults {
         env: cc.env.clone(),
@@ -201,16 +225,6 @@ async fn launch(
         working_dir: cc.working_dir.clone(),
         user: cc.user.clone(),
     };
-    let mut mounts = Vec::new();
-    for v in &req.volumes {
-        mounts.push(parse_volume(v)?);
-    }
-    for t in &req.tmpfs {
-        mounts.push(ExtraMount::Tmpfs {
-            destination: t.clone(),
-            options: vec![],
-        });
-    }
     let opts = RunOptions {
         entrypoint: req.entrypoint.clone(),
         cmd: req.cmd.clone(),

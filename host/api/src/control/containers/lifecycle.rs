@@ -57,8 +57,9 @@ fn signal(record: &ContainerRecord, sig: Signal) -> Result<(), ControlError> {
     }
 }
 
-/// Unmount, disconnect and forget a container that has ended (or kill it).
-pub(crate) async fn cleanup(app: &ControlApp, record: &ContainerRecord) {
+/// Unmount, disconnect and forget a container that has ended (or kill it);
+/// with `volumes`, also remove its anonymous volumes (`--rm`, `rm -v`).
+pub(crate) async fn cleanup(app: &ControlApp, record: &ContainerRecord, volumes: bool) {
     if let Status::Running { pid } = status_of(&record.dir) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         wait_exit(&record.dir, Some(Duration::from_secs(10))).await;
@@ -82,6 +83,13 @@ pub(crate) async fn cleanup(app: &ControlApp, record: &ContainerRecord) {
     .await;
     if let Ok(t) = tree(app) {
         let _ = t.remove(&record.id);
+    }
+    if volumes {
+        for v in &record.anonymous_volumes {
+            if let Err(e) = crate::control::volumes::remove_volume(app, v) {
+                tracing::warn!(volume = %v, error = %e, "removing an anonymous volume");
+            }
+        }
     }
 }
 
@@ -224,6 +232,8 @@ pub(crate) async fn stop(
 #[serde(default)]
 pub struct RemoveQuery {
     pub force: bool,
+    /// `rm -v`: also remove the container's anonymous volumes.
+    pub volumes: bool,
 }
 
 pub(crate) async fn remove(
@@ -242,7 +252,7 @@ pub(crate) async fn remove(
             ),
         ));
     }
-    cleanup(&app, &r).await;
+    cleanup(&app, &r, q.volumes).await;
     Ok(axum::Json(
         serde_json::json!({ "id": r.id, "name": r.name }),
     ))

@@ -5,6 +5,7 @@
 
 mod create;
 mod lifecycle;
+mod mounts;
 mod ports;
 mod record;
 mod resources;

@@ -23,6 +23,12 @@ pub struct ContainerRecord {
     /// `-p` specs.
     #[serde(default)]
     pub publish: Vec<String>,
+    /// Volumes mounted (named and anonymous).
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// Volumes made for this container alone (`-v /path`, image `VOLUME`s).
+    #[serde(default)]
+    pub anonymous_volumes: Vec<String>,
 }
 
 /// Where a container is in its life.

@@ -229,3 +229,26 @@ fn containers_outlive_a_killed_daemon_and_leave_nothing_after_rm() -> anyhow::Re
     assert!(!daemon.root.join("containers").join(&id).exists());
     Ok(())
 }
+
+#[test]
+fn env_file_ulimit_add_host_and_dns() -> anyhow::Result<()> {
+    let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    import_busybox(&daemon)?;
+    let dir = tempfile::tempdir()?;
+    let env_file = dir.path().join("env");
+    std::fs::write(&env_file, "# a comment\nFROM_FILE=yes\n\nOVERRIDDEN=file\n")?;
+    let out = daemon.berth_ok(&[
+        "run", "--rm", "--network", "none", "--env-file", &env_file.to_string_lossy(), "-e", "OVERRIDDEN=flag",
+        "--ulimit", "nofile=1024:2048", "--add-host", "db:10.213.9.9", "--dns", "127.0.0.53", BUSYBOX, "sh", "-c",
+        "echo $FROM_FILE $OVERRIDDEN; ulimit -n; ulimit -Hn; grep -w db /etc/hosts; grep nameserver /etc/resolv.conf",
+    ])?;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "yes flag", "{out}");
+    assert_eq!(&lines[1..3], ["1024", "2048"], "{out}");
+    assert!(
+        lines[3].starts_with("10.213.9.9") && lines[3].ends_with("db"),
+        "{out}"
+    );
+    assert_eq!(lines[4], "nameserver 127.0.0.53", "{out}");
+    Ok(())
+}

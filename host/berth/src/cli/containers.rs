@@ -70,6 +70,18 @@ pub struct RunArgs {
     /// `[ip:]host:container[/udp]`; repeatable.
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
+    /// A file of `KEY=VALUE` lines; repeatable.
+    #[arg(long = "env-file")]
+    pub env_files: Vec<std::path::PathBuf>,
+    /// `name=soft[:hard]`, e.g. `nofile=1024:2048`; repeatable.
+    #[arg(long = "ulimit")]
+    pub ulimits: Vec<String>,
+    /// `name:ip` for /etc/hosts; repeatable.
+    #[arg(long = "add-host")]
+    pub add_hosts: Vec<String>,
+    /// DNS server for /etc/resolv.conf; repeatable.
+    #[arg(long)]
+    pub dns: Vec<String>,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -104,6 +116,12 @@ fn exit_code_for(error_code: &str) -> i32 {
 
 pub async fn run(daemon: &Daemon, a: RunArgs) -> anyhow::Result<()> {
     let size = |v: &Option<String>| v.as_deref().map(parse_bytes).transpose();
+    let mut env_file_lines = Vec::new();
+    for f in &a.env_files {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading --env-file {}", f.display()))?;
+        env_file_lines.extend(text.lines().map(str::to_string));
+    }
     let body = serde_json::json!({
         "image": a.image,
         "name": a.name,
@@ -133,6 +151,10 @@ pub async fn run(daemon: &Daemon, a: RunArgs) -> anyhow::Result<()> {
         "cpu_shares": a.cpu_shares,
         "cpuset_cpus": a.cpuset_cpus,
         "publish": a.publish,
+        "env_file_lines": env_file_lines,
+        "ulimits": a.ulimits,
+        "add_hosts": a.add_hosts,
+        "dns": a.dns,
     });
     let (status, resp) = daemon
         .send(Method::POST, "/v1/containers", Some(body))

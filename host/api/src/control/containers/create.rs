@@ -52,6 +52,29 @@ pub struct RunRequest {
     pub cpuset_cpus: Option<String>,
     /// `-p [ip:]host:container[/udp]`.
     pub publish: Vec<String>,
+    /// The lines of `--env-file` files (read by the CLI).
+    pub env_file_lines: Vec<String>,
+    /// `--ulimit name=soft[:hard]`.
+    pub ulimits: Vec<String>,
+    /// `--add-host name:ip`.
+    pub add_hosts: Vec<String>,
+    /// `--dns IP`.
+    pub dns: Vec<String>,
+}
+
+fn parse_ulimit(u: &str) -> Result<berth_runtime::Ulimit, ControlError> {
+    let bad = || {
+        ControlError::bad_request(format!(
+            "--ulimit {u:?}: use name=soft[:hard], e.g. nofile=1024:2048"
+        ))
+    };
+    let (name, values) = u.split_once('=').ok_or_else(bad)?;
+    let (soft, hard) = values.split_once(':').unwrap_or((values, values));
+    Ok(berth_runtime::Ulimit {
+        name: name.to_string(),
+        soft: soft.parse().map_err(|_| bad())?,
+        hard: hard.parse().map_err(|_| bad())?,
+    })
 }
 
 fn runtime_err(e: berth_runtime::RuntimeError) -> ControlError {
@@ -218,6 +241,8 @@ async fn launch(
     mounts: Vec<ExtraMount>,
 ) -> Result<(), ControlError> {
     let cc = config.config.clone().unwrap_or_default();
+    let extra_hosts = berth_network::parse_extra_hosts(&req.add_hosts)
+        .map_err(|e| ControlError::bad_request(e.to_string()))?;
     let defaults = ImageDefaults {
         env: cc.env.clone(),
         entrypoint: cc.entrypoint.clone(),
@@ -240,7 +265,16 @@ async fn launch(
         read_only: req.read_only,
         mounts,
         etc_dir: Some(record.dir.join("etc")),
-        ..RunOptions::default()
+        env_file_lines: req.env_file_lines.clone(),
+        ulimits: req
+            .ulimits
+            .iter()
+            .map(|u| parse_ulimit(u))
+            .collect::<Result<_, _>>()?,
+        extra_hosts: extra_hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.ip.to_string()))
+            .collect(),
     };
     let mode: berth_network::NetworkMode = match record.network.parse() {
         Ok(m) => m,
@@ -251,6 +285,23 @@ async fn launch(
             .map_err(runtime_err)?;
     if mode == berth_network::NetworkMode::Host {
         share_host_network(&mut spec);
+    }
+    if !req.dns.is_empty() {
+        let servers = req
+            .dns
+            .iter()
+            .map(|d| {
+                d.parse().map_err(|_| {
+                    ControlError::bad_request(format!("--dns {d:?} is not an IP address"))
+                })
+            })
+            .collect::<Result<Vec<std::net::IpAddr>, _>>()?;
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        std::fs::write(
+            record.dir.join("etc").join("resolv.conf"),
+            berth_network::resolv_conf(&servers, &host),
+        )
+        .map_err(ControlError::internal)?;
     }
     spec.save(record.dir.join("config.json"))
         .map_err(ControlError::internal)?;
@@ -286,7 +337,7 @@ async fn launch(
     let endpoint = berth_network::EndpointSpec {
         aliases: vec![record.name.clone()],
         hostname: req.hostname.clone(),
-        extra_hosts: vec![],
+        extra_hosts,
         hosts_path: Some(record.dir.join("etc").join("hosts")),
     };
     app.networks

@@ -142,6 +142,14 @@ pub(crate) async fn run(
             format!("the name {name:?} is in use by another container; remove it or pick another"),
         ));
     }
+    // Everything that can fail without touching the host comes first.
+    let wanted = wanted_mounts(&req)?;
+    let config = read_config(&app, &image.config).await?;
+    let image_volumes: Vec<String> = config
+        .config
+        .as_ref()
+        .map(|c| c.volumes.keys().cloned().collect())
+        .unwrap_or_default();
     let dir = app.root.join("containers").join(&id);
     let rootfs = dir.join("rootfs");
     let etc = dir.join("etc");
@@ -150,44 +158,28 @@ pub(crate) async fn run(
             .map_err(|e| ControlError::internal(format!("creating {}: {e}", d.display())))?;
     }
     let snapshots = app.unpacker.snapshots().clone();
+    let undo = |mounted: bool| {
+        if mounted {
+            let _ = berth_snapshot::unmount(&rootfs);
+        }
+        let _ = snapshots.remove(&id);
+        let _ = std::fs::remove_dir_all(&dir);
+    };
     let mounts = snapshots
         .prepare(&id, Some(&chain.to_string()), Labels::new())
         .map_err(ControlError::internal)?;
     if let Err(e) = berth_snapshot::mount_all(&mounts, &rootfs) {
-        let _ = snapshots.remove(&id);
-        let _ = std::fs::remove_dir_all(&dir);
+        undo(false);
         return Err(ControlError::internal(format!(
             "mounting the root file system: {e}"
         )));
     }
-    let wanted = match wanted_mounts(&req) {
-        Ok(w) => w,
-        Err(e) => {
-            let _ = berth_snapshot::unmount(&rootfs);
-            let _ = snapshots.remove(&id);
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-    };
-    let config = read_config(&app, &image.config).await?;
-    let image_volumes: Vec<String> = config
-        .config
-        .as_ref()
-        .map(|c| c.volumes.keys().cloned().collect())
-        .unwrap_or_default();
     let super::mounts::Resolved {
         mounts: extra,
         named,
         anonymous,
-    } = match super::mounts::resolve(&app, &rootfs, &wanted, &image_volumes) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = berth_snapshot::unmount(&rootfs);
-            let _ = snapshots.remove(&id);
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-    };
+    } = super::mounts::resolve(&app, &rootfs, &wanted, &image_volumes)
+        .inspect_err(|_| undo(true))?;
     let record = ContainerRecord {
         id: id.clone(),
         name: name.clone(),
@@ -216,15 +208,13 @@ pub(crate) async fn run(
     }
     let status = super::lifecycle::wait_exit(&record.dir, None).await;
     // The output goes with the answer: with --rm it is gone right after.
-    let read = |n: &str| {
-        String::from_utf8_lossy(&std::fs::read(record.dir.join(n)).unwrap_or_default()).into_owned()
-    };
+    let (stdout, stderr) = super::record::read_logs(&record.dir);
     let body = serde_json::json!({
         "id": id,
         "name": name,
         "status": status,
-        "stdout": read("stdout.log"),
-        "stderr": read("stderr.log"),
+        "stdout": stdout,
+        "stderr": stderr,
     });
     if record.auto_remove {
         super::lifecycle::cleanup(&app, &record, true).await;

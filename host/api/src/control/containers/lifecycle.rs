@@ -146,11 +146,9 @@ pub(crate) async fn logs(
     UrlPath(key): UrlPath<String>,
 ) -> Result<impl IntoResponse, ControlError> {
     let r = find(&app, &key)?;
-    let read = |n: &str| {
-        String::from_utf8_lossy(&std::fs::read(r.dir.join(n)).unwrap_or_default()).into_owned()
-    };
+    let (stdout, stderr) = super::record::read_logs(&r.dir);
     Ok(axum::Json(
-        serde_json::json!({ "stdout": read("stdout.log"), "stderr": read("stderr.log") }),
+        serde_json::json!({ "stdout": stdout, "stderr": stderr }),
     ))
 }
 

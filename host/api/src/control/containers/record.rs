@@ -81,6 +81,14 @@ pub fn status_of(dir: &Path) -> Status {
     }
 }
 
+/// The container's output so far: (stdout, stderr).
+pub(crate) fn read_logs(dir: &Path) -> (String, String) {
+    let read = |n: &str| {
+        String::from_utf8_lossy(&std::fs::read(dir.join(n)).unwrap_or_default()).into_owned()
+    };
+    (read("stdout.log"), read("stderr.log"))
+}
+
 pub(crate) fn tree(app: &ControlApp) -> Result<berth_state::JsonTree, ControlError> {
     Ok(app.registry.state().json_tree("containers")?)
 }

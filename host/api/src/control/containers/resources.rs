@@ -28,34 +28,35 @@ fn running(record: &ContainerRecord) -> Result<(), ControlError> {
     }
 }
 
+/// Freeze or thaw every process of a running container.
+async fn set_frozen(
+    app: &crate::control::ControlApp,
+    key: &str,
+    frozen: bool,
+) -> Result<StatusCode, ControlError> {
+    let r = find(app, key)?;
+    running(&r)?;
+    let cg = cgroup(&r)?;
+    let verb = if frozen { "freezing" } else { "thawing" };
+    tokio::task::spawn_blocking(move || if frozen { cg.freeze() } else { cg.thaw() })
+        .await
+        .map_err(ControlError::internal)?
+        .map_err(|e| ControlError::internal(format!("{verb} container {}: {e}", r.name)))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub(crate) async fn pause(
     State(app): Shared,
     UrlPath(key): UrlPath<String>,
 ) -> Result<impl IntoResponse, ControlError> {
-    let r = find(&app, &key)?;
-    running(&r)?;
-    let cg = cgroup(&r)?;
-    tokio::task::spawn_blocking(move || cg.freeze())
-        .await
-        .map_err(ControlError::internal)?
-        .map_err(|e| ControlError::internal(format!("freezing container {}: {e}", r.name)))?;
-    let _ = std::fs::write(r.dir.join("paused"), b"");
-    Ok(StatusCode::NO_CONTENT)
+    set_frozen(&app, &key, true).await
 }
 
 pub(crate) async fn unpause(
     State(app): Shared,
     UrlPath(key): UrlPath<String>,
 ) -> Result<impl IntoResponse, ControlError> {
-    let r = find(&app, &key)?;
-    running(&r)?;
-    let cg = cgroup(&r)?;
-    tokio::task::spawn_blocking(move || cg.thaw())
-        .await
-        .map_err(ControlError::internal)?
-        .map_err(|e| ControlError::internal(format!("thawing container {}: {e}", r.name)))?;
-    let _ = std::fs::remove_file(r.dir.join("paused"));
-    Ok(StatusCode::NO_CONTENT)
+    set_frozen(&app, &key, false).await
 }
 
 pub(crate) async fn stats(

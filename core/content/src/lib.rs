@@ -21,11 +21,13 @@
 //! # Ok(()) }
 //! ```
 
+mod backend;
 mod error;
 mod ingest;
 mod store;
 mod write;
 
+pub use backend::{BackendBlob, BackendError, BackendWriter, BlobBackend};
 pub use error::ContentError;
 pub use ingest::Ingest;
 pub use store::{BlobInfo, ContentStore};

@@ -30,6 +30,14 @@ pub enum ContentError {
     IngestNotFound(String),
     #[error("upload id {0:?} is invalid: ids are 1-64 characters of [A-Za-z0-9_-]")]
     InvalidIngestId(String),
+    #[error(
+        "storage backend, on blob {digest}: {source}; check the storage plugin's log and grants"
+    )]
+    Backend {
+        digest: Digest,
+        #[source]
+        source: crate::BackendError,
+    },
     #[error("reading the content being stored failed: {0}")]
     Source(#[source] std::io::Error),
     #[error("{op} {path}: {source}; check that the disk is writable and not full")]

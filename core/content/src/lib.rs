@@ -22,8 +22,11 @@
 //! ```
 
 mod backend;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod ingest;
+mod remote;
 mod store;
 mod write;
 

@@ -8,8 +8,20 @@ use berth_oci::{Algorithm, Digest};
 use tokio::fs::{self, File};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
-use crate::ContentError;
+use std::sync::Arc;
+
 use crate::ingest::Ingest;
+use crate::remote;
+use crate::{BackendError, BlobBackend, ContentError};
+
+/// Where a verified blob is made visible.
+#[derive(Clone, Copy)]
+enum Publish {
+    /// The backend (if any), then here: new content.
+    Everywhere,
+    /// Here only: content fetched from the backend.
+    LocalOnly,
+}
 use crate::write::{hash_copy, sync_dir};
 
 /// One blob as listed by [`ContentStore::list`].
@@ -21,9 +33,25 @@ pub struct BlobInfo {
 }
 
 /// A content-addressed store rooted at a directory. Cheap to clone.
-#[derive(Debug, Clone)]
+///
+/// With a [`BlobBackend`] (see [`ContentStore::with_backend`]) the backend
+/// is where blobs are kept and the directory is a verified write-through
+/// cache in front of it: a blob is pushed to the backend before it becomes
+/// visible here, and a blob only the backend has is fetched (and hashed)
+/// on first read.
+#[derive(Clone)]
 pub struct ContentStore {
     root: PathBuf,
+    backend: Option<Arc<dyn BlobBackend>>,
+}
+
+impl std::fmt::Debug for ContentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContentStore")
+            .field("root", &self.root)
+            .field("backend", &self.backend.is_some())
+            .finish()
+    }
 }
 
 const ALGORITHMS: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
@@ -50,7 +78,21 @@ impl ContentStore {
                 .await
                 .map_err(ContentError::io("create directory", &d))?;
         }
-        Ok(ContentStore { root })
+        Ok(ContentStore {
+            root,
+            backend: None,
+        })
+    }
+
+    /// Keeps blobs in `backend` from now on, with this store's directory
+    /// as the verified cache in front of it.
+    pub fn with_backend(mut self, backend: Arc<dyn BlobBackend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    pub fn has_backend(&self) -> bool {
+        self.backend.is_some()
     }
 
     pub fn root(&self) -> &Path {
@@ -80,8 +122,47 @@ impl ContentStore {
         let p = self.blob_path(digest);
         match fs::metadata(&p).await {
             Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match &self.backend {
+                Some(b) => {
+                    let (b, d) = (b.clone(), digest.clone());
+                    remote::blocking(digest, move || b.stat(&d)).await
+                }
+                None => Ok(None),
+            },
             Err(e) => Err(ContentError::io("stat", p)(e)),
+        }
+    }
+
+    /// Brings a blob only the backend has into the local cache, verified.
+    /// False when there is no backend or it does not have the blob either.
+    async fn fetch(&self, digest: &Digest) -> Result<bool, ContentError> {
+        let Some(backend) = self.backend.clone() else {
+            return Ok(false);
+        };
+        let (b, d) = (backend.clone(), digest.clone());
+        let Some(size) = remote::blocking(digest, move || b.stat(&d)).await? else {
+            return Ok(false);
+        };
+        let src = remote::reader(backend, digest.clone(), size);
+        let tmp = self.tmp_path();
+        let result = self
+            .write_verified(&tmp, digest, Some(size), src, Publish::LocalOnly)
+            .await;
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp).await;
+        }
+        match result {
+            Ok(_) => Ok(true),
+            Err(ContentError::DigestMismatch { expected, actual }) => {
+                tracing::error!(%expected, %actual, "storage backend returned corrupt content");
+                Err(ContentError::Backend {
+                    digest: expected,
+                    source: BackendError::Io(format!(
+                        "it returned content hashing to {actual}; the blob was not used"
+                    )),
+                })
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -91,7 +172,10 @@ impl ContentStore {
         let f = match File::open(&p).await {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ContentError::NotFound(digest.clone()));
+                if !self.fetch(digest).await? {
+                    return Err(ContentError::NotFound(digest.clone()));
+                }
+                File::open(&p).await.map_err(ContentError::io("open", &p))?
             }
             Err(e) => return Err(ContentError::io("open", p)(e)),
         };
@@ -157,7 +241,7 @@ impl ContentStore {
     ) -> Result<u64, ContentError> {
         let tmp = self.tmp_path();
         let result = self
-            .write_verified(&tmp, expected, expected_size, src)
+            .write_verified(&tmp, expected, expected_size, src, Publish::Everywhere)
             .await;
         if result.is_err() {
             let _ = fs::remove_file(&tmp).await;
@@ -171,6 +255,7 @@ impl ContentStore {
         expected: &Digest,
         expected_size: Option<u64>,
         src: R,
+        publish: Publish,
     ) -> Result<u64, ContentError> {
         let mut f = File::create(tmp)
             .await
@@ -196,16 +281,27 @@ impl ContentStore {
         }
         f.sync_all().await.map_err(ContentError::io("fsync", tmp))?;
         drop(f);
-        self.publish(tmp, expected).await?;
+        match publish {
+            Publish::Everywhere => self.publish(tmp, expected).await?,
+            Publish::LocalOnly => self.publish_local(tmp, expected).await?,
+        }
         Ok(size)
     }
 
-    /// Rename a verified, fsynced file into its place and make that durable.
+    /// Make a verified, fsynced file a blob: into the backend first (if
+    /// any), then renamed into its place here, durably.
     pub(crate) async fn publish(
         &self,
         verified: &Path,
         digest: &Digest,
     ) -> Result<(), ContentError> {
+        if let Some(backend) = &self.backend {
+            remote::push(backend.clone(), verified.to_path_buf(), digest.clone()).await?;
+        }
+        self.publish_local(verified, digest).await
+    }
+
+    async fn publish_local(&self, verified: &Path, digest: &Digest) -> Result<(), ContentError> {
         let dst = self.blob_path(digest);
         fs::rename(verified, &dst)
             .await
@@ -227,6 +323,16 @@ impl ContentStore {
 
     /// Remove a blob. Returns whether it existed.
     pub async fn delete(&self, digest: &Digest) -> Result<bool, ContentError> {
+        let mut existed = false;
+        if let Some(b) = &self.backend {
+            let (b, d) = (b.clone(), digest.clone());
+            existed = remote::blocking(digest, move || b.delete(&d)).await?;
+        }
+        let local = self.delete_local(digest).await?;
+        Ok(existed || local)
+    }
+
+    async fn delete_local(&self, digest: &Digest) -> Result<bool, ContentError> {
         let p = self.blob_path(digest);
         match fs::remove_file(&p).await {
             Ok(()) => {
@@ -269,7 +375,42 @@ impl ContentStore {
                 });
             }
         }
+        if let Some(backend) = &self.backend {
+            self.list_backend(backend.clone(), &mut out).await?;
+        }
         Ok(out)
+    }
+
+    /// Adds the blobs only the backend has. They count as old: whether one
+    /// is garbage is decided by references, not by age.
+    async fn list_backend(
+        &self,
+        backend: Arc<dyn BlobBackend>,
+        out: &mut Vec<BlobInfo>,
+    ) -> Result<(), ContentError> {
+        const PAGE: u32 = 1000;
+        let mut seen: std::collections::HashSet<Digest> =
+            out.iter().map(|b| b.digest.clone()).collect();
+        let mut after: Option<Digest> = None;
+        loop {
+            let b = backend.clone();
+            let cursor = after.clone();
+            let label = cursor.clone().unwrap_or_else(|| Digest::sha256_of(b""));
+            let page = remote::blocking(&label, move || b.list(cursor.as_ref(), PAGE)).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.digest.clone());
+            for blob in page {
+                if seen.insert(blob.digest.clone()) {
+                    out.push(BlobInfo {
+                        digest: blob.digest,
+                        size: blob.size,
+                        modified: SystemTime::UNIX_EPOCH,
+                    });
+                }
+            }
+        }
     }
 
     /// Start a resumable ingest under `id`, or reopen it if it exists (after

@@ -22,6 +22,7 @@
 // paths, where moving ~150 bytes is nothing next to the network round trip.
 #![allow(clippy::result_large_err)]
 
+mod artifact;
 mod auth;
 mod blobs;
 mod challenge;
@@ -38,6 +39,7 @@ mod transfer;
 mod transport;
 mod upload;
 
+pub use artifact::Artifact;
 pub use blobs::BlobInfo;
 pub use challenge::{Challenge, ChallengeError, parse_challenges, preferred_challenge};
 pub use credentials::{CredentialError, CredentialStore, Credentials};

@@ -37,3 +37,11 @@ pub fn is_manifest(media_type: &str) -> bool {
 pub fn accept_header() -> String {
     MANIFEST_TYPES.join(", ")
 }
+
+/// A WebAssembly component stored as an OCI artifact, in the layout of the
+/// CNCF Wasm OCI artifact format (config `application/vnd.wasm.config.v0+json`,
+/// one layer `application/wasm`), which wasm-pkg-tools and others use.
+pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+pub const WASM_LAYER: &str = "application/wasm";
+/// The `artifactType` berth sets on plugins it pushes.
+pub const BERTH_PLUGIN: &str = "application/vnd.berth.plugin.v1+wasm";

@@ -19,7 +19,10 @@ const WORKSPACES: &[&str] = &["plugins"];
 /// The components (crate names) those workspaces build. Listed, not discovered, so a
 /// component that stops building is an error here rather than a stale file silently used.
 const COMPONENTS: &[&str] = &[
+    "allowed-registries",
+    "default-limits",
     "deny-root",
+    "htpasswd-rbac",
     "fixture-auth-panic",
     "fixture-membomb",
     "fixture-open-socket",

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 const TARGET: &str = "wasm32-wasip2";
 
 /// The cargo workspaces whose components this crate exports.
-const WORKSPACES: &[&str] = &["plugins"];
+const WORKSPACES: &[&str] = &["plugins", "examples/policy-template"];
 
 /// The components (crate names) those workspaces build. Listed, not discovered, so a
 /// component that stops building is an error here rather than a stale file silently used.
@@ -25,6 +25,7 @@ const COMPONENTS: &[&str] = &[
     "dir-storage",
     "htpasswd-rbac",
     "pkg-inventory",
+    "policy-template",
     "fixture-auth-panic",
     "fixture-membomb",
     "fixture-open-socket",

@@ -98,6 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "cleaning up network leftovers");
     }
     let control_state = Arc::new(control::ControlApp {
+        policy: Arc::new(control::policy::Policy::new()),
         unpacker,
         networks,
         ports: control::containers::Ports::default(),

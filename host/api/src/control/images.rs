@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use berth_policy::Event as HookEvent;
+
+use super::policy::image_event;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -134,11 +137,20 @@ pub(crate) async fn pull(
             .map_err(|e| ControlError::bad_request(e.to_string()))?,
         None => Platform::host(),
     };
+    app.policy
+        .check(HookEvent::PrePull(image_event(&reference, None)))
+        .await?;
     let client = client_for(&app, &reference, req.auth)?;
     Ok(stream(move |progress| {
-        Box::pin(super::pull::pull(
-            app, client, reference, platform, progress,
-        ))
+        Box::pin(async move {
+            let done =
+                super::pull::pull(app.clone(), client, reference.clone(), platform, progress)
+                    .await?;
+            let digest = done["manifest"].as_str().map(str::to_string);
+            app.policy
+                .notify(HookEvent::PostPull(image_event(&reference, digest)));
+            Ok(done)
+        })
     }))
 }
 
@@ -154,9 +166,18 @@ pub(crate) async fn push(
         .ok_or_else(|| {
             ControlError::not_found(format!("no local image {reference}; pull or tag one first"))
         })?;
+    app.policy
+        .check(HookEvent::PrePush(image_event(&reference, None)))
+        .await?;
     let client = client_for(&app, &reference, req.auth)?;
     Ok(stream(move |progress| {
-        Box::pin(do_push(app, client, reference, image, progress))
+        Box::pin(async move {
+            let done = do_push(app.clone(), client, reference.clone(), image, progress).await?;
+            let digest = done["digest"].as_str().map(str::to_string);
+            app.policy
+                .notify(HookEvent::PostPush(image_event(&reference, digest)));
+            Ok(done)
+        })
     }))
 }
 

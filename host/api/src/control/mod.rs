@@ -9,6 +9,7 @@ mod images;
 mod inspect;
 mod local;
 mod networks;
+pub mod policy;
 mod progress;
 mod prune;
 mod pull;
@@ -43,6 +44,8 @@ pub struct ControlApp {
     pub shim: std::path::PathBuf,
     /// Proxies of published ports.
     pub ports: containers::Ports,
+    /// Lifecycle hooks in force.
+    pub policy: Arc<policy::Policy>,
 }
 
 pub(crate) type Shared = axum::extract::State<Arc<ControlApp>>;

@@ -82,6 +82,9 @@ pub struct RunArgs {
     /// DNS server for /etc/resolv.conf; repeatable.
     #[arg(long)]
     pub dns: Vec<String>,
+    /// `KEY=VALUE` metadata; repeatable.
+    #[arg(short = 'l', long = "label")]
+    pub labels: Vec<String>,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -122,6 +125,11 @@ pub async fn run(daemon: &Daemon, a: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("reading --env-file {}", f.display()))?;
         env_file_lines.extend(text.lines().map(str::to_string));
     }
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &a.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
     let body = serde_json::json!({
         "image": a.image,
         "name": a.name,
@@ -155,6 +163,7 @@ pub async fn run(daemon: &Daemon, a: RunArgs) -> anyhow::Result<()> {
         "ulimits": a.ulimits,
         "add_hosts": a.add_hosts,
         "dns": a.dns,
+        "labels": labels,
     });
     let (status, resp) = daemon
         .send(Method::POST, "/v1/containers", Some(body))

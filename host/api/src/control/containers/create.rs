@@ -60,6 +60,8 @@ pub struct RunRequest {
     pub add_hosts: Vec<String>,
     /// `--dns IP`.
     pub dns: Vec<String>,
+    /// `--label KEY=VALUE`.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 fn parse_ulimit(u: &str) -> Result<berth_runtime::Ulimit, ControlError> {
@@ -119,7 +121,7 @@ async fn await_created(dir: &Path) -> Status {
 
 pub(crate) async fn run(
     State(app): Shared,
-    axum::Json(req): axum::Json<RunRequest>,
+    axum::Json(mut req): axum::Json<RunRequest>,
 ) -> Result<impl IntoResponse, ControlError> {
     let image = crate::control::inspect::image(&app, &req.image)?;
     let chain = image.chain_id.clone().ok_or_else(|| {
@@ -174,6 +176,21 @@ pub(crate) async fn run(
             "mounting the root file system: {e}"
         )));
     }
+    // Hooks judge the container once its user can be resolved from the
+    // image's files, before anything else is set up.
+    let wanted_spec = super::policy::spec_of(
+        &req,
+        &image.manifest.to_string(),
+        &config.config.clone().unwrap_or_default(),
+        &rootfs,
+    )
+    .inspect_err(|_| undo(true))?;
+    let verdict = app
+        .policy
+        .check(berth_policy::Event::PreCreate(wanted_spec))
+        .await
+        .inspect_err(|_| undo(true))?;
+    super::policy::apply(&mut req, &verdict.patch);
     let super::mounts::Resolved {
         mounts: extra,
         named,
@@ -193,6 +210,7 @@ pub(crate) async fn run(
         publish: req.publish.clone(),
         volumes: named.iter().chain(&anonymous).cloned().collect(),
         anonymous_volumes: anonymous,
+        labels: req.labels.clone(),
     };
     super::ports::parse(&req.publish)?;
     containers.put(&id, &record)?;
@@ -203,6 +221,7 @@ pub(crate) async fn run(
             return Err(e);
         }
     }
+    notify_started(&app, &record);
     if req.detach {
         return Ok(axum::Json(serde_json::json!({ "id": id, "name": name })));
     }
@@ -220,6 +239,27 @@ pub(crate) async fn run(
         super::lifecycle::cleanup(&app, &record, true).await;
     }
     Ok(axum::Json(body))
+}
+
+/// Fires `post-start`, and `post-stop` once the container exits.
+fn notify_started(app: &std::sync::Arc<ControlApp>, record: &ContainerRecord) {
+    if app.policy.current().is_empty() {
+        return;
+    }
+    app.policy
+        .notify(berth_policy::Event::PostStart(super::policy::event_of(
+            record, None,
+        )));
+    let (app, record) = (app.clone(), record.clone());
+    tokio::spawn(async move {
+        if let Status::Exited { code, .. } = super::lifecycle::wait_exit(&record.dir, None).await {
+            app.policy
+                .notify(berth_policy::Event::PostStop(super::policy::event_of(
+                    &record,
+                    Some(code),
+                )));
+        }
+    });
 }
 
 /// Everything from the spec to the running process.

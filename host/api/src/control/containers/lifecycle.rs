@@ -101,6 +101,7 @@ fn summary(r: &ContainerRecord) -> serde_json::Value {
         "command": r.command,
         "created": r.created,
         "network": r.network,
+        "labels": r.labels,
         "status": status_of(&r.dir),
     })
 }
@@ -250,6 +251,15 @@ pub(crate) async fn remove(
             ),
         ));
     }
+    app.policy
+        .check(berth_policy::Event::PreRemove(super::policy::event_of(
+            &r,
+            match status_of(&r.dir) {
+                Status::Exited { code, .. } => Some(code),
+                _ => None,
+            },
+        )))
+        .await?;
     cleanup(&app, &r, q.volumes).await;
     Ok(axum::Json(
         serde_json::json!({ "id": r.id, "name": r.name }),

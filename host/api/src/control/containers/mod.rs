@@ -6,6 +6,7 @@
 mod create;
 mod lifecycle;
 mod mounts;
+mod policy;
 mod ports;
 mod record;
 mod resources;

@@ -29,6 +29,9 @@ pub struct ContainerRecord {
     /// Volumes made for this container alone (`-v /path`, image `VOLUME`s).
     #[serde(default)]
     pub anonymous_volumes: Vec<String>,
+    /// `--label`s, with any a pre-create hook added.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Where a container is in its life.

@@ -1,0 +1,98 @@
+//! Lifecycle hooks on the real paths: the current [`HookChain`] (rebuilt
+//! whenever plugins change) and how an operation fires an event at it.
+//! A `pre-*` deny becomes a 403 whose message names the hook and its reason;
+//! `post-*` events are fired without holding the operation up.
+
+use std::sync::{Arc, RwLock};
+
+use axum::http::StatusCode;
+use berth_oci::Reference;
+use berth_policy::{Event, HookChain, ImageEvent, Outcome};
+
+use crate::control::ControlError;
+
+/// The hooks in force. Cheap to read on every operation.
+#[derive(Default)]
+pub struct Policy {
+    chain: RwLock<Arc<HookChain>>,
+}
+
+impl Policy {
+    pub fn new() -> Policy {
+        Policy::default()
+    }
+
+    /// Puts a new chain in force; operations already running finish with
+    /// the chain they started with.
+    pub fn set(&self, chain: HookChain) {
+        let mut guard = match self.chain.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(chain);
+    }
+
+    pub fn current(&self) -> Arc<HookChain> {
+        match self.chain.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Fires a `pre-*` event and waits for the verdict: `Err` (403) when a
+    /// hook denied, else the outcome (with any pre-create patch).
+    pub async fn check(&self, event: Event) -> Result<Outcome, ControlError> {
+        let chain = self.current();
+        if chain.is_empty() {
+            return Ok(allowed());
+        }
+        let kind = event.kind();
+        // Plugin calls may take up to their deadline: not on an async worker.
+        let outcome = tokio::task::spawn_blocking(move || chain.run(&event))
+            .await
+            .map_err(ControlError::internal)?;
+        log_notes(&outcome);
+        if let Some(denial) = outcome.denied_by.as_ref().filter(|_| !outcome.allowed) {
+            tracing::info!(hook = %denial.hook, event = %kind, reason = %denial.reason, "denied by policy");
+            return Err(ControlError::new(
+                StatusCode::FORBIDDEN,
+                "denied_by_policy",
+                format!("{kind} denied by plugin {}: {}", denial.hook, denial.reason),
+            ));
+        }
+        Ok(outcome)
+    }
+
+    /// Fires a `post-*` event in the background.
+    pub fn notify(&self, event: Event) {
+        let chain = self.current();
+        if chain.is_empty() {
+            return;
+        }
+        tokio::task::spawn_blocking(move || log_notes(&chain.run(&event)));
+    }
+}
+
+fn allowed() -> Outcome {
+    Outcome {
+        allowed: true,
+        ..Outcome::default()
+    }
+}
+
+fn log_notes(outcome: &Outcome) {
+    for note in &outcome.audit_notes {
+        tracing::warn!(hook = %note.hook, note = %note.note, "policy note");
+    }
+}
+
+/// The image event for `reference`, with `digest` once it is known.
+pub fn image_event(reference: &Reference, digest: Option<String>) -> ImageEvent {
+    ImageEvent {
+        reference: reference.to_string(),
+        registry: reference.registry.clone(),
+        repository: reference.repository.clone(),
+        tag: reference.tag.clone(),
+        digest: digest.or_else(|| reference.digest.as_ref().map(|d| d.to_string())),
+    }
+}

@@ -102,6 +102,15 @@ impl RootView {
         Ok(RootView { root, path })
     }
 
+    /// Another handle on the same root (a duplicated descriptor), e.g. to
+    /// hand to a scanner that outlives this borrow.
+    pub fn try_clone(&self) -> std::io::Result<RootView> {
+        Ok(RootView {
+            root: self.root.try_clone()?,
+            path: self.path.clone(),
+        })
+    }
+
     /// The host directory this view shows.
     pub fn host_path(&self) -> &Path {
         &self.path

@@ -1,0 +1,55 @@
+//! The one place `bindgen!` runs: one module per world of `wit/`. The
+//! interfaces every world imports (`types`, `log`, `config`, `clock`) are
+//! generated once, with the scanner world, and shared by the others, so each
+//! host capability implements one trait.
+
+pub mod scanner {
+    wasmtime::component::bindgen!({
+        world: "scanner",
+        path: "../../wit",
+        with: {
+            "berth:plugin/image-fs.rootfs": crate::imagefs::Rootfs,
+        },
+    });
+}
+
+pub mod hook {
+    wasmtime::component::bindgen!({
+        world: "lifecycle-hook",
+        path: "../../wit",
+        with: {
+            "berth:plugin/types": crate::bindings::scanner::berth::plugin::types,
+            "berth:plugin/log": crate::bindings::scanner::berth::plugin::log,
+            "berth:plugin/config": crate::bindings::scanner::berth::plugin::config,
+            "berth:plugin/clock": crate::bindings::scanner::berth::plugin::clock,
+        },
+    });
+}
+
+pub mod auth {
+    wasmtime::component::bindgen!({
+        world: "auth-provider",
+        path: "../../wit",
+        with: {
+            "berth:plugin/types": crate::bindings::scanner::berth::plugin::types,
+            "berth:plugin/log": crate::bindings::scanner::berth::plugin::log,
+            "berth:plugin/config": crate::bindings::scanner::berth::plugin::config,
+            "berth:plugin/clock": crate::bindings::scanner::berth::plugin::clock,
+        },
+    });
+}
+
+pub mod storage {
+    wasmtime::component::bindgen!({
+        world: "storage-backend",
+        path: "../../wit",
+        with: {
+            "berth:plugin/types": crate::bindings::scanner::berth::plugin::types,
+            "berth:plugin/log": crate::bindings::scanner::berth::plugin::log,
+            "berth:plugin/config": crate::bindings::scanner::berth::plugin::config,
+            "berth:plugin/clock": crate::bindings::scanner::berth::plugin::clock,
+        },
+    });
+}
+
+pub use scanner::berth::plugin::{clock, config, image_fs, log, types};

@@ -36,7 +36,10 @@ pub use access::{Access, Action, CATALOG, parse_scope, parse_scopes};
 pub use error::{AuthError, Denial};
 pub use grants::Grant;
 pub use principal::{Authenticator, Authorizer, Credentials, Decision, Principal};
-pub use service::{AuthConfig, AuthService, Mode, TokenForm, TokenResponse, parse_authorization};
+pub use service::{
+    AuthConfig, AuthService, Mode, NativeProvider, Provider, TokenForm, TokenResponse,
+    parse_authorization,
+};
 pub use token::{ISSUER, IssuedToken, TokenSigner, VerifiedToken, rfc3339};
 pub use users::{
     DEFAULT_CACHE_TTL, DEFAULT_COST, UserInfo, UserStore, VerifiedUser, validate_user_name,

@@ -109,10 +109,58 @@ pub struct TokenResponse {
 /// [`AuthService::check`] and [`AuthService::issue_token`] may run a bcrypt
 /// verification (tens of milliseconds) on a cache miss: call them from
 /// `spawn_blocking` on an async runtime.
+///
+/// By default users, passwords and grants are the native ones
+/// ([`UserStore`]). [`AuthService::set_provider`] puts another provider —
+/// the host's chain of auth plugins, which may include the native one (see
+/// [`AuthService::native`]) — in charge of passwords and permissions; the
+/// HTTP-facing rules stay here: challenges, 401 versus 403, and bearer
+/// tokens, which this service signs and therefore verifies itself.
 pub struct AuthService {
     config: AuthConfig,
     users: Arc<UserStore>,
     signer: TokenSigner,
+    provider: std::sync::RwLock<Option<Arc<dyn Provider>>>,
+}
+
+/// Authentication and authorisation in one, as a provider chain offers them.
+pub trait Provider: Authenticator + Authorizer {}
+impl<T: Authenticator + Authorizer> Provider for T {}
+
+/// The native users and grants, as a provider to place in a chain.
+pub struct NativeProvider {
+    anonymous_pull: bool,
+    users: Arc<UserStore>,
+}
+
+impl Authenticator for NativeProvider {
+    fn authenticate(&self, credentials: &Credentials) -> Result<Principal, AuthError> {
+        match credentials {
+            Credentials::Anonymous => Ok(Principal::anonymous()),
+            Credentials::Basic { user, password } => {
+                Ok(Principal::user(self.users.verify(user, password)?.name))
+            }
+            Credentials::Bearer(_) => Err(AuthError::InvalidToken(
+                "bearer tokens are verified by the token service, not by a provider".into(),
+            )),
+        }
+    }
+}
+
+impl Authorizer for NativeProvider {
+    fn authorize(&self, principal: &Principal, action: Action, repository: &str) -> Decision {
+        if action == Action::Pull && self.anonymous_pull {
+            return Decision::Allow;
+        }
+        match &principal.name {
+            None => Decision::Deny(format!("authentication required to {action} {repository}")),
+            Some(name) => match self.users.grants(name) {
+                Ok(Some(g)) if grants::permits(&g, action, repository) => Decision::Allow,
+                Ok(_) => Decision::Deny(format!("user {name} may not {action} {repository}")),
+                Err(e) => Decision::Deny(format!("reading the grants of {name}: {e}")),
+            },
+        }
+    }
 }
 
 /// Parse an `Authorization` header value. No header is anonymous.
@@ -168,7 +216,55 @@ impl AuthService {
             config,
             users,
             signer,
+            provider: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Puts `provider` in charge of credentials and permissions (`None`:
+    /// back to the native users). Requests already being checked finish
+    /// with the provider they started with.
+    pub fn set_provider(&self, provider: Option<Arc<dyn Provider>>) {
+        match self.provider.write() {
+            Ok(mut g) => *g = provider,
+            Err(poisoned) => *poisoned.into_inner() = provider,
+        }
+    }
+
+    fn provider(&self) -> Option<Arc<dyn Provider>> {
+        match self.provider.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The native users and grants as a provider, for a chain.
+    pub fn native(&self) -> Arc<dyn Provider> {
+        Arc::new(NativeProvider {
+            anonymous_pull: self.config.anonymous_pull,
+            users: self.users.clone(),
+        })
+    }
+
+    /// Authentication as configured: tokens by this service's signature,
+    /// the rest by the provider when there is one.
+    fn authn(&self, credentials: &Credentials) -> Result<Principal, AuthError> {
+        match (credentials, self.provider()) {
+            (Credentials::Bearer(_), _) | (_, None) => self.authenticate(credentials),
+            (_, Some(p)) => p.authenticate(credentials),
+        }
+    }
+
+    /// Authorisation as configured: a token's own access decides for it.
+    fn authz(&self, principal: &Principal, action: Action, repository: &str) -> Decision {
+        match self.provider() {
+            Some(p) if principal.token_access.is_none() => {
+                if action == Action::Pull && self.config.anonymous_pull {
+                    return Decision::Allow;
+                }
+                p.authorize(principal, action, repository)
+            }
+            _ => self.authorize(principal, action, repository),
+        }
     }
 
     pub fn config(&self) -> &AuthConfig {
@@ -228,7 +324,7 @@ impl AuthService {
         };
         let credentials =
             parse_authorization(authorization).map_err(|e| unauthorized(e.to_string(), None))?;
-        let principal = self.authenticate(&credentials).map_err(|e| match e {
+        let principal = self.authn(&credentials).map_err(|e| match e {
             AuthError::InvalidCredentials => unauthorized(e.to_string(), None),
             AuthError::TokenExpired | AuthError::InvalidToken(_) => {
                 unauthorized(e.to_string(), Some("invalid_token"))
@@ -245,7 +341,7 @@ impl AuthService {
         }
         for access in required {
             for &action in &access.actions {
-                let Decision::Deny(reason) = self.authorize(&principal, action, &access.repository)
+                let Decision::Deny(reason) = self.authz(&principal, action, &access.repository)
                 else {
                     continue;
                 };
@@ -280,6 +376,11 @@ impl AuthService {
     }
 
     fn user_permits(&self, name: &str, action: Action, repository: &str) -> bool {
+        if let Some(p) = self.provider() {
+            return p
+                .authorize(&Principal::user(name), action, repository)
+                .is_allowed();
+        }
         match self.users.grants(name) {
             Ok(Some(g)) => grants::permits(&g, action, repository),
             Ok(None) => false,
@@ -327,7 +428,7 @@ impl AuthService {
                     .copied()
                     .filter(|&a| {
                         self.config.mode == Mode::None
-                            || self.authorize(&principal, a, &want.repository).is_allowed()
+                            || self.authz(&principal, a, &want.repository).is_allowed()
                     })
                     .collect();
                 (!actions.is_empty()).then(|| Access::repository(want.repository.clone(), &actions))
@@ -349,8 +450,16 @@ impl AuthService {
     }
 
     fn verify_password(&self, user: &str, password: &str) -> Result<Principal, Denial> {
-        match self.users.verify(user, password) {
-            Ok(u) => Ok(Principal::user(u.name)),
+        let credentials = Credentials::Basic {
+            user: user.to_string(),
+            password: password.to_string(),
+        };
+        match self.authn(&credentials) {
+            Ok(p) if p.is_anonymous() => Err(Denial::Unauthorized {
+                challenge: "Basic realm=\"berth\"".to_string(),
+                message: AuthError::InvalidCredentials.to_string(),
+            }),
+            Ok(p) => Ok(p),
             Err(e @ AuthError::InvalidCredentials) => Err(Denial::Unauthorized {
                 challenge: "Basic realm=\"berth\"".to_string(),
                 message: e.to_string(),
@@ -406,7 +515,10 @@ impl Authenticator for AuthService {
             Credentials::Bearer(token) => {
                 let t = self.signer.verify(token)?;
                 // A removed user's tokens stop working at once, not at expiry.
+                // (Users of another provider cannot be looked up here: their
+                // tokens live until they expire.)
                 if let Some(sub) = &t.subject
+                    && self.provider().is_none()
                     && self.users.grants(sub)?.is_none()
                 {
                     return Err(AuthError::InvalidToken(format!(

@@ -240,9 +240,22 @@ fn sample_event(kind: EventKind) -> Event {
 
 /// Exports a [`Hook`] type as the plugin's `lifecycle-hook` world.
 ///
-/// The type must implement `Default`; one instance serves every call.
-/// ```ignore
-/// berth_plugin_sdk::export_hook!(DenyRoot);
+/// The type must implement `Default`; one instance serves every call. The argument is a
+/// type name (an identifier), as wit-bindgen's export macros require.
+/// ```no_run
+/// use berth_plugin_sdk::prelude::*;
+///
+/// #[derive(Default)]
+/// struct AuditPulls;
+///
+/// impl Hook for AuditPulls {
+///     fn post_pull(&self, image: &ImageEvent) -> Verdict {
+///         info!("pulled {} ({:?})", image.reference, image.digest);
+///         Verdict::Allow
+///     }
+/// }
+///
+/// berth_plugin_sdk::export_hook!(AuditPulls);
 /// ```
 #[macro_export]
 macro_rules! export_hook {

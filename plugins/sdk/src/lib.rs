@@ -10,7 +10,7 @@
 //!
 //! # A complete policy
 //!
-//! ```ignore
+//! ```no_run
 //! use berth_plugin_sdk::prelude::*;
 //!
 //! #[derive(serde::Deserialize, Default)]

@@ -171,3 +171,57 @@ macro_rules! export_storage {
         };
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    /// Records what the slot does with it.
+    struct Recorder(Rc<RefCell<Vec<String>>>);
+
+    impl BlobWriter for Recorder {
+        fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
+            self.0.borrow_mut().push(format!("write {}", chunk.len()));
+            Ok(())
+        }
+        fn commit(self, size: u64) -> Result<(), StorageError> {
+            self.0.borrow_mut().push(format!("commit {size}"));
+            Ok(())
+        }
+        fn abort(self) {
+            self.0.borrow_mut().push("abort".to_owned());
+        }
+    }
+
+    impl Drop for Recorder {
+        fn drop(&mut self) {
+            self.0.borrow_mut().push("drop".to_owned());
+        }
+    }
+
+    #[test]
+    fn a_slot_commits_once_and_refuses_use_after() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let slot = WriterSlot::new(Recorder(log.clone()));
+        slot.write(vec![0; 3]).unwrap();
+        slot.commit(3).unwrap();
+        assert!(matches!(slot.write(vec![1]), Err(StorageError::Io(_))));
+        assert!(matches!(slot.commit(3), Err(StorageError::Io(_))));
+        slot.abort();
+        assert_eq!(*log.borrow(), vec!["write 3", "commit 3", "drop"]);
+    }
+
+    #[test]
+    fn abort_and_drop_reach_the_writer() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let slot = WriterSlot::new(Recorder(log.clone()));
+        slot.abort();
+        assert_eq!(*log.borrow(), vec!["abort", "drop"]);
+        let dropped = Rc::new(RefCell::new(Vec::new()));
+        drop(WriterSlot::new(Recorder(dropped.clone())));
+        assert_eq!(*dropped.borrow(), vec!["drop"]);
+    }
+}

@@ -17,6 +17,8 @@
 //! source = "dir_storage.wasm"
 //! [plugin.config]
 //! root = "/data"
+//! [plugin.grants]
+//! dirs = [{ host = "/var/lib/berth/blobs", guest = "/data", access = "rw" }]
 //! ```
 
 pub mod store;

@@ -35,6 +35,8 @@
 //!   { groups = ["team"], repositories = "team/*", actions = ["pull", "push"] },
 //! ]
 //! anonymous = [{ repositories = "public/*", actions = ["pull"] }]
+//! [plugin.grants]
+//! dirs = [{ host = "/etc/berth/auth", guest = "/auth", access = "ro" }]
 //! ```
 
 pub mod htpasswd;

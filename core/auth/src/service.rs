@@ -238,7 +238,7 @@ impl AuthService {
     }
 
     /// The native users and grants as a provider, for a chain.
-    pub fn native(&self) -> Arc<dyn Provider> {
+    pub fn native(&self) -> Arc<NativeProvider> {
         Arc::new(NativeProvider {
             anonymous_pull: self.config.anonymous_pull,
             users: self.users.clone(),

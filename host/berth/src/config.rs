@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub struct Config {
     pub registry: RegistrySection,
     pub client: ClientSection,
+    /// `[[plugin]]` entries: Wasm plugins loaded at start-up.
+    pub plugin: Vec<berth_plugins::PluginSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +28,9 @@ pub struct RegistrySection {
     pub realm: Option<String>,
     pub gc_grace_secs: u64,
     pub upload_expiry_secs: u64,
+    /// The storage-backend plugin (by name) that keeps the blobs; the local
+    /// content store becomes a verified cache in front of it.
+    pub storage: Option<String>,
 }
 
 impl Default for RegistrySection {
@@ -38,6 +43,7 @@ impl Default for RegistrySection {
             realm: None,
             gc_grace_secs: 600,
             upload_expiry_secs: 24 * 3600,
+            storage: None,
         }
     }
 }

@@ -51,7 +51,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref())?;
     std::fs::create_dir_all(&args.root)
         .with_context(|| format!("creating --root {}", args.root.display()))?;
-    let content = ContentStore::open(args.root.join("content")).await?;
+    let client_config = ClientConfig {
+        insecure_registries: config.client.insecure_registries.clone(),
+        ..ClientConfig::default()
+    };
+    let plugins = crate::plugins::load_configured(&args.root, &config.plugin, &client_config)
+        .await
+        .context("loading the plugins of the configuration file")?;
+    let mut content = ContentStore::open(args.root.join("content")).await?;
+    if let Some(name) = &config.registry.storage {
+        let backend = plugins.storage_backend(name).with_context(|| {
+            format!(
+                "[registry] storage = {name:?}: declare it as a [[plugin]] of kind storage-backend"
+            )
+        })?;
+        content = content.with_backend(backend);
+        tracing::info!(plugin = %name, "blobs are kept by a storage plugin");
+    }
     let state = State::open(args.root.join("state"))?;
     let registry = Registry::new(
         content,
@@ -81,7 +97,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let auth = Arc::new(AuthService::open(
         &state,
         AuthConfig {
-            mode: config.registry.auth,
+            // Auth plugins need credentials to judge: basic at least.
+            mode: match config.registry.auth {
+                berth_auth::Mode::None if crate::plugins::has_auth(&config.plugin) => {
+                    berth_auth::Mode::Basic
+                }
+                m => m,
+            },
             anonymous_pull: config.registry.anonymous_pull,
             token_ttl_secs: config.registry.token_ttl_secs,
             realm,
@@ -105,12 +127,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         shim: shim_path()?,
         registry: registry.clone(),
         auth: auth.clone(),
-        client: ClientConfig {
-            insecure_registries: config.client.insecure_registries.clone(),
-            ..ClientConfig::default()
-        },
+        client: client_config,
         root: args.root.clone(),
+        plugins,
     });
+    control::plugins::load_installed(&control_state)
+        .map_err(|e| anyhow::anyhow!("loading installed plugins: {e}"))?;
+    control::plugins::rewire(&control_state);
     control::containers::reopen_all(&control_state).await;
     let control_app = control::app(control_state);
     let socket = bind_socket(&args.socket)?;

@@ -9,6 +9,7 @@ mod images;
 mod inspect;
 mod local;
 mod networks;
+pub mod plugins;
 pub mod policy;
 mod progress;
 mod prune;
@@ -46,6 +47,8 @@ pub struct ControlApp {
     pub ports: containers::Ports,
     /// Lifecycle hooks in force.
     pub policy: Arc<policy::Policy>,
+    /// Loaded Wasm plugins.
+    pub plugins: berth_plugins::PluginManager,
 }
 
 pub(crate) type Shared = axum::extract::State<Arc<ControlApp>>;
@@ -95,6 +98,17 @@ pub fn app(state: Arc<ControlApp>) -> Router {
             "/v1/networks/{name}",
             get(networks::inspect).delete(networks::remove),
         )
+        .route("/v1/plugins", get(plugins::list).post(plugins::install))
+        .route("/v1/plugins/push", post(plugins::push))
+        .route(
+            "/v1/plugins/{name}",
+            get(plugins::inspect).delete(plugins::remove),
+        )
+        .route("/v1/plugins/{name}/enable", post(plugins::enable))
+        .route("/v1/plugins/{name}/disable", post(plugins::disable))
+        .route("/v1/plugins/{name}/reload", post(plugins::reload))
+        .route("/v1/images/scan", post(plugins::scan::scan))
+        .route("/metrics", get(plugins::metrics))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }

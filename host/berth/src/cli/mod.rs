@@ -6,6 +6,7 @@
 mod containers;
 mod http;
 mod images;
+mod plugins;
 mod progress;
 
 use std::io::Read;
@@ -167,6 +168,18 @@ pub enum Command {
     Network {
         #[command(subcommand)]
         command: NetworkCommand,
+    },
+    /// Manage Wasm plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: plugins::PluginCommand,
+    },
+    /// Scan an image with the scanner plugins.
+    Scan {
+        image: String,
+        /// Print the whole answer as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -413,6 +426,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Registry { command } => registry(&daemon, command).await?,
+        Command::Plugin { command } => plugins::plugin(&daemon, command).await?,
+        Command::Scan { image, json } => plugins::scan(&daemon, &image, json).await?,
         Command::Info => {
             let info = daemon.json(Method::GET, "/v1/info", None).await?;
             println!("{}", serde_json::to_string_pretty(&info)?);

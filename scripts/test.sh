@@ -15,3 +15,13 @@ step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
+# The guest plugins are their own workspace (built for wasm32-wasip2 by
+# host/plugin-artifacts above); their logic is unit-tested natively here.
+step "plugins/: fmt, clippy (native and wasm32-wasip2), test"
+(
+    cd plugins
+    cargo fmt --all --check
+    cargo clippy --all-targets -- -D warnings
+    cargo clippy --target wasm32-wasip2 --all-targets -- -D warnings
+    cargo test
+)

@@ -339,3 +339,144 @@ fn a_spinning_hook_times_out_fails_closed_and_the_daemon_keeps_serving() -> anyh
     );
     Ok(())
 }
+
+#[test]
+fn the_control_api_on_tcp_asks_the_auth_plugin() -> anyhow::Result<()> {
+    let auth_dir = tempfile::tempdir()?;
+    std::fs::write(
+        auth_dir.path().join("htpasswd"),
+        format!(
+            "{}\n{}\n",
+            htpasswd_line("ops", "ops-pw"),
+            htpasswd_line("dev", "dev-pw")
+        ),
+    )?;
+    let control = berth_e2e::net::free_addr()?;
+    let config = format!(
+        r#"[registry]
+auth = "basic"
+
+[control]
+listen = "{control}"
+
+[[plugin]]
+name = "htpasswd-rbac"
+kind = "auth-provider"
+source = "{wasm}"
+[plugin.config]
+htpasswd = "/auth/htpasswd"
+rules = [
+  {{ users = ["ops"], repositories = "/v1/*", actions = ["admin"] }},
+  {{ users = ["dev"], repositories = "*", actions = ["pull"] }},
+]
+[plugin.grants]
+dirs = [{{ host = "{dir}", guest = "/auth", access = "ro" }}]
+"#,
+        wasm = wasm::HTPASSWD_RBAC,
+        dir = auth_dir.path().display()
+    );
+    let daemon = Berthd::start(&config)?;
+    use berth_e2e::http::Request;
+    let anonymous = Request::get("/v1/plugins").send(control)?;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    assert!(anonymous.header("www-authenticate").is_some());
+    let dev = Request::get("/v1/plugins")
+        .basic_auth("dev", "dev-pw")
+        .send(control)?;
+    assert_eq!(dev.status, 403, "dev has no admin rule: {}", dev.text());
+    let wrong = Request::get("/v1/plugins")
+        .basic_auth("ops", "nope")
+        .send(control)?;
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+    let ops = Request::get("/v1/plugins")
+        .basic_auth("ops", "ops-pw")
+        .send(control)?;
+    assert_eq!(ops.status, 200, "{}", ops.text());
+    assert!(ops.text().contains("htpasswd-rbac"), "{}", ops.text());
+    // The unix socket stays as it was (root-only, no credentials).
+    daemon.berth_ok(&["plugin", "ls"])?;
+    Ok(())
+}
+
+#[test]
+fn a_plugin_pushed_as_an_oci_artifact_installs_by_digest() -> anyhow::Result<()> {
+    let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    import_busybox(&daemon)?;
+    let target = format!("{}/plugins/deny-root:1", daemon.registry());
+    let pinned = daemon.berth_ok(&["plugin", "push", wasm::DENY_ROOT, &target])?;
+    let pinned = pinned.trim();
+    assert!(pinned.contains("@sha256:"), "{pinned}");
+    // A tag is refused: a policy must not change under the daemon.
+    let by_tag = fails_with(&daemon, &["plugin", "install", &target]);
+    assert!(by_tag.contains("pinned by digest"), "{by_tag}");
+    install(&daemon, &[pinned]);
+    let info: serde_json::Value =
+        serde_json::from_str(&daemon.berth_ok(&["plugin", "inspect", "deny-root"])?)?;
+    let local = berth_e2e::sha256_file(std::path::Path::new(wasm::DENY_ROOT))?;
+    assert_eq!(info["digest"].as_str(), Some(local.as_str()));
+    let err = fails_with(&daemon, &["run", "--rm", BUSYBOX, "true"]);
+    assert!(err.contains("deny-root"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn reloading_the_auth_plugin_under_pushes_loses_no_request() -> anyhow::Result<()> {
+    let auth_dir = tempfile::tempdir()?;
+    std::fs::write(
+        auth_dir.path().join("htpasswd"),
+        format!("{}\n", htpasswd_line("alice", "alice-pw")),
+    )?;
+    let config = format!(
+        r#"[registry]
+auth = "basic"
+
+[[plugin]]
+name = "htpasswd-rbac"
+kind = "auth-provider"
+source = "{wasm}"
+[plugin.config]
+htpasswd = "/auth/htpasswd"
+rules = [{{ users = ["alice"], repositories = "team/*", actions = ["pull", "push"] }}]
+[plugin.grants]
+dirs = [{{ host = "{dir}", guest = "/auth", access = "ro" }}]
+"#,
+        wasm = wasm::HTPASSWD_RBAC,
+        dir = auth_dir.path().display()
+    );
+    let daemon = Berthd::start(&config)?;
+    let registry = daemon.registry();
+    let pushes = std::thread::spawn(move || {
+        let mut failures = Vec::new();
+        for i in 0..4 {
+            let image = fixture::variant(i).unwrap();
+            let out = berth_e2e::skopeo(&[
+                "copy",
+                "--dest-tls-verify=false",
+                "--dest-creds=alice:alice-pw",
+                &image.oci_ref(),
+                &format!("docker://{registry}/team/app{i}:1"),
+            ])
+            .unwrap();
+            if !out.status.success() {
+                failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+        }
+        failures
+    });
+    let mut reloads = 0;
+    while !pushes.is_finished() {
+        daemon.berth_ok(&["plugin", "reload", "htpasswd-rbac"])?;
+        reloads += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let failures = pushes.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "pushes failed during {reloads} reloads: {failures:?}"
+    );
+    assert!(
+        reloads >= 3,
+        "only {reloads} reloads happened during the pushes"
+    );
+    Ok(())
+}

@@ -352,6 +352,44 @@ impl AuthService {
         Ok(principal)
     }
 
+    /// The control API on TCP: always authenticated, whatever the registry's
+    /// mode, and `operation` (e.g. `/v1/containers`) must be allowed as an
+    /// admin action by the provider in charge (the plugin chain, or the
+    /// native users' `admin` grant).
+    pub fn check_control(
+        &self,
+        authorization: Option<&str>,
+        operation: &str,
+    ) -> Result<Principal, Denial> {
+        let challenge = "Basic realm=\"berth\"".to_string();
+        let unauthorized = |message: String| Denial::Unauthorized {
+            challenge: challenge.clone(),
+            message,
+        };
+        let credentials =
+            parse_authorization(authorization).map_err(|e| unauthorized(e.to_string()))?;
+        if credentials == Credentials::Anonymous {
+            return Err(unauthorized(
+                "the control API on TCP needs credentials (basic auth)".into(),
+            ));
+        }
+        let principal = self.authn(&credentials).map_err(|e| match e {
+            AuthError::InvalidCredentials
+            | AuthError::TokenExpired
+            | AuthError::InvalidToken(_) => unauthorized(e.to_string()),
+            other => Denial::Internal {
+                message: other.to_string(),
+            },
+        })?;
+        if principal.is_anonymous() {
+            return Err(unauthorized("authentication required".into()));
+        }
+        match self.authz(&principal, Action::Admin, operation) {
+            Decision::Allow => Ok(principal),
+            Decision::Deny(reason) => Err(Denial::Denied { message: reason }),
+        }
+    }
+
     /// 401 when other credentials or a wider token could help, 403 when not.
     fn refusal(
         &self,

@@ -13,6 +13,15 @@ pub struct Config {
     pub client: ClientSection,
     /// `[[plugin]]` entries: Wasm plugins loaded at start-up.
     pub plugin: Vec<berth_plugins::PluginSpec>,
+    pub control: ControlSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlSection {
+    /// Serve the control API on this TCP address too, behind the auth
+    /// providers (`--control-listen` wins).
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

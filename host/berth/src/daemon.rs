@@ -35,6 +35,10 @@ pub struct Args {
     /// Address of the registry endpoint, or `off`.
     #[arg(long, default_value = "127.0.0.1:5000")]
     pub registry_listen: String,
+    /// Also serve the control API on this TCP address, every request behind
+    /// the auth providers (off by default: the unix socket is root-only).
+    #[arg(long)]
+    pub control_listen: Option<String>,
     /// Configuration file (TOML).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -135,6 +139,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("loading installed plugins: {e}"))?;
     control::plugins::rewire(&control_state);
     control::containers::reopen_all(&control_state).await;
+    let tcp_control = match args
+        .control_listen
+        .as_ref()
+        .or(config.control.listen.as_ref())
+    {
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the control API to {addr}"))?;
+            tracing::info!(addr = %l.local_addr()?, "control API listening on TCP, behind auth");
+            let app = control::tcp::app(control_state.clone());
+            Some(tokio::spawn(async move {
+                axum::serve(l, app).with_graceful_shutdown(shutdown()).await
+            }))
+        }
+        None => None,
+    };
     let control_app = control::app(control_state);
     let socket = bind_socket(&args.socket)?;
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "control plane listening");
@@ -160,6 +181,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     });
 
     control_task.await?.context("serving the control plane")?;
+    if let Some(t) = tcp_control {
+        t.await?.context("serving the control API on TCP")?;
+    }
     if let Some(t) = registry_task {
         t.await?.context("serving the registry")?;
     }

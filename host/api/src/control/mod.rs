@@ -15,6 +15,7 @@ mod progress;
 mod prune;
 mod pull;
 mod store;
+pub mod tcp;
 mod users;
 mod volumes;
 

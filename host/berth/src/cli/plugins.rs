@@ -97,7 +97,9 @@ fn default_name(source: &str) -> String {
 }
 
 fn spec_of(a: &InstallArgs) -> anyhow::Result<serde_json::Value> {
-    let source = if a.source.contains('@') || a.source.starts_with('/') {
+    // A file that exists here is sent by absolute path; anything else is an
+    // OCI reference for the daemon to fetch.
+    let source = if !std::path::Path::new(&a.source).exists() {
         a.source.clone()
     } else {
         std::path::absolute(&a.source)

@@ -14,9 +14,10 @@ use crate::control::ControlError;
 /// Components are small; refuse anything that is clearly not a plugin.
 const MAX_COMPONENT: u64 = 64 * 1024 * 1024;
 
-/// Whether `source` names an OCI artifact rather than a file.
+/// Whether `source` names an OCI artifact rather than a file (files are
+/// given by absolute path).
 pub fn is_oci(source: &str) -> bool {
-    !source.starts_with('/') && !source.starts_with('.') && source.contains('@')
+    !source.starts_with('/')
 }
 
 /// The component bytes of `source`. OCI references must be pinned by

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A short tour: start berthd on a temporary root, make a base image from busybox-static with
 # `berth import`, push it into berthd's registry, remove it, pull it back (unpacked into
-# overlay snapshots), show and mount it; then pull a 3-layer image skopeo copied in.
+# overlay snapshots), show and mount it; then pull a 3-layer image skopeo copied in; run a
+# container; load two Wasm plugins (a policy and a scanner) and see them at work.
 # Run as root: `sudo scripts/demo.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +14,10 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 bold "Installing dependencies (if missing)"
 scripts/deps.sh
 
-bold "Building berth (release)"
-cargo build --release
+bold "Building berth and its Wasm plugins (release)"
+cargo build --release --workspace
 bindir=${CARGO_TARGET_DIR:-$repo_root/target}/release
+plugindir=${CARGO_TARGET_DIR:-$repo_root/target}/plugins/wasm32-wasip2/release
 
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 daemon_pid=
@@ -66,7 +68,7 @@ skopeo_private() { # skopeo with an empty private blob-info cache
 bold "Making a base image from busybox-static with berth import"
 mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
 cp /bin/busybox "$work/rootfs/bin/busybox"
-for applet in sh ls cat echo; do ln -s busybox "$work/rootfs/bin/$applet"; done
+for applet in sh ls cat echo id hostname; do ln -s busybox "$work/rootfs/bin/$applet"; done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
 tar -C "$work/rootfs" -czf "$work/rootfs.tar.gz" .
 berth import -c 'CMD ["/bin/sh"]' "$work/rootfs.tar.gz" "$registry/demo/busybox:v1"
@@ -99,6 +101,20 @@ berth image mount "$registry/demo/layers:v1" "$work/mnt"
 printf '$ ls %s/etc\n' "$work/mnt"; ls "$work/mnt/etc"
 berth image unmount "$work/mnt"
 berth images
+
+bold "Running a container from it"
+berth run --rm "$registry/demo/busybox:v1" sh -c 'echo "hello from $(hostname), pid $$"'
+
+bold "Plugins: a policy that refuses root containers, and a package scanner"
+berth plugin install "$plugindir/deny_root.wasm"
+berth plugin install --kind scanner "$plugindir/pkg_inventory.wasm"
+printf '$ berth run --rm %s id   # refused by deny-root\n' "$registry/demo/busybox:v1"
+if "$bindir/berth" run --rm "$registry/demo/busybox:v1" id; then
+    echo "deny-root let a root container run" >&2; exit 1
+fi
+berth run --rm -u 65534 "$registry/demo/busybox:v1" id
+berth scan "$registry/demo/busybox:v1"
+berth plugin ls
 
 bold "Stopping berthd"
 kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true

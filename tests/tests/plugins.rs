@@ -480,3 +480,40 @@ dirs = [{{ host = "{dir}", guest = "/auth", access = "ro" }}]
     );
     Ok(())
 }
+
+#[test]
+fn images_pushed_to_the_registry_are_scanned() -> anyhow::Result<()> {
+    let config = format!(
+        "{}\n[scan]\non_push = true\n\n[[plugin]]\nname = \"pkg-inventory\"\nkind = \"scanner\"\nsource = \"{}\"\n",
+        Berthd::CONFIG_AUTH_NONE,
+        wasm::PKG_INVENTORY
+    );
+    let daemon = Berthd::start(&config)?;
+    let image = fixture::small()?;
+    berth_e2e::skopeo::copy(
+        &image.oci_ref(),
+        &format!("docker://{}/e2e/scanned:1", daemon.registry()),
+        None,
+        None,
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let out = daemon.berth(&["scan", "--json", &image.manifest_digest])?;
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(Instant::now() < deadline, "no scan report within 60 s");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let v: serde_json::Value = serde_json::from_str(&report)?;
+    assert_eq!(v["repository"], "e2e/scanned");
+    let findings = v["reports"][0]["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        findings.iter().any(|f| f["package"] == "busybox"),
+        "the fixture's busybox is found: {report}"
+    );
+    Ok(())
+}

@@ -14,6 +14,15 @@ pub struct Config {
     /// `[[plugin]]` entries: Wasm plugins loaded at start-up.
     pub plugin: Vec<berth_plugins::PluginSpec>,
     pub control: ControlSection,
+    pub scan: ScanSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanSection {
+    /// Scan every image manifest pushed to the registry with the scanner
+    /// plugins (reports at `/v1/scans/DIGEST`).
+    pub on_push: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -156,6 +156,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let pushed = if config.scan.on_push {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(control::plugins::scan_on_push::run(
+            control_state.clone(),
+            rx,
+        ));
+        Some(tx)
+    } else {
+        None
+    };
     let control_app = control::app(control_state);
     let socket = bind_socket(&args.socket)?;
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "control plane listening");
@@ -169,7 +179,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         if let Ok(a) = l.local_addr() {
             tracing::info!(addr = %a, "registry listening");
         }
-        let app = registry::app(Arc::new(registry::RegistryApp { registry, auth }));
+        let app = registry::app(Arc::new(registry::RegistryApp {
+            registry,
+            auth,
+            pushed,
+        }));
         // Without TCP_NODELAY a streamed response's first bytes can wait out
         // the client's delayed ACK (tens of ms per request).
         let l = l.tap_io(|tcp| {

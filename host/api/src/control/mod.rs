@@ -109,6 +109,7 @@ pub fn app(state: Arc<ControlApp>) -> Router {
         .route("/v1/plugins/{name}/disable", post(plugins::disable))
         .route("/v1/plugins/{name}/reload", post(plugins::reload))
         .route("/v1/images/scan", post(plugins::scan::scan))
+        .route("/v1/scans/{digest}", get(plugins::scan_on_push::get))
         .route("/metrics", get(plugins::metrics))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)

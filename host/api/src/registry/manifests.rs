@@ -170,6 +170,10 @@ pub(crate) async fn handle(
                 .registry
                 .manifest_put(repo, reference, content_type.as_deref(), &body)
                 .await?;
+            if let Some(tx) = &app.pushed {
+                // The receiver may be gone at shutdown; the push stands.
+                let _ = tx.send((repo.to_string(), put.digest.clone()));
+            }
             let mut resp = (
                 StatusCode::CREATED,
                 [

@@ -27,6 +27,8 @@ use paths::Route;
 pub struct RegistryApp {
     pub registry: Registry,
     pub auth: Arc<AuthService>,
+    /// Told of every manifest pushed (repository, digest), e.g. to scan it.
+    pub pushed: Option<tokio::sync::mpsc::UnboundedSender<(String, berth_oci::Digest)>>,
 }
 
 /// `fn app(state) -> Router` for the registry endpoint.

@@ -44,6 +44,7 @@ pub async fn start() -> Server {
     let router = app(Arc::new(RegistryApp {
         registry,
         auth: Arc::new(auth),
+        pushed: None,
     }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -174,7 +174,8 @@ pub enum Command {
         #[command(subcommand)]
         command: plugins::PluginCommand,
     },
-    /// Scan an image with the scanner plugins.
+    /// Scan an image with the scanner plugins (or show the scan-on-push
+    /// report of a pushed manifest digest).
     Scan {
         image: String,
         /// Print the whole answer as JSON.

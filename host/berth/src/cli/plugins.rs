@@ -252,15 +252,22 @@ pub async fn plugin(daemon: &Daemon, command: PluginCommand) -> anyhow::Result<(
     Ok(())
 }
 
-/// `berth scan IMAGE`: what the scanner plugins find.
+/// `berth scan IMAGE`: what the scanner plugins find. `berth scan DIGEST`
+/// shows the scan-on-push report of a manifest pushed to the registry.
 pub async fn scan(daemon: &Daemon, image: &str, json: bool) -> anyhow::Result<()> {
-    let v = daemon
-        .json(
-            Method::POST,
-            "/v1/images/scan",
-            Some(serde_json::json!({ "reference": image })),
-        )
-        .await?;
+    let v = if image.starts_with("sha256:") || image.starts_with("sha512:") {
+        daemon
+            .json(Method::GET, &format!("/v1/scans/{image}"), None)
+            .await?
+    } else {
+        daemon
+            .json(
+                Method::POST,
+                "/v1/images/scan",
+                Some(serde_json::json!({ "reference": image })),
+            )
+            .await?
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());

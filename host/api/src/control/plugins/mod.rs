@@ -5,6 +5,7 @@
 //! requests in flight finish with what they started with.
 
 pub mod scan;
+pub mod scan_on_push;
 pub mod sources;
 
 use std::sync::Arc;

@@ -10,6 +10,10 @@
     reason = "a test fails loudly on any unexpected error"
 )]
 
+/// The blob store is the native one here; `conformance_dir_storage.rs`
+/// runs the same suite over the dir-storage plugin.
+const STORAGE_PLUGIN: bool = false;
+
 #[path = "conformance/clients.rs"]
 mod clients;
 #[path = "conformance/common.rs"]

@@ -33,11 +33,41 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// A dir-storage plugin granted `store`, loaded into one manager per test
+/// process (the component is compiled once, then comes from the cache).
+fn dir_storage(store: &std::path::Path) -> Arc<dyn berth_content::BlobBackend> {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static MANAGER: OnceLock<(berth_plugins::PluginManager, tempfile::TempDir)> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let (manager, _) = MANAGER.get_or_init(|| {
+        let cache = tempfile::tempdir().unwrap();
+        let m = berth_plugins::PluginManager::new(berth_plugins::ManagerOptions::new(cache.path()));
+        (m, cache)
+    });
+    std::fs::create_dir_all(store).unwrap();
+    let name = format!("dir-storage-{}", NEXT.fetch_add(1, Ordering::SeqCst));
+    let spec: berth_plugins::PluginSpec = serde_json::from_value(serde_json::json!({
+        "name": name,
+        "kind": "storage-backend",
+        "source": berth_plugin_artifacts::DIR_STORAGE,
+        "config": { "root": "/data" },
+        "grants": { "dirs": [{ "host": store, "guest": "/data", "access": "rw" }] },
+    }))
+    .unwrap();
+    let bytes = std::fs::read(berth_plugin_artifacts::DIR_STORAGE).unwrap();
+    manager.load(spec, &bytes).unwrap();
+    manager.storage_backend(&name).unwrap()
+}
+
 pub async fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let content = ContentStore::open(dir.path().join("content"))
+    let mut content = ContentStore::open(dir.path().join("content"))
         .await
         .unwrap();
+    if crate::STORAGE_PLUGIN {
+        content = content.with_backend(dir_storage(&dir.path().join("plugin-store")));
+    }
     let state = State::open(dir.path().join("state")).unwrap();
     let auth = AuthService::open(&state, AuthConfig::default()).unwrap();
     let registry = Registry::new(content, state, RegistryConfig::default());

@@ -8,7 +8,7 @@ pub mod scanner {
         world: "scanner",
         path: "../../wit",
         with: {
-            "berth:plugin/image-fs.rootfs": crate::imagefs::Rootfs,
+            "berth:plugin/image-fs.rootfs": crate::capabilities::image_fs::Rootfs,
         },
     });
 }

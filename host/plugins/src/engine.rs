@@ -98,7 +98,7 @@ fn linker(engine: &Engine, image_fs: bool) -> wasmtime::Result<Linker<HostState>
     capabilities::config::add_to_linker(&mut linker)?;
     capabilities::clock::add_to_linker(&mut linker)?;
     if image_fs {
-        crate::imagefs::add_to_linker(&mut linker)?;
+        capabilities::image_fs::add_to_linker(&mut linker)?;
     }
     Ok(linker)
 }

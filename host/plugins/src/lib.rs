@@ -72,7 +72,6 @@ mod capabilities;
 pub mod engine;
 mod error;
 mod hooks;
-mod imagefs;
 mod manager;
 mod metrics;
 mod offline;

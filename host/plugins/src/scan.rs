@@ -5,7 +5,7 @@ use std::sync::Arc;
 use berth_scan::{Finding, ImageInfo, RootView, ScanError, Scanner, Severity};
 
 use crate::bindings::scanner::exports::berth::plugin::scan as wit;
-use crate::imagefs::Rootfs;
+use crate::capabilities::image_fs::Rootfs;
 use crate::plugin::{Exports, Plugin};
 use crate::spec::Kind;
 use crate::{PluginError, PluginManager};

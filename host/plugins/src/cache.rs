@@ -32,6 +32,10 @@ pub(crate) fn load(
 ) -> Result<(Component, CacheOutcome), PluginError> {
     let key = key(engine, bytes);
     let path = cache_dir.join(format!("{key}.cwasm"));
+    check_private(cache_dir).map_err(|message| PluginError::Load {
+        plugin: plugin.to_owned(),
+        message,
+    })?;
     if path.exists() {
         let start = Instant::now();
         // SAFETY: deserialize_file trusts the file to be a valid artifact
@@ -104,6 +108,26 @@ impl std::hash::Hasher for ShaHasher<'_> {
     fn write(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
     }
+}
+
+/// Loading a precompiled artifact runs its code: refuse a cache directory
+/// others may write to.
+fn check_private(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("creating the compile cache {}: {e}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| format!("reading the compile cache {}: {e}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "the compile cache {} is writable by others (mode {:o}); make it writable only by berthd (chmod 700)",
+            dir.display(),
+            mode & 0o777
+        ));
+    }
+    Ok(())
 }
 
 fn write_atomically(dir: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {

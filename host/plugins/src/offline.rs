@@ -71,6 +71,30 @@ pub struct ScanTest {
     pub image: ImageInfo,
 }
 
+/// A fresh mode-0700 directory, removed on drop: a shared cache in the
+/// system temp directory could be planted by another user, and loading a
+/// precompiled artifact runs its code.
+struct PrivateDir(std::path::PathBuf);
+
+impl PrivateDir {
+    fn new() -> std::io::Result<PrivateDir> {
+        use std::os::unix::fs::DirBuilderExt;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path =
+            std::env::temp_dir().join(format!("berth-plugin-test-{}-{nanos}", std::process::id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(PrivateDir(path))
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn anonymous() -> TestCredentials {
     TestCredentials::Anonymous
 }
@@ -83,8 +107,8 @@ fn repository() -> String {
 /// `None` for `{}`), feeds it `input_json` and returns its answer as
 /// printable text. Hooks take an event (see [`berth_policy::event`]); auth
 /// providers an [`AuthTest`]; scanners a [`ScanTest`]. Storage backends
-/// cannot be tested this way. Compiled components are cached in the system
-/// temp directory.
+/// cannot be tested this way. The component is compiled into a private
+/// temporary directory, removed afterwards.
 pub fn test_plugin(
     wasm: &Path,
     kind: Kind,
@@ -107,9 +131,14 @@ pub fn test_plugin(
         plugin: name.into(),
         message: format!("the {what} JSON is invalid: {e}"),
     };
-    let manager = PluginManager::new(ManagerOptions::new(
-        std::env::temp_dir().join("berth-plugin-cache"),
-    ));
+    let cache = PrivateDir::new().map_err(|e| PluginError::Load {
+        plugin: name.into(),
+        message: format!(
+            "creating a private compile cache in {}: {e}",
+            std::env::temp_dir().display()
+        ),
+    })?;
+    let manager = PluginManager::new(ManagerOptions::new(&cache.0));
     match kind {
         Kind::LifecycleHook => {
             let event = Event::from_json(input_json).map_err(|e| input_error("event", &e))?;

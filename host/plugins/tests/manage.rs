@@ -63,6 +63,21 @@ fn a_corrupt_cache_entry_is_compiled_again() {
 }
 
 #[test]
+fn a_cache_dir_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let m = PluginManager::new(ManagerOptions::new(dir.path()));
+    let err = m
+        .load(
+            spec("a", Kind::LifecycleHook, "x"),
+            &bytes(artifacts::DENY_ROOT),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("writable by others"), "{err}");
+}
+
+#[test]
 fn duplicates_and_bad_input_are_clear_errors() {
     let m = manager();
     load(

@@ -15,7 +15,7 @@
 # prints median, p99 and max, and whether the targets were met.
 #
 # Parts 2 and 3 (registry throughput with an auth plugin, `berth run` with three hooks)
-# need the daemon wiring and are marked below.
+# are bench/plugins_daemon.sh, run at the end.
 set -euo pipefail
 
 calls=100000
@@ -35,14 +35,7 @@ echo "### part 1: plugin call latency (release build)"
 cargo build --release -q -p berth-plugins --example plugin_bench
 "$repo_root/target/release/examples/plugin_bench" "$calls"
 
-# ---------------------------------------------------------------------------------------
-# ### part 2: registry throughput with an auth plugin — TO BE ADDED WITH THE DAEMON WIRING
-# Push/pull against berthd's registry with htpasswd-rbac as the auth provider vs the native
-# provider, same image, same run; requests/s and the per-request overhead of the plugin.
-# ---------------------------------------------------------------------------------------
-
-# ---------------------------------------------------------------------------------------
-# ### part 3: run with three hooks — TO BE ADDED WITH THE DAEMON WIRING
-# `berth run --rm busybox true` start-to-exit latency with deny-root, default-limits and
-# allowed-registries loaded vs no hooks, alternating rounds; the difference is the hooks.
-# ---------------------------------------------------------------------------------------
+echo
+# Parts 2 and 3 need daemons: registry throughput with htpasswd-rbac vs native auth, and
+# `berth run --rm` with three hooks vs none (see bench/plugins_daemon.sh).
+"$repo_root/bench/plugins_daemon.sh"

@@ -54,8 +54,8 @@ done
 if [[ -z ${BERTH_RUN_BENCH_NS:-} ]]; then
     # Build outside (cargo needs nothing of the namespace), then re-exec inside.
     if [[ -z ${BERTH_BIN_DIR:-} ]]; then
-        echo "# building release binaries (cargo build --release -p berth --bins; run_bench example)"
-        cargo build --release -p berth --bins
+        echo "# building release binaries (cargo build --release -p berth -p berth-shim --bins; run_bench example)"
+        cargo build --release -p berth -p berth-shim --bins
         cargo build --release -p berth-runtime --example run_bench
         export BERTH_BIN_DIR=${CARGO_TARGET_DIR:-$repo_root/target}/release
     fi

@@ -2,7 +2,7 @@
 //!
 //! `cargo test --workspace` does not necessarily build `berthd` and `berth` as plain
 //! binaries (only as their unit-test harnesses), and a binary left in `target/` by an older
-//! build would test old code; so the first caller runs `cargo build -p berth --bins`, which
+//! build would test old code; so the first caller runs `cargo build -p berth -p berth-shim --bins`, which
 //! is a no-op when they are fresh. `BERTH_BIN_DIR=DIR` uses binaries from DIR instead and
 //! builds nothing (the benchmark and CI of a release build use that).
 
@@ -45,7 +45,7 @@ pub fn target_dir() -> PathBuf {
 fn locate_and_build() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("BERTH_BIN_DIR") {
         let dir = PathBuf::from(dir);
-        for name in ["berthd", "berth"] {
+        for name in ["berthd", "berth", "berth-shim"] {
             if !dir.join(name).is_file() {
                 anyhow::bail!("BERTH_BIN_DIR={} has no {name} binary", dir.display());
             }
@@ -54,20 +54,20 @@ fn locate_and_build() -> anyhow::Result<PathBuf> {
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(&cargo)
-        .args(["build", "-p", "berth", "--bins"])
+        .args(["build", "-p", "berth", "-p", "berth-shim", "--bins"])
         .current_dir(crate::workspace_root())
         .status()
-        .map_err(|e| anyhow::anyhow!("running cargo build -p berth --bins: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("running cargo build -p berth -p berth-shim --bins: {e}"))?;
     if !status.success() {
         anyhow::bail!(
-            "cargo build -p berth --bins failed ({status}); the e2e tests need berthd and berth"
+            "cargo build -p berth -p berth-shim --bins failed ({status}); the e2e tests need berthd, berth and berth-shim"
         );
     }
     let dir = target_dir().join("debug");
-    for name in ["berthd", "berth"] {
+    for name in ["berthd", "berth", "berth-shim"] {
         if !dir.join(name).is_file() {
             anyhow::bail!(
-                "cargo build -p berth --bins left no {} in {}",
+                "cargo build -p berth -p berth-shim --bins left no {} in {}",
                 name,
                 dir.display()
             );

@@ -29,8 +29,10 @@ mod error;
 mod etc;
 mod init;
 mod kernel;
+pub mod logfile;
 mod plan;
 pub mod seccomp;
+pub mod shim_files;
 mod spec;
 mod user;
 

@@ -15,6 +15,7 @@ pub struct Config {
     pub plugin: Vec<berth_plugins::PluginSpec>,
     pub control: ControlSection,
     pub scan: ScanSection,
+    pub containers: ContainersSection,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -31,6 +32,30 @@ pub struct ControlSection {
     /// Serve the control API on this TCP address too, behind the auth
     /// providers (`--control-listen` wins).
     pub listen: Option<String>,
+}
+
+/// Defaults for containers that do not set their own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContainersSection {
+    /// Docker's json-file `max-size` (e.g. `10m`); unset: logs never rotate.
+    pub log_max_size: Option<String>,
+    /// Docker's json-file `max-file`: files kept, the current one included.
+    pub log_max_file: Option<u32>,
+}
+
+impl ContainersSection {
+    /// As `--log-opt` values.
+    pub fn log_opts(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(s) = &self.log_max_size {
+            v.push(format!("max-size={s}"));
+        }
+        if let Some(n) = self.log_max_file {
+            v.push(format!("max-file={n}"));
+        }
+        v
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

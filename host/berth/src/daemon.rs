@@ -123,8 +123,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Err(e) = networks.reconcile().await {
         tracing::warn!(error = %e, "cleaning up network leftovers");
     }
+    let container_logs =
+        control::containers::parse_log_opts(&config.containers.log_opts(), Default::default())
+            .map_err(|e| anyhow::anyhow!("[containers] in the config file: {}", e.message))?;
     let control_state = Arc::new(control::ControlApp {
         policy: Arc::new(control::policy::Policy::new()),
+        container_logs,
         unpacker,
         networks,
         ports: control::containers::Ports::default(),
@@ -166,6 +170,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Containers whose monitor is gone (a reboot, a killed shim) and whose
+    // policy says they run.
+    control::containers::revive_all(&control_state).await;
     let control_app = control::app(control_state);
     let socket = bind_socket(&args.socket)?;
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "control plane listening");

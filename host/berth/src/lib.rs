@@ -6,4 +6,3 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod plugins;
-pub mod shim;

@@ -50,6 +50,8 @@ pub struct ControlApp {
     pub policy: Arc<policy::Policy>,
     /// Loaded Wasm plugins.
     pub plugins: berth_plugins::PluginManager,
+    /// Log rotation of containers that set none (`[containers]` in the config).
+    pub container_logs: berth_runtime::shim_files::LogOptions,
 }
 
 pub(crate) type Shared = axum::extract::State<Arc<ControlApp>>;
@@ -85,6 +87,8 @@ pub fn app(state: Arc<ControlApp>) -> Router {
         .route("/v1/containers/{id}/wait", post(containers::wait))
         .route("/v1/containers/{id}/kill", post(containers::kill))
         .route("/v1/containers/{id}/stop", post(containers::stop))
+        .route("/v1/containers/{id}/start", post(containers::start))
+        .route("/v1/containers/{id}/restart", post(containers::restart))
         .route("/v1/containers/{id}/pause", post(containers::pause))
         .route("/v1/containers/{id}/unpause", post(containers::unpause))
         .route("/v1/containers/{id}/stats", get(containers::stats))

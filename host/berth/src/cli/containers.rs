@@ -1,5 +1,5 @@
-//! Container verbs: `run`, `ps`, `logs`, `wait`, `stop`, `kill`, `rm`,
-//! `inspect`. Exit codes follow Docker: the container's own, 125 when
+//! Container verbs: `run`, `create`, `start`, `restart`, `ps`, `logs`,
+//! `wait`, `stop`, `kill`, `rm`, `inspect`. Exit codes follow Docker: the container's own, 125 when
 //! berth failed, 126/127 when the command could not run.
 
 use std::io::Write;
@@ -85,6 +85,12 @@ pub struct RunArgs {
     /// `KEY=VALUE` metadata; repeatable.
     #[arg(short = 'l', long = "label")]
     pub labels: Vec<String>,
+    /// `no`, `on-failure[:max-retries]`, `always` or `unless-stopped`.
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// `max-size=10m`, `max-file=3` (json-file rotation); repeatable.
+    #[arg(long = "log-opt")]
+    pub log_opts: Vec<String>,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -117,7 +123,8 @@ fn exit_code_for(error_code: &str) -> i32 {
     }
 }
 
-pub async fn run(daemon: &Daemon, a: RunArgs) -> anyhow::Result<()> {
+/// `run`, or with `create` only prepare the container (`berth create`).
+pub async fn run(daemon: &Daemon, a: RunArgs, create: bool) -> anyhow::Result<()> {
     let size = |v: &Option<String>| v.as_deref().map(parse_bytes).transpose();
     let mut env_file_lines = Vec::new();
     for f in &a.env_files {
@@ -164,6 +171,9 @@ pub async fn run(daemon: &Daemon, a: RunArgs) -> anyhow::Result<()> {
         "add_hosts": a.add_hosts,
         "dns": a.dns,
         "labels": labels,
+        "restart": a.restart,
+        "log_opts": a.log_opts,
+        "no_start": create,
     });
     let (status, resp) = daemon
         .send(Method::POST, "/v1/containers", Some(body))
@@ -179,7 +189,7 @@ pub async fn run(daemon: &Daemon, a: RunArgs) -> anyhow::Result<()> {
         );
         std::process::exit(exit_code_for(v["code"].as_str().unwrap_or("")));
     }
-    if a.detach {
+    if a.detach || create {
         println!("{}", v["id"].as_str().unwrap_or(""));
         return Ok(());
     }
@@ -211,6 +221,7 @@ pub async fn ps(daemon: &Daemon, all: bool, quiet: bool) -> anyhow::Result<()> {
         }
         let status = match c["status"]["state"].as_str() {
             Some("exited") => format!("Exited ({})", c["status"]["code"]),
+            Some("restarting") => format!("Restarting ({})", c["status"]["code"]),
             Some("running") => "Up".to_string(),
             other => other.unwrap_or("?").to_string(),
         };
@@ -235,16 +246,149 @@ pub async fn ps(daemon: &Daemon, all: bool, quiet: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn logs(daemon: &Daemon, container: &str) -> anyhow::Result<()> {
-    let v = daemon
-        .json(
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow the output until the container is over.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Lines from the end (a number or `all`).
+    #[arg(short = 'n', long)]
+    pub tail: Option<String>,
+    /// Prefix each line with its RFC 3339 timestamp (nanoseconds).
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Only lines since: RFC 3339, unix seconds, or relative (`10m`, `2h`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only lines until (same forms as --since).
+    #[arg(long)]
+    pub until: Option<String>,
+    pub container: String,
+}
+
+/// `--since`/`--until` as unix seconds.
+fn parse_time(flag: &str, s: &str) -> anyhow::Result<f64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let unit = match s.chars().last() {
+        Some('s') => Some(1.0),
+        Some('m') => Some(60.0),
+        Some('h') => Some(3600.0),
+        _ => None,
+    };
+    if let Some(unit) = unit
+        && let Ok(n) = s[..s.len() - 1].parse::<f64>()
+    {
+        return Ok(now - n * unit);
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok(secs);
+    }
+    if let Some(t) = berth_runtime::logfile::parse_timestamp(s) {
+        return Ok(t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0));
+    }
+    bail!(
+        "{flag} {s:?}: use an RFC 3339 time (2026-11-30T01:00:00Z), unix seconds, or a duration such as 10m"
+    )
+}
+
+/// Print log entries from the daemon as they come: stdout to stdout,
+/// stderr to stderr.
+pub async fn logs(daemon: &Daemon, a: LogsArgs) -> anyhow::Result<()> {
+    use berth_runtime::logfile::{Stream, parse_entry};
+    use http_body_util::BodyExt;
+
+    let mut q = format!("follow={}", a.follow);
+    if let Some(t) = &a.tail {
+        q.push_str(&format!("&tail={}", super::encode(t)));
+    }
+    if let Some(s) = &a.since {
+        q.push_str(&format!("&since={}", parse_time("--since", s)?));
+    }
+    if let Some(u) = &a.until {
+        q.push_str(&format!("&until={}", parse_time("--until", u)?));
+    }
+    let (status, mut body) = daemon
+        .send(
             Method::GET,
-            &format!("/v1/containers/{}/logs", super::encode(container)),
+            &format!("/v1/containers/{}/logs?{q}", super::encode(&a.container)),
             None,
         )
         .await?;
-    print!("{}", v["stdout"].as_str().unwrap_or(""));
-    eprint!("{}", v["stderr"].as_str().unwrap_or(""));
+    if !status.is_success() {
+        super::http::json_of(status, body).await?;
+        bail!("the daemon answered {status}");
+    }
+    let mut pending: Vec<u8> = Vec::new();
+    // Whether each stream is at the start of a line (where -t prints a time).
+    let mut at_start = [true, true];
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    while let Some(frame) = body.frame().await {
+        let frame = frame.context("reading the log from the daemon")?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        pending.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(nl) = pending[start..].iter().position(|b| *b == b'\n') {
+            let line = &pending[start..start + nl];
+            start += nl + 1;
+            let Some(e) = parse_entry(line) else {
+                continue;
+            };
+            let (w, i): (&mut dyn Write, usize) = match e.stream {
+                Stream::Stdout => (&mut out, 0),
+                Stream::Stderr => (&mut err, 1),
+            };
+            if a.timestamps && at_start[i] {
+                write!(w, "{} ", e.timestamp)?;
+            }
+            w.write_all(e.content)?;
+            if !e.partial {
+                w.write_all(b"\n")?;
+            }
+            at_start[i] = !e.partial;
+        }
+        pending.drain(..start);
+        out.flush()?;
+        err.flush()?;
+    }
+    Ok(())
+}
+
+/// `start`: start created or stopped containers.
+pub async fn start(daemon: &Daemon, containers: &[String]) -> anyhow::Result<()> {
+    for c in containers {
+        daemon
+            .json(
+                Method::POST,
+                &format!("/v1/containers/{}/start", super::encode(c)),
+                None,
+            )
+            .await?;
+        println!("{c}");
+    }
+    Ok(())
+}
+
+/// `restart [-t N]`: stop (without firing the restart policy), then start.
+pub async fn restart(daemon: &Daemon, containers: &[String], t: Option<u64>) -> anyhow::Result<()> {
+    let q = t.map(|t| format!("?t={t}")).unwrap_or_default();
+    for c in containers {
+        daemon
+            .json(
+                Method::POST,
+                &format!("/v1/containers/{}/restart{q}", super::encode(c)),
+                None,
+            )
+            .await?;
+        println!("{c}");
+    }
     Ok(())
 }
 

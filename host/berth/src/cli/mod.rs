@@ -114,6 +114,21 @@ pub enum Command {
     Info,
     /// Run a command in a new container.
     Run(Box<containers::RunArgs>),
+    /// Create a container without starting it (`start` starts it).
+    Create(Box<containers::RunArgs>),
+    /// Start created or stopped containers.
+    Start {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop containers (their restart policy does not fire) and start them again.
+    Restart {
+        /// Seconds to wait for the stop before SIGKILL.
+        #[arg(short, long)]
+        time: Option<u64>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// List containers.
     Ps {
         #[arg(short, long)]
@@ -122,7 +137,7 @@ pub enum Command {
         quiet: bool,
     },
     /// Print a container's output.
-    Logs { container: String },
+    Logs(containers::LogsArgs),
     /// Wait for a container to end and print its exit code.
     Wait { container: String },
     /// Stop a container: its stop signal, then SIGKILL after -t seconds.
@@ -343,9 +358,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_images(&images, quiet);
         }
         Command::Image { command } => images::image(&daemon, command).await?,
-        Command::Run(args) => containers::run(&daemon, *args).await?,
+        Command::Run(args) => containers::run(&daemon, *args, false).await?,
+        Command::Create(args) => containers::run(&daemon, *args, true).await?,
+        Command::Start { containers: list } => containers::start(&daemon, &list).await?,
+        Command::Restart {
+            time,
+            containers: list,
+        } => containers::restart(&daemon, &list, time).await?,
         Command::Ps { all, quiet } => containers::ps(&daemon, all, quiet).await?,
-        Command::Logs { container } => containers::logs(&daemon, &container).await?,
+        Command::Logs(args) => containers::logs(&daemon, args).await?,
         Command::Wait { container } => containers::wait(&daemon, &container).await?,
         Command::Stop { time, container } => containers::stop(&daemon, &container, time).await?,
         Command::Kill { signal, container } => {

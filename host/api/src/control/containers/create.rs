@@ -2,10 +2,6 @@
 //! prepare the root file system on the image's top snapshot, build the
 //! runtime spec, start a shim, wire the network, let the container go.
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -13,7 +9,9 @@ use berth_runtime::{ExtraMount, ImageDefaults, RunOptions};
 use berth_snapshot::Labels;
 use serde::Deserialize;
 
-use super::record::{ContainerRecord, Status, status_of, tree};
+use berth_runtime::shim_files::{LogOptions, RestartPolicy};
+
+use super::record::{ContainerRecord, Status, tree};
 use crate::control::store::read_config;
 use crate::control::{ControlApp, ControlError, Shared};
 
@@ -62,6 +60,61 @@ pub struct RunRequest {
     pub dns: Vec<String>,
     /// `--label KEY=VALUE`.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--restart no|on-failure[:N]|always|unless-stopped`.
+    pub restart: Option<String>,
+    /// `--log-opt max-size=10m`, `--log-opt max-file=3`.
+    pub log_opts: Vec<String>,
+    /// `berth create`: prepare everything, start nothing.
+    pub no_start: bool,
+}
+
+/// Docker's json-file options over the daemon's defaults.
+pub fn parse_log_opts(opts: &[String], defaults: LogOptions) -> Result<LogOptions, ControlError> {
+    let mut out = defaults;
+    for o in opts {
+        let bad = |why: &str| ControlError::bad_request(format!("--log-opt {o:?}: {why}"));
+        let (key, value) = o
+            .split_once('=')
+            .ok_or_else(|| bad("use key=value, e.g. max-size=10m or max-file=3"))?;
+        match key {
+            "max-size" => {
+                let size = parse_size(value)
+                    .ok_or_else(|| bad("max-size is a size such as 10m, 512k or 1g"))?;
+                out.max_size = (size > 0).then_some(size);
+            }
+            "max-file" => {
+                out.max_file = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| bad("max-file is a count of at least 1"))?;
+            }
+            _ => return Err(bad("berth knows max-size and max-file")),
+        }
+    }
+    if out.max_file > 1 && out.max_size.is_none() {
+        return Err(ControlError::bad_request(
+            "--log-opt max-file needs max-size: without it the log never rotates",
+        ));
+    }
+    Ok(out)
+}
+
+/// `10m`, `512k`, `1g`, `4096` (bytes); `-1` is no limit (0).
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Some(0);
+    }
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n.is_finite() && n >= 0.0).then(|| (n * mult as f64) as u64)
 }
 
 fn parse_ulimit(u: &str) -> Result<berth_runtime::Ulimit, ControlError> {
@@ -107,18 +160,6 @@ fn new_id() -> String {
     )
 }
 
-/// Wait until the shim wrote the pid (created) or an exit record (failed).
-async fn await_created(dir: &Path) -> Status {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = status_of(dir);
-        if s != Status::Created || Instant::now() > deadline {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 pub(crate) async fn run(
     State(app): Shared,
     axum::Json(mut req): axum::Json<RunRequest>,
@@ -146,6 +187,21 @@ pub(crate) async fn run(
     }
     // Everything that can fail without touching the host comes first.
     let wanted = wanted_mounts(&req)?;
+    let restart: RestartPolicy = match &req.restart {
+        Some(r) => r
+            .parse()
+            .map_err(|e: berth_runtime::shim_files::BadRestartPolicy| {
+                ControlError::bad_request(e.to_string())
+            })?,
+        None => RestartPolicy::No,
+    };
+    if req.auto_remove && restart != RestartPolicy::No {
+        return Err(ControlError::bad_request(
+            "conflicting options: --restart and --rm (a container removed when it exits cannot be restarted); drop one",
+        ));
+    }
+    let log = parse_log_opts(&req.log_opts, app.container_logs)?;
+    super::ports::parse(&req.publish)?;
     let config = read_config(&app, &image.config).await?;
     let image_volumes: Vec<String> = config
         .config
@@ -211,18 +267,24 @@ pub(crate) async fn run(
         volumes: named.iter().chain(&anonymous).cloned().collect(),
         anonymous_volumes: anonymous,
         labels: req.labels.clone(),
+        restart,
+        hostname: req.hostname.clone(),
+        add_hosts: req.add_hosts.clone(),
     };
-    super::ports::parse(&req.publish)?;
     containers.put(&id, &record)?;
-    match launch(&app, &record, &req, &config, extra).await {
-        Ok(()) => {}
-        Err(e) => {
-            super::lifecycle::cleanup(&app, &record, true).await;
-            return Err(e);
-        }
+    let launched = match prepare(&record, &req, &config, extra, log) {
+        Ok(()) if req.no_start => Ok(()),
+        Ok(()) => super::start::start_shim(&app, &record).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = launched {
+        super::lifecycle::cleanup(&app, &record, true).await;
+        return Err(e);
     }
-    notify_started(&app, &record);
-    if req.detach {
+    if !req.no_start {
+        notify_started(&app, &record);
+    }
+    if req.detach || req.no_start {
         return Ok(axum::Json(serde_json::json!({ "id": id, "name": name })));
     }
     let status = super::lifecycle::wait_exit(&record.dir, None).await;
@@ -242,7 +304,7 @@ pub(crate) async fn run(
 }
 
 /// Fires `post-start`, and `post-stop` once the container exits.
-fn notify_started(app: &std::sync::Arc<ControlApp>, record: &ContainerRecord) {
+pub(crate) fn notify_started(app: &std::sync::Arc<ControlApp>, record: &ContainerRecord) {
     if app.policy.current().is_empty() {
         return;
     }
@@ -262,13 +324,13 @@ fn notify_started(app: &std::sync::Arc<ControlApp>, record: &ContainerRecord) {
     });
 }
 
-/// Everything from the spec to the running process.
-async fn launch(
-    app: &ControlApp,
+/// The files a shim needs: the runtime spec and `shim.json`.
+fn prepare(
     record: &ContainerRecord,
     req: &RunRequest,
     config: &berth_image::ImageConfig,
     mounts: Vec<ExtraMount>,
+    log: LogOptions,
 ) -> Result<(), ControlError> {
     let cc = config.config.clone().unwrap_or_default();
     let extra_hosts = berth_network::parse_extra_hosts(&req.add_hosts)
@@ -335,67 +397,17 @@ async fn launch(
     }
     spec.save(record.dir.join("config.json"))
         .map_err(ControlError::internal)?;
-    let shim = crate::control::containers::lifecycle::shim_config(record, req);
+    let shim = crate::control::containers::lifecycle::shim_config(record, req, log);
     std::fs::write(
         record.dir.join("shim.json"),
         serde_json::to_vec(&shim).map_err(ControlError::internal)?,
     )
     .map_err(ControlError::internal)?;
-    nix::unistd::mkfifo(
-        &record.dir.join("start"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .map_err(|e| ControlError::internal(format!("creating the start fifo: {e}")))?;
-    spawn_shim(app, &record.dir)?;
-    let pid = match await_created(&record.dir).await {
-        Status::Running { pid } => pid,
-        Status::Exited { code, error, .. } => {
-            return Err(ControlError::new(
-                StatusCode::BAD_REQUEST,
-                exit_code_name(code),
-                error
-                    .unwrap_or_else(|| format!("the container could not be created (exit {code})")),
-            ));
-        }
-        Status::Created => {
-            return Err(ControlError::internal(
-                "the container monitor did not report within 30 s; see shim.log",
-            ));
-        }
-    };
-    let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
-    let endpoint = berth_network::EndpointSpec {
-        aliases: vec![record.name.clone()],
-        hostname: req.hostname.clone(),
-        extra_hosts,
-        hosts_path: Some(record.dir.join("etc").join("hosts")),
-    };
-    app.networks
-        .connect(&mode, &netns, &record.id, endpoint)
-        .await
-        .map_err(|e| {
-            ControlError::internal(format!(
-                "connecting the container to {}: {e}",
-                record.network
-            ))
-        })?;
-    super::ports::open(app, record).await?;
-    let fifo = record.dir.join("start");
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&fifo)
-            .and_then(|mut f| f.write_all(b"1"))
-    })
-    .await
-    .map_err(ControlError::internal)?
-    .map_err(|e| ControlError::internal(format!("starting the container: {e}")))?;
     Ok(())
 }
 
 /// Docker's names for the exit codes of failed runs, as error codes.
-fn exit_code_name(code: i32) -> &'static str {
+pub(crate) fn exit_code_name(code: i32) -> &'static str {
     match code {
         126 => "command_not_executable",
         127 => "command_not_found",
@@ -415,30 +427,4 @@ fn share_host_network(spec: &mut oci_spec::runtime::Spec) {
         linux.set_namespaces(namespaces);
         spec.set_linux(Some(linux));
     }
-}
-
-/// Start the shim in its own session, so it outlives the daemon; a task
-/// reaps it if the daemon is still there when it ends.
-fn spawn_shim(app: &ControlApp, dir: &Path) -> Result<(), ControlError> {
-    let log = std::fs::File::create(dir.join("shim.log")).map_err(ControlError::internal)?;
-    let mut cmd = tokio::process::Command::new(&app.shim);
-    cmd.arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log);
-    // SAFETY: setsid is async-signal-safe and touches no memory.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ControlError::internal(format!("starting {}: {e}", app.shim.display())))?;
-    tokio::spawn(async move {
-        let _ = child.wait().await;
-    });
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! The verbs on existing containers: ps, inspect, logs, wait, kill, stop, rm.
+//! The verbs on existing containers: ps, inspect, wait, kill, stop, rm.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,11 +10,16 @@ use nix::sys::signal::Signal;
 use serde::Deserialize;
 
 use super::create::RunRequest;
-use super::record::{ContainerRecord, Status, find, status_of, tree};
-use super::shim_files::ShimConfig;
+use berth_runtime::shim_files::{LogOptions, MANUAL_STOP, ShimConfig};
+
+use super::record::{ContainerRecord, Status, find, restart_count, shim_alive, status_of, tree};
 use crate::control::{ControlApp, ControlError, Shared};
 
-pub(crate) fn shim_config(record: &ContainerRecord, req: &RunRequest) -> ShimConfig {
+pub(crate) fn shim_config(
+    record: &ContainerRecord,
+    req: &RunRequest,
+    log: LogOptions,
+) -> ShimConfig {
     ShimConfig {
         id: record.id.clone(),
         cgroup_parent: "berth".into(),
@@ -26,7 +31,42 @@ pub(crate) fn shim_config(record: &ContainerRecord, req: &RunRequest) -> ShimCon
         cpu_shares: req.cpu_shares,
         cpuset_cpus: req.cpuset_cpus.clone(),
         blkio_weight: None,
+        restart: record.restart,
+        log,
     }
+}
+
+/// Tell the shim that what follows is the user's doing: the restart policy
+/// must not undo it (Docker's rule), until the next `start`.
+fn mark_manual_stop(record: &ContainerRecord) -> Result<(), ControlError> {
+    std::fs::write(record.dir.join(MANUAL_STOP), b"").map_err(|e| {
+        ControlError::internal(format!(
+            "marking container {} as stopped by the user: {e}",
+            record.name
+        ))
+    })
+}
+
+/// `stop`: the stop signal, SIGKILL after `grace`; a container waiting to
+/// be restarted just stays down. Returns how it ended.
+pub(crate) async fn stop_container(
+    r: &ContainerRecord,
+    grace: Duration,
+) -> Result<Status, ControlError> {
+    if !shim_alive(&r.dir) {
+        return Ok(status_of(&r.dir));
+    }
+    mark_manual_stop(r)?;
+    if matches!(status_of(&r.dir), Status::Running { .. }) {
+        let first = parse_signal(&r.stop_signal)?;
+        let _ = signal(r, first);
+        let status = wait_exit(&r.dir, Some(grace)).await;
+        if matches!(status, Status::Exited { .. }) {
+            return Ok(status);
+        }
+        let _ = signal(r, Signal::SIGKILL);
+    }
+    Ok(wait_exit(&r.dir, Some(Duration::from_secs(10))).await)
 }
 
 /// Wait for the container in `dir` to end (at most `timeout`).
@@ -60,8 +100,13 @@ fn signal(record: &ContainerRecord, sig: Signal) -> Result<(), ControlError> {
 /// Unmount, disconnect and forget a container that has ended (or kill it);
 /// with `volumes`, also remove its anonymous volumes (`--rm`, `rm -v`).
 pub(crate) async fn cleanup(app: &ControlApp, record: &ContainerRecord, volumes: bool) {
-    if let Status::Running { pid } = status_of(&record.dir) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    if shim_alive(&record.dir) {
+        if let Err(e) = mark_manual_stop(record) {
+            tracing::warn!(container = %record.id, error = %e, "removing a running container");
+        }
+        if let Status::Running { pid } = status_of(&record.dir) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
         wait_exit(&record.dir, Some(Duration::from_secs(10))).await;
     }
     app.ports.close(&record.id);
@@ -103,6 +148,7 @@ fn summary(r: &ContainerRecord) -> serde_json::Value {
         "network": r.network,
         "labels": r.labels,
         "status": status_of(&r.dir),
+        "restart_count": restart_count(&r.dir),
     })
 }
 
@@ -120,7 +166,9 @@ pub(crate) async fn list(
     let out: Vec<serde_json::Value> = all
         .iter()
         .map(|(_, r)| summary(r))
-        .filter(|s| q.all || s["status"]["state"] == "running")
+        .filter(|s| {
+            q.all || s["status"]["state"] == "running" || s["status"]["state"] == "restarting"
+        })
         .collect();
     Ok(axum::Json(out))
 }
@@ -133,6 +181,7 @@ pub(crate) async fn inspect(
     let mut v = summary(&r);
     v["dir"] = serde_json::json!(r.dir);
     v["auto_remove"] = serde_json::json!(r.auto_remove);
+    v["restart_policy"] = serde_json::json!(r.restart.to_string());
     if let Ok(spec) = std::fs::read(r.dir.join("config.json")) {
         v["spec"] = serde_json::from_slice(&spec).unwrap_or_default();
     }
@@ -140,17 +189,6 @@ pub(crate) async fn inspect(
         v["resources"] = serde_json::from_slice(&cfg).unwrap_or_default();
     }
     Ok(axum::Json(v))
-}
-
-pub(crate) async fn logs(
-    State(app): Shared,
-    UrlPath(key): UrlPath<String>,
-) -> Result<impl IntoResponse, ControlError> {
-    let r = find(&app, &key)?;
-    let (stdout, stderr) = super::record::read_logs(&r.dir);
-    Ok(axum::Json(
-        serde_json::json!({ "stdout": stdout, "stderr": stderr }),
-    ))
 }
 
 pub(crate) async fn wait(
@@ -192,6 +230,9 @@ pub(crate) async fn kill(
 ) -> Result<impl IntoResponse, ControlError> {
     let r = find(&app, &key)?;
     let sig = parse_signal(q.signal.as_deref().unwrap_or("SIGKILL"))?;
+    if matches!(status_of(&r.dir), Status::Running { .. }) {
+        mark_manual_stop(&r)?;
+    }
     signal(&r, sig)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -209,19 +250,7 @@ pub(crate) async fn stop(
     Query(q): Query<StopQuery>,
 ) -> Result<impl IntoResponse, ControlError> {
     let r = find(&app, &key)?;
-    if !matches!(status_of(&r.dir), Status::Running { .. }) {
-        return Ok(axum::Json(
-            serde_json::json!({ "id": r.id, "status": status_of(&r.dir) }),
-        ));
-    }
-    let first = parse_signal(&r.stop_signal)?;
-    let _ = signal(&r, first);
-    let grace = Duration::from_secs(q.t.unwrap_or(10));
-    let mut status = wait_exit(&r.dir, Some(grace)).await;
-    if !matches!(status, Status::Exited { .. }) {
-        let _ = signal(&r, Signal::SIGKILL);
-        status = wait_exit(&r.dir, Some(Duration::from_secs(10))).await;
-    }
+    let status = stop_container(&r, Duration::from_secs(q.t.unwrap_or(10))).await?;
     Ok(axum::Json(
         serde_json::json!({ "id": r.id, "status": status }),
     ))
@@ -241,7 +270,11 @@ pub(crate) async fn remove(
     Query(q): Query<RemoveQuery>,
 ) -> Result<impl IntoResponse, ControlError> {
     let r = find(&app, &key)?;
-    if matches!(status_of(&r.dir), Status::Running { .. }) && !q.force {
+    if matches!(
+        status_of(&r.dir),
+        Status::Running { .. } | Status::Restarting { .. }
+    ) && !q.force
+    {
         return Err(ControlError::new(
             StatusCode::CONFLICT,
             "container_running",

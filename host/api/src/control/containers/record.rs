@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use berth_runtime::shim_files::{RestartPolicy, read_exit, read_restart_state};
+
 use crate::control::{ControlApp, ControlError};
 
 /// A container as recorded at creation.
@@ -32,6 +34,15 @@ pub struct ContainerRecord {
     /// `--label`s, with any a pre-create hook added.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--restart`.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// `--hostname` and `--add-host`, for wiring the network again on a
+    /// later start.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub add_hosts: Vec<String>,
 }
 
 /// Where a container is in its life.
@@ -41,6 +52,11 @@ pub enum Status {
     Created,
     Running {
         pid: i32,
+    },
+    /// Waiting out the back-off before its restart policy starts it again.
+    Restarting {
+        /// The exit code of the run that ended.
+        code: i32,
     },
     Exited {
         code: i32,
@@ -53,24 +69,38 @@ fn pid_alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
 
+fn read_pid(dir: &Path, name: &str) -> Option<i32> {
+    std::fs::read_to_string(dir.join(name))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+}
+
+/// Whether the container's monitor is alive (the container is not over).
+pub(crate) fn shim_alive(dir: &Path) -> bool {
+    read_pid(dir, "shim.pid").is_some_and(pid_alive)
+}
+
 /// The status the shim's files show.
 pub fn status_of(dir: &Path) -> Status {
-    if let Some(exit) = super::shim_files::read_exit(dir) {
+    if let Some(exit) = read_exit(dir) {
         return Status::Exited {
             code: exit.code,
             oom_killed: exit.oom_killed,
             error: exit.error,
         };
     }
-    let read_pid = |name: &str| {
-        std::fs::read_to_string(dir.join(name))
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
-    };
     // The shim, not the container, says whether it is still going: between
     // the container's end and `exit.json` the shim is busy recording it.
-    let shim_alive = read_pid("shim.pid").is_some_and(pid_alive);
-    match (read_pid("pid"), shim_alive) {
+    let alive = shim_alive(dir);
+    if alive {
+        let restarts = read_restart_state(dir);
+        if restarts.restarting {
+            return Status::Restarting {
+                code: restarts.last_exit.map(|e| e.code).unwrap_or(0),
+            };
+        }
+    }
+    match (read_pid(dir, "pid"), alive) {
         (Some(pid), true) => Status::Running { pid },
         (None, true) => Status::Created,
         // No monitor and no exit record: it died with the container (e.g.
@@ -86,10 +116,16 @@ pub fn status_of(dir: &Path) -> Status {
 
 /// The container's output so far: (stdout, stderr).
 pub(crate) fn read_logs(dir: &Path) -> (String, String) {
-    let read = |n: &str| {
-        String::from_utf8_lossy(&std::fs::read(dir.join(n)).unwrap_or_default()).into_owned()
-    };
-    (read("stdout.log"), read("stderr.log"))
+    let (out, err) = berth_runtime::logfile::read_streams(dir).unwrap_or_default();
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+/// Restarts the current monitor has made.
+pub(crate) fn restart_count(dir: &Path) -> u32 {
+    read_restart_state(dir).count
 }
 
 pub(crate) fn tree(app: &ControlApp) -> Result<berth_state::JsonTree, ControlError> {

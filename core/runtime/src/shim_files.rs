@@ -1,0 +1,273 @@
+//! The files a container's monitor (`berth-shim`) and the daemon share in
+//! the container's directory; both sides use these types, so the protocol
+//! lives in one place.
+//!
+//! - `config.json` — the OCI runtime spec, written by the daemon;
+//! - `shim.json` — [`ShimConfig`], written by the daemon;
+//! - `start` — a FIFO: the shim waits for one byte on it before starting
+//!   the first run, so the daemon can set up networking first;
+//! - `shim.pid` — the shim's own pid: while it lives, the container is not over;
+//! - `pid` — the current run's host pid, rewritten on every restart;
+//! - `restart.json` — [`RestartState`]: restarts so far, and whether the
+//!   shim is waiting out a back-off;
+//! - `manual-stop` — written by the daemon before a user's stop, kill or
+//!   rm: the shim must not restart what the user stopped;
+//! - `exit.json` — [`ExitRecord`], written when the shim is done (or the
+//!   container could not be created: code 125/126/127);
+//! - `container.log*` — the output, see [`crate::logfile`].
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The marker of a stop the user asked for.
+pub const MANUAL_STOP: &str = "manual-stop";
+/// The restart state file.
+pub const RESTART_STATE: &str = "restart.json";
+
+/// What the daemon tells a shim besides the runtime spec. Limits use
+/// Docker's conventions (negative = unlimited).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ShimConfig {
+    pub id: String,
+    /// Parent cgroup path under each hierarchy (`berth`).
+    pub cgroup_parent: String,
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub blkio_weight: Option<u16>,
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    #[serde(default)]
+    pub log: LogOptions,
+}
+
+/// Docker's json-file rotation options, applied by the shim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogOptions {
+    /// Rotate when the current file would grow past this; `None`: never.
+    pub max_size: Option<u64>,
+    /// Files kept, the current one included (Docker's `max-file`, ≥ 1).
+    pub max_file: u32,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            max_size: None,
+            max_file: 1,
+        }
+    }
+}
+
+/// Docker's `--restart` policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    /// Restart after a non-zero exit, at most `max` times (0: no limit).
+    OnFailure {
+        max: u32,
+    },
+    Always,
+    UnlessStopped,
+}
+
+/// A `--restart` value that is none of Docker's.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid restart policy {0:?}: use no, on-failure[:max-retries], always or unless-stopped")]
+pub struct BadRestartPolicy(pub String);
+
+impl std::str::FromStr for RestartPolicy {
+    type Err = BadRestartPolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadRestartPolicy(s.to_string());
+        let (name, max) = match s.split_once(':') {
+            Some((n, m)) => (n, Some(m)),
+            None => (s, None),
+        };
+        match (name, max) {
+            ("no" | "", None) => Ok(RestartPolicy::No),
+            ("always", None) => Ok(RestartPolicy::Always),
+            ("unless-stopped", None) => Ok(RestartPolicy::UnlessStopped),
+            ("on-failure", None) => Ok(RestartPolicy::OnFailure { max: 0 }),
+            ("on-failure", Some(m)) => Ok(RestartPolicy::OnFailure {
+                max: m.parse().map_err(|_| bad())?,
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestartPolicy::No => f.write_str("no"),
+            RestartPolicy::OnFailure { max: 0 } => f.write_str("on-failure"),
+            RestartPolicy::OnFailure { max } => write!(f, "on-failure:{max}"),
+            RestartPolicy::Always => f.write_str("always"),
+            RestartPolicy::UnlessStopped => f.write_str("unless-stopped"),
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// Whether a run that ended with `code`, after `restarts` restarts, is
+    /// restarted. A stop by the user never is (Docker's rule).
+    pub fn should_restart(self, code: i32, restarts: u32, manual_stop: bool) -> bool {
+        if manual_stop {
+            return false;
+        }
+        match self {
+            RestartPolicy::No => false,
+            RestartPolicy::OnFailure { max } => code != 0 && (max == 0 || restarts < max),
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+        }
+    }
+
+    /// Whether the daemon brings a container that is not running back when
+    /// it starts (e.g. after a reboot).
+    pub fn revive_on_boot(self, manual_stop: bool) -> bool {
+        match self {
+            RestartPolicy::Always => true,
+            RestartPolicy::UnlessStopped => !manual_stop,
+            _ => false,
+        }
+    }
+}
+
+/// Docker's restart back-off: 100 ms, doubling, at most a minute; back to
+/// 100 ms after a run that lasted 10 s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Backoff {
+    delay: Option<Duration>,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(60);
+    const RESET_AFTER: Duration = Duration::from_secs(10);
+
+    /// The wait before the next start, given how long the last run lasted.
+    pub fn next(&mut self, ran: Duration) -> Duration {
+        let d = match self.delay {
+            Some(d) if ran < Self::RESET_AFTER => (d * 2).min(Self::MAX),
+            _ => Self::FIRST,
+        };
+        self.delay = Some(d);
+        d
+    }
+}
+
+/// The shim's restart bookkeeping, for `ps` and `inspect`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestartState {
+    /// Restarts done by this shim.
+    pub count: u32,
+    /// Waiting out the back-off before the next start.
+    pub restarting: bool,
+    /// How the previous run ended.
+    pub last_exit: Option<ExitRecord>,
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// Docker's exit code: the status, 128 + signal, or 125/126/127 when
+    /// the command never ran.
+    pub code: i32,
+    pub oom_killed: bool,
+    /// Seconds since the Unix epoch.
+    pub finished_at: u64,
+    /// Why the container never ran, if it did not.
+    pub error: Option<String>,
+}
+
+/// Write `bytes` to `path` so that a reader sees all or nothing.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The exit record in a container directory, if the container has ended.
+pub fn read_exit(dir: &Path) -> Option<ExitRecord> {
+    let bytes = std::fs::read(dir.join("exit.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The restart state in a container directory (default when absent).
+pub fn read_restart_state(dir: &Path) -> RestartState {
+    std::fs::read(dir.join(RESTART_STATE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse_like_docker() {
+        assert_eq!("no".parse::<RestartPolicy>().unwrap(), RestartPolicy::No);
+        assert_eq!(
+            "on-failure:2".parse::<RestartPolicy>().unwrap(),
+            RestartPolicy::OnFailure { max: 2 }
+        );
+        assert_eq!(
+            "on-failure".parse::<RestartPolicy>().unwrap(),
+            RestartPolicy::OnFailure { max: 0 }
+        );
+        assert_eq!(
+            "unless-stopped".parse::<RestartPolicy>().unwrap(),
+            RestartPolicy::UnlessStopped
+        );
+        for bad in ["sometimes", "always:3", "on-failure:x", "on-failure:-1"] {
+            let e = bad.parse::<RestartPolicy>().unwrap_err().to_string();
+            assert!(e.contains("on-failure[:max-retries]"), "{e}");
+        }
+        assert_eq!(
+            RestartPolicy::OnFailure { max: 2 }.to_string(),
+            "on-failure:2"
+        );
+    }
+
+    #[test]
+    fn on_failure_counts_and_manual_stop_wins() {
+        let p = RestartPolicy::OnFailure { max: 2 };
+        assert!(p.should_restart(1, 0, false));
+        assert!(p.should_restart(1, 1, false));
+        assert!(!p.should_restart(1, 2, false));
+        assert!(!p.should_restart(0, 0, false));
+        assert!(RestartPolicy::Always.should_restart(0, 100, false));
+        assert!(!RestartPolicy::Always.should_restart(0, 0, true));
+        assert!(RestartPolicy::Always.revive_on_boot(true));
+        assert!(!RestartPolicy::UnlessStopped.revive_on_boot(true));
+        assert!(RestartPolicy::UnlessStopped.revive_on_boot(false));
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_resets() {
+        let mut b = Backoff::default();
+        let quick = Duration::from_millis(5);
+        assert_eq!(b.next(quick), Duration::from_millis(100));
+        assert_eq!(b.next(quick), Duration::from_millis(200));
+        assert_eq!(b.next(quick), Duration::from_millis(400));
+        for _ in 0..20 {
+            b.next(quick);
+        }
+        assert_eq!(b.next(quick), Duration::from_secs(60));
+        assert_eq!(b.next(Duration::from_secs(10)), Duration::from_millis(100));
+    }
+}

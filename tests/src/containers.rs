@@ -91,3 +91,41 @@ pub fn processes_with(needle: &str) -> Vec<String> {
     }
     found
 }
+
+/// `berth inspect NAME` as JSON.
+pub fn inspect(daemon: &Berthd, name: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::from_str(&daemon.berth_ok(&["inspect", name])?)?)
+}
+
+/// The `state` of a container's status (`running`, `restarting`, `exited`, `created`).
+pub fn state_of(daemon: &Berthd, name: &str) -> anyhow::Result<String> {
+    Ok(inspect(daemon, name)?["status"]["state"]
+        .as_str()
+        .unwrap_or("")
+        .to_string())
+}
+
+/// `berth logs ARGS… NAME`: (stdout, stderr).
+pub fn logs(daemon: &Berthd, args: &[&str]) -> anyhow::Result<(String, String)> {
+    let mut all = vec!["logs"];
+    all.extend_from_slice(args);
+    let out = daemon.berth(&all)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "berth {all:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The pid in a file of the container directory (`pid`, `shim.pid`).
+pub fn pid_file(daemon: &Berthd, name: &str, file: &str) -> anyhow::Result<i32> {
+    let dir = inspect(daemon, name)?["dir"]
+        .as_str()
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| anyhow::anyhow!("inspect {name} has no dir"))?;
+    Ok(std::fs::read_to_string(dir.join(file))?.trim().parse()?)
+}

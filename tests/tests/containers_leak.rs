@@ -124,7 +124,7 @@ impl Footprint {
 
 fn cycle(daemon: &Berthd, i: usize) {
     let network = if i % 6 == 5 { "bridge" } else { "none" };
-    let running = i % 2 == 0;
+    let running = i.is_multiple_of(2);
     let cmd: &[&str] = if running {
         &["sleep", "100"]
     } else {

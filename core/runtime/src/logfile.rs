@@ -213,7 +213,7 @@ pub fn log_files(dir: &Path) -> Vec<PathBuf> {
             Some((n, e.path()))
         })
         .collect();
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
     let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
     files.push(dir.join(LOG_FILE));
     files
@@ -298,10 +298,12 @@ impl LogReader {
         }
         let on_disk = std::fs::metadata(&path).ok().map(|m| m.ino());
         let ours = self.current.as_ref().map(|(_, ino)| *ino);
-        if on_disk.is_some() && on_disk != ours && self.open_current(&path)? {
-            if let Some((r, _)) = self.current.as_mut() {
-                read_lines(r, &mut self.pending, emit)?;
-            }
+        if on_disk.is_some()
+            && on_disk != ours
+            && self.open_current(&path)?
+            && let Some((r, _)) = self.current.as_mut()
+        {
+            read_lines(r, &mut self.pending, emit)?;
         }
         Ok(())
     }

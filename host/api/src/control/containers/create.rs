@@ -114,7 +114,7 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
         _ => (t, 1),
     };
     let n: f64 = num.parse().ok()?;
-    (n.is_finite() && n >= 0.0).then(|| (n * mult as f64) as u64)
+    (n.is_finite() && n >= 0.0).then_some((n * mult as f64) as u64)
 }
 
 fn parse_ulimit(u: &str) -> Result<berth_runtime::Ulimit, ControlError> {

@@ -156,6 +156,11 @@ impl Backoff {
     const MAX: Duration = Duration::from_secs(60);
     const RESET_AFTER: Duration = Duration::from_secs(10);
 
+    /// Continue from the last wait (kept in [`RestartState::backoff_ms`]).
+    pub fn resume(last: Option<Duration>) -> Backoff {
+        Backoff { delay: last }
+    }
+
     /// The wait before the next start, given how long the last run lasted.
     pub fn next(&mut self, ran: Duration) -> Duration {
         let d = match self.delay {
@@ -176,6 +181,9 @@ pub struct RestartState {
     pub restarting: bool,
     /// How the previous run ended.
     pub last_exit: Option<ExitRecord>,
+    /// The last back-off wait, in milliseconds (0: none yet).
+    #[serde(default)]
+    pub backoff_ms: u64,
 }
 
 /// How a container ended.

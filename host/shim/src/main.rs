@@ -9,21 +9,51 @@
 //!
 //! It is its own small crate so that an idle monitor costs little memory:
 //! no async runtime, no HTTP, no log subscriber; messages go to stderr,
-//! which berthd points at `shim.log`.
+//! which berthd points at `shim.log`. For the same reason one shim process
+//! lives in two phases, each a fresh exec of this binary:
+//!
+//! - *setup* (`--dir D`, or `--dir D --again kept|fresh` for a restart):
+//!   reads the spec, makes the cgroup, creates and starts the container —
+//!   the heavy code (spec parsing, seccomp compilation);
+//! - *watch* (`--dir D --watch PID OUT_FD ERR_FD STARTED_MS NETNS`): pumps
+//!   the output into the log, waits, records, and for a restart execs the
+//!   setup phase again. It touches little code and starts with a fresh
+//!   heap, so the long idle part of a container's life costs little.
+//!
+//! The container stays this process's child across the exec (same pid).
 
 mod monitor;
 mod pump;
+mod record;
+mod watch;
+
+use std::path::PathBuf;
+
+fn usage() -> std::process::ExitCode {
+    eprintln!("usage: berth-shim --dir CONTAINER_DIR (started by berthd)");
+    std::process::ExitCode::from(2)
+}
 
 fn main() -> std::process::ExitCode {
-    let mut args = std::env::args_os().skip(1);
-    let dir = match (args.next(), args.next()) {
-        (Some(flag), Some(dir)) if flag == "--dir" => std::path::PathBuf::from(dir),
-        _ => {
-            eprintln!("usage: berth-shim --dir CONTAINER_DIR (started by berthd)");
-            return std::process::ExitCode::from(2);
-        }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (dir, rest) = match args.split_first_chunk::<2>() {
+        Some(([flag, dir], rest)) if flag == "--dir" => (PathBuf::from(dir), rest),
+        _ => return usage(),
     };
-    match monitor::run(&dir) {
+    let result = match rest {
+        [] => monitor::run(&dir, None),
+        [again, netns] if again == "--again" => match netns.as_str() {
+            "kept" => monitor::run(&dir, Some(true)),
+            "fresh" => monitor::run(&dir, Some(false)),
+            _ => return usage(),
+        },
+        [watch, args @ ..] if watch == "--watch" => match watch::Watch::from_args(args) {
+            Some(w) => watch::run(&dir, w),
+            None => return usage(),
+        },
+        _ => return usage(),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berth-shim: {e:#}");

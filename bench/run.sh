@@ -28,7 +28,8 @@
 # shims all see the same cgroup v1 layout. Everything (berthd --root, rootfs, bundle, runc
 # and crun state) is on one private tmpfs: the disk is not measured.
 # Needs root. BERTH_BIN_DIR=DIR uses existing binaries (berthd, berth, berth-shim and
-# examples/run_bench) instead of `cargo build --release`.
+# examples/run_bench) instead of `cargo build --release`; BERTH_SHIM_BIN=FILE, a berth-shim
+# to use instead of DIR's (by default the `shim` profile's build).
 set -euo pipefail
 
 runs=40 conc=50
@@ -57,7 +58,10 @@ if [[ -z ${BERTH_RUN_BENCH_NS:-} ]]; then
         echo "# building release binaries (cargo build --release -p berth -p berth-shim --bins; run_bench example)"
         cargo build --release -p berth -p berth-shim --bins
         cargo build --release -p berth-runtime --example run_bench
+        # The monitor as shipped: the size-optimised `shim` profile.
+        cargo build --profile shim -p berth-shim
         export BERTH_BIN_DIR=${CARGO_TARGET_DIR:-$repo_root/target}/release
+        export BERTH_SHIM_BIN=${CARGO_TARGET_DIR:-$repo_root/target}/shim/berth-shim
     fi
     export BERTH_RUN_BENCH_NS=1
     exec unshare -m --propagation private "$0" --runs "$runs" --concurrency "$conc"
@@ -68,6 +72,13 @@ fi
 
 bindir=$BERTH_BIN_DIR
 bench_bin=$bindir/examples/run_bench
+if [[ -n ${BERTH_SHIM_BIN:-} ]]; then
+    # berthd starts the berth-shim beside its own executable: put the two together.
+    shimdir=$(mktemp -d /tmp/berth-run-bench-bin.XXXXXX)
+    cp "$bindir/berthd" "$bindir/berth" "$shimdir/"
+    cp "$BERTH_SHIM_BIN" "$shimdir/berth-shim"
+    bindir=$shimdir
+fi
 for b in berthd berth berth-shim; do
     [[ -x $bindir/$b ]] || { echo "no $b in $bindir" >&2; exit 1; }
 done
@@ -105,6 +116,7 @@ cleanup() {
     { grep -o " $work/[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
     umount -l "$work" 2>/dev/null
     rm -rf "$work"
+    [[ -z ${shimdir:-} ]] || rm -rf "$shimdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -224,11 +224,26 @@ fn restarts_go_on_without_berthd_and_always_comes_back_after_a_reboot() -> anyho
     let (out, _) = logs(&daemon, &["flaky"])?;
     assert!(out.lines().all(|l| l == "wired"), "{out}");
 
-    // A reboot, simulated: berthd, the shim and the container all die.
+    // A reboot, simulated: berthd, the shims and the containers all die.
+    daemon.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "plain",
+        "--network",
+        "none",
+        BUSYBOX,
+        "sleep",
+        "1000",
+    ])?;
+    let plain = [
+        pid_file(&daemon, "plain", "shim.pid")?,
+        pid_file(&daemon, "plain", "pid")?,
+    ];
     let shim = pid_file(&daemon, "server", "shim.pid")?;
     let pid = pid_file(&daemon, "server", "pid")?;
     daemon.kill9();
-    for p in [shim, pid] {
+    for p in [shim, pid].into_iter().chain(plain) {
         // SAFETY: kill(2) with pids we read; no memory is involved.
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
@@ -245,10 +260,14 @@ fn restarts_go_on_without_berthd_and_always_comes_back_after_a_reboot() -> anyho
         Duration::from_secs(10),
         || Ok(logs(&daemon, &["server"])?.0 == "wired\nwired\n"),
     )?;
-    // unless-stopped, stopped by the user, stays stopped across it.
+    // unless-stopped, stopped by the user, stays stopped across it, and
+    // without a policy a container stays dead (its stale cgroup goes with rm).
     assert_eq!(state_of(&daemon, "parked")?, "exited");
+    let v = inspect(&daemon, "plain")?;
+    assert_eq!(v["status"]["state"], "exited", "{v}");
+    assert_eq!(v["status"]["code"], 137, "{v}");
 
-    for name in ["flaky", "server", "parked"] {
+    for name in ["flaky", "server", "parked", "plain"] {
         let id = inspect(&daemon, name)?["id"].as_str().unwrap().to_string();
         daemon.berth_ok(&["rm", "-f", name])?;
         assert_gone(&daemon, &id);

@@ -69,6 +69,7 @@ fn netns_arg(kept: bool) -> &'static str {
 pub fn hand_off(dir: &Path, w: Watch) -> anyhow::Result<()> {
     if keep_across_exec(&w.stdout).is_ok() && keep_across_exec(&w.stderr).is_ok() {
         let err = std::process::Command::new("/proc/self/exe")
+            .arg0("berth-shim")
             .arg("--dir")
             .arg(dir)
             .arg("--watch")
@@ -152,6 +153,7 @@ pub fn run(dir: &Path, w: Watch) -> anyhow::Result<()> {
         return finish(dir, &exit);
     }
     let err = std::process::Command::new("/proc/self/exe")
+        .arg0("berth-shim")
         .arg("--dir")
         .arg(dir)
         .arg("--again")

@@ -117,7 +117,9 @@ pub(crate) async fn cleanup(app: &ControlApp, record: &ContainerRecord, volumes:
     let snapshots = app.unpacker.snapshots().clone();
     let id = record.id.clone();
     let dir = record.dir.clone();
+    let stale = record.clone();
     let _ = tokio::task::spawn_blocking(move || {
+        super::resources::remove_stale_cgroup(&stale);
         // Every layer of a stacked mount; stop at the first failure.
         while berth_snapshot::unmount(&rootfs).is_ok() {}
         if let Err(e) = snapshots.remove(&id) {

@@ -8,6 +8,17 @@ use berth_cgroups::{CgroupManager, Layout};
 use super::record::{ContainerRecord, Status, find, status_of};
 use crate::control::{ControlError, Shared};
 
+/// Remove what a shim that died without cleaning up (killed, or a reboot
+/// of a hybrid host whose cgroups persisted) left of its container's
+/// cgroup, killing anything still in it. Blocking.
+pub(crate) fn remove_stale_cgroup(record: &ContainerRecord) {
+    match cgroup(record).map(|c| c.destroy()) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(container = %record.id, error = %e, "removing a stale cgroup"),
+        Err(e) => tracing::warn!(container = %record.id, error = %e, "removing a stale cgroup"),
+    }
+}
+
 /// The cgroup the shim made for this container.
 fn cgroup(record: &ContainerRecord) -> Result<Box<dyn CgroupManager>, ControlError> {
     let layout = Layout::detect().map_err(ControlError::internal)?;

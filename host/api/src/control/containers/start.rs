@@ -45,6 +45,10 @@ pub(crate) async fn start_shim(
         }
     }
     ensure_rootfs(app, record).await?;
+    let stale = record.clone();
+    tokio::task::spawn_blocking(move || super::resources::remove_stale_cgroup(&stale))
+        .await
+        .map_err(ControlError::internal)?;
     // A previous run's endpoint died with its namespace; free its address.
     app.ports.close(&record.id);
     if let Err(e) = app.networks.detach_all(&record.id).await {

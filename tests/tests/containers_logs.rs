@@ -137,6 +137,7 @@ fn tail_timestamps_since_and_streams_apart() -> anyhow::Result<()> {
             vec!["--since", "yesterday"],
             "--since \"yesterday\": use an RFC 3339 time",
         ),
+        (vec!["--since=-5"], "--since -5: use a time after 1970"),
     ] {
         let mut all = vec!["logs"];
         all.extend(args);

@@ -38,12 +38,11 @@ const POLL: Duration = Duration::from_millis(50);
 
 fn bound(secs: Option<f64>, what: &str) -> Result<Option<String>, ControlError> {
     secs.map(|s| {
-        if !s.is_finite() || s < 0.0 {
-            return Err(ControlError::bad_request(format!(
-                "{what} {s}: use a time after 1970 (unix seconds)"
-            )));
-        }
-        Ok(format_timestamp(UNIX_EPOCH + Duration::from_secs_f64(s)))
+        // Years past 9999 would not compare as text; nothing is logged then.
+        let d = Duration::try_from_secs_f64(s.min(253_402_300_799.0)).map_err(|_| {
+            ControlError::bad_request(format!("{what} {s}: use a time after 1970 (unix seconds)"))
+        })?;
+        Ok(format_timestamp(UNIX_EPOCH + d))
     })
     .transpose()
 }

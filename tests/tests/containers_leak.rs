@@ -54,6 +54,21 @@ fn cgroup_dirs() -> BTreeSet<String> {
     all
 }
 
+/// The footprint once it holds still: a shim exits just after it wrote
+/// `exit.json` (which `rm` waits for), and berthd reaps it a moment later.
+fn settled_footprint(daemon: &Berthd) -> Footprint {
+    let mut last = footprint(daemon);
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let now = footprint(daemon);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 fn footprint(daemon: &Berthd) -> Footprint {
     let root = daemon.root.to_string_lossy().into_owned();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
@@ -157,13 +172,13 @@ fn create_start_rm_cycles_leave_nothing_behind() -> anyhow::Result<()> {
     for i in [0, 1, 5] {
         cycle(&daemon, i);
     }
-    let before = footprint(&daemon);
+    let before = settled_footprint(&daemon);
     let started = Instant::now();
     for i in 0..cycles {
         cycle(&daemon, i);
     }
     let elapsed = started.elapsed();
-    let after = footprint(&daemon);
+    let after = settled_footprint(&daemon);
     eprintln!(
         "{cycles} create/start/rm cycles in {:.1} s ({:.0} ms each)\nbefore: {}\nafter:  {}",
         elapsed.as_secs_f64(),

@@ -200,6 +200,7 @@ pub(crate) async fn start(
     let r = find(&app, &key)?;
     if !shim_alive(&r.dir) {
         start_shim(&app, &r).await?;
+        super::create::notify_started(&app, &r);
     }
     Ok(axum::Json(
         serde_json::json!({ "id": r.id, "status": status_of(&r.dir) }),
@@ -223,6 +224,7 @@ pub(crate) async fn restart(
     let r = find(&app, &key)?;
     super::lifecycle::stop_container(&r, Duration::from_secs(q.t.unwrap_or(10))).await?;
     start_shim(&app, &r).await?;
+    super::create::notify_started(&app, &r);
     Ok(axum::Json(
         serde_json::json!({ "id": r.id, "status": status_of(&r.dir) }),
     ))
@@ -230,7 +232,7 @@ pub(crate) async fn restart(
 
 /// At daemon start: bring back every `always` container, and every
 /// `unless-stopped` one the user did not stop, whose monitor is gone.
-pub async fn revive_all(app: &ControlApp) {
+pub async fn revive_all(app: &std::sync::Arc<ControlApp>) {
     let all: Vec<(String, ContainerRecord)> = match tree(app).and_then(|t| Ok(t.list()?)) {
         Ok(all) => all,
         Err(e) => {
@@ -245,7 +247,8 @@ pub async fn revive_all(app: &ControlApp) {
         }
         match start_shim(app, &r).await {
             Ok(()) => {
-                tracing::info!(container = %r.name, policy = %r.restart, "restarted by its policy")
+                super::create::notify_started(app, &r);
+                tracing::info!(container = %r.name, policy = %r.restart, "restarted by its policy");
             }
             Err(e) => tracing::warn!(container = %r.name, error = %e, "restarting by policy"),
         }

@@ -141,7 +141,27 @@ fn on_failure_restarts_exactly_n_times_and_always_until_stopped() -> anyhow::Res
     assert_eq!(state_of(&daemon, "killed")?, "exited");
     assert_eq!(restart_count(&daemon, "killed"), 0);
 
-    for name in ["fails", "succeeds", "loops", "killed"] {
+    // Another signal is not a stop: the policy still restarts what it ends.
+    daemon.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hup",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "trap 'exit 5' HUP; while true; do sleep 0.1; done",
+    ])?;
+    daemon.berth_ok(&["kill", "-s", "HUP", "hup"])?;
+    wait_until("a restart after SIGHUP", Duration::from_secs(30), || {
+        Ok(restart_count(&daemon, "hup") == 1)
+    })?;
+
+    for name in ["fails", "succeeds", "loops", "killed", "hup"] {
         let id = inspect(&daemon, name)?["id"].as_str().unwrap().to_string();
         daemon.berth_ok(&["rm", "-f", name])?;
         assert_gone(&daemon, &id);

@@ -232,7 +232,10 @@ pub(crate) async fn kill(
 ) -> Result<impl IntoResponse, ControlError> {
     let r = find(&app, &key)?;
     let sig = parse_signal(q.signal.as_deref().unwrap_or("SIGKILL"))?;
-    if matches!(status_of(&r.dir), Status::Running { .. }) {
+    // As Docker: SIGKILL or the stop signal ends the container for good;
+    // another signal (e.g. SIGHUP to reload) leaves the policy in force.
+    let ending = sig == Signal::SIGKILL || parse_signal(&r.stop_signal).is_ok_and(|s| s == sig);
+    if ending && matches!(status_of(&r.dir), Status::Running { .. }) {
         mark_manual_stop(&r)?;
     }
     signal(&r, sig)?;

@@ -159,8 +159,8 @@ fn print_row(p: &serde_json::Value) {
         p["kind"].as_str().unwrap_or(""),
         state,
         p["spec"]["mode"].as_str().unwrap_or(""),
-        p["metrics"]["calls"],
-        p["metrics"]["errors"],
+        p["metrics"]["calls"].as_u64().unwrap_or(0),
+        p["metrics"]["errors"].as_u64().unwrap_or(0),
         p["digest"]
             .as_str()
             .map(|d| &d[..d.len().min(19)])

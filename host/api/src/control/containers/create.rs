@@ -234,13 +234,14 @@ pub(crate) async fn run(
     }
     // Hooks judge the container once its user can be resolved from the
     // image's files, before anything else is set up.
-    let wanted_spec = super::policy::spec_of(
+    let mut wanted_spec = super::policy::spec_of(
         &req,
         &image.manifest.to_string(),
         &config.config.clone().unwrap_or_default(),
         &rootfs,
     )
     .inspect_err(|_| undo(true))?;
+    wanted_spec.name.clone_from(&name);
     let verdict = app
         .policy
         .check(berth_policy::Event::PreCreate(wanted_spec))

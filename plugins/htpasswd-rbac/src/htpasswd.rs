@@ -79,9 +79,15 @@ pub enum Check {
     UnknownUser,
 }
 
-/// The file, loaded lazily and reloaded when its mtime changes.
+/// How often the file's mtime is looked at: a WASI `stat` costs tens of
+/// microseconds, far more than the rest of a cached check.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The file, loaded lazily and reloaded when its mtime changes (looked at
+/// no more often than every [`RECHECK`]).
 pub struct Htpasswd {
     path: PathBuf,
+    recheck: std::time::Duration,
     state: RefCell<State>,
 }
 
@@ -89,6 +95,8 @@ pub struct Htpasswd {
 struct State {
     /// The mtime the users were loaded at; `None` before the first load.
     loaded_at: Option<SystemTime>,
+    /// When the mtime was last looked at.
+    checked_at: Option<std::time::Instant>,
     users: HashMap<String, String>,
     /// SHA-256 of (user, password) pairs already verified against the current file.
     verified: HashSet<[u8; 32]>,
@@ -101,8 +109,15 @@ impl Htpasswd {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Htpasswd {
             path: path.into(),
+            recheck: RECHECK,
             state: RefCell::new(State::default()),
         }
+    }
+
+    /// Looks at the file's mtime at most every `every` (zero: on every check).
+    pub fn with_recheck(mut self, every: std::time::Duration) -> Self {
+        self.recheck = every;
+        self
     }
 
     /// The file's path.
@@ -140,6 +155,18 @@ impl Htpasswd {
     }
 
     fn reload_if_changed(&self) -> Result<(), HtpasswdError> {
+        let now = std::time::Instant::now();
+        {
+            let state = self.state.borrow();
+            if state.loaded_at.is_some()
+                && state
+                    .checked_at
+                    .is_some_and(|t| now.duration_since(t) < self.recheck)
+            {
+                return Ok(());
+            }
+        }
+        self.state.borrow_mut().checked_at = Some(now);
         let read_error = |source| HtpasswdError::Read {
             path: self.path.clone(),
             source,
@@ -248,7 +275,7 @@ mod tests {
     fn a_changed_file_is_reloaded_and_the_cache_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = write_file(dir.path(), &[("alice", "old")]);
-        let file = Htpasswd::new(&path);
+        let file = Htpasswd::new(&path).with_recheck(std::time::Duration::ZERO);
         assert_eq!(file.check("alice", "old").unwrap(), Check::Good);
         write_file(dir.path(), &[("alice", "new"), ("bob", "pw")]);
         // Make sure the mtime differs even on a coarse-grained file system.

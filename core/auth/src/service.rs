@@ -121,6 +121,55 @@ pub struct AuthService {
     users: Arc<UserStore>,
     signer: TokenSigner,
     provider: std::sync::RwLock<Option<Arc<dyn Provider>>>,
+    provider_cache: ProviderCache,
+}
+
+/// How long a provider's "these basic credentials are good" is believed: a
+/// changed password or removed user takes effect within this time.
+pub const PROVIDER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const PROVIDER_CACHE_MAX: usize = 10_000;
+
+/// Successful provider authentications, keyed by a hash of the credentials
+/// (never the password itself).
+#[derive(Default)]
+struct ProviderCache {
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], (std::time::Instant, Principal)>>,
+}
+
+impl ProviderCache {
+    fn get(&self, key: &[u8; 32]) -> Option<Principal> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < PROVIDER_CACHE_TTL)
+            .map(|(_, p)| p.clone())
+    }
+
+    fn put(&self, key: [u8; 32], principal: Principal) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= PROVIDER_CACHE_MAX {
+            map.retain(|_, (at, _)| at.elapsed() < PROVIDER_CACHE_TTL);
+            if map.len() >= PROVIDER_CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, (std::time::Instant::now(), principal));
+    }
+
+    fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+fn provider_cache_key(user: &str, password: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update((user.len() as u64).to_le_bytes());
+    h.update(user.as_bytes());
+    h.update(password.as_bytes());
+    h.finalize().into()
 }
 
 /// Authentication and authorisation in one, as a provider chain offers them.
@@ -217,6 +266,7 @@ impl AuthService {
             users,
             signer,
             provider: std::sync::RwLock::new(None),
+            provider_cache: ProviderCache::default(),
         })
     }
 
@@ -224,6 +274,7 @@ impl AuthService {
     /// back to the native users). Requests already being checked finish
     /// with the provider they started with.
     pub fn set_provider(&self, provider: Option<Arc<dyn Provider>>) {
+        self.provider_cache.clear();
         match self.provider.write() {
             Ok(mut g) => *g = provider,
             Err(poisoned) => *poisoned.into_inner() = provider,
@@ -250,6 +301,17 @@ impl AuthService {
     fn authn(&self, credentials: &Credentials) -> Result<Principal, AuthError> {
         match (credentials, self.provider()) {
             (Credentials::Bearer(_), _) | (_, None) => self.authenticate(credentials),
+            (Credentials::Basic { user, password }, Some(p)) => {
+                // Clients send basic credentials with every request: a provider
+                // (a plugin) is asked once per PROVIDER_CACHE_TTL, not each time.
+                let key = provider_cache_key(user, password);
+                if let Some(principal) = self.provider_cache.get(&key) {
+                    return Ok(principal);
+                }
+                let principal = p.authenticate(credentials)?;
+                self.provider_cache.put(key, principal.clone());
+                Ok(principal)
+            }
             (_, Some(p)) => p.authenticate(credentials),
         }
     }

@@ -119,3 +119,51 @@ fn the_native_provider_keeps_the_contract() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Counts the authentications it is asked for.
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl Authenticator for Counting {
+    fn authenticate(&self, c: &Credentials) -> Result<Principal, AuthError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Carol.authenticate(c)
+    }
+}
+
+impl Authorizer for Counting {
+    fn authorize(&self, p: &Principal, action: Action, repo: &str) -> Decision {
+        Carol.authorize(p, action, repo)
+    }
+}
+
+#[test]
+fn good_credentials_are_asked_once_bad_ones_every_time() -> anyhow::Result<()> {
+    let e = env(Mode::Basic, false)?;
+    let provider = Arc::new(Counting(Default::default()));
+    e.auth.set_provider(Some(provider.clone()));
+    for _ in 0..5 {
+        assert!(
+            e.auth
+                .check(Some(&basic("carol", "c-pw")), &push("team/a"))
+                .is_ok()
+        );
+    }
+    assert_eq!(provider.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    for _ in 0..3 {
+        assert!(
+            e.auth
+                .check(Some(&basic("carol", "bad")), &push("team/a"))
+                .is_err()
+        );
+    }
+    assert_eq!(provider.0.load(std::sync::atomic::Ordering::SeqCst), 4);
+    // A new provider (a reload) starts with an empty cache.
+    e.auth.set_provider(Some(provider.clone()));
+    assert!(
+        e.auth
+            .check(Some(&basic("carol", "c-pw")), &push("team/a"))
+            .is_ok()
+    );
+    assert_eq!(provider.0.load(std::sync::atomic::Ordering::SeqCst), 5);
+    Ok(())
+}

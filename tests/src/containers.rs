@@ -12,6 +12,12 @@ pub const BUSYBOX: &str = "e2e/busybox:1";
 /// `/bin/busybox` with every applet linked, `/etc/passwd` with root and
 /// nobody, `/etc/group`, `/tmp`.
 pub fn import_busybox(daemon: &Berthd) -> anyhow::Result<()> {
+    import_busybox_as(daemon, BUSYBOX, &[])
+}
+
+/// [`import_busybox`] under another name, with more `--change`s (such as
+/// `HEALTHCHECK CMD …`).
+pub fn import_busybox_as(daemon: &Berthd, name: &str, changes: &[&str]) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let root = dir.path().join("rootfs");
     for d in ["bin", "etc", "tmp", "root"] {
@@ -42,13 +48,13 @@ pub fn import_busybox(daemon: &Berthd) -> anyhow::Result<()> {
         .arg(".")
         .status()?;
     anyhow::ensure!(status.success(), "tar of the busybox rootfs failed");
-    daemon.berth_ok(&[
-        "import",
-        "-c",
-        r#"CMD ["/bin/sh"]"#,
-        &tarball.to_string_lossy(),
-        BUSYBOX,
-    ])?;
+    let tarball = tarball.to_string_lossy().into_owned();
+    let mut args = vec!["import", "-c", r#"CMD ["/bin/sh"]"#];
+    for c in changes {
+        args.extend_from_slice(&["-c", c]);
+    }
+    args.extend_from_slice(&[&tarball, name]);
+    daemon.berth_ok(&args)?;
     Ok(())
 }
 

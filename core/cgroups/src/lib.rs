@@ -86,6 +86,8 @@ pub trait CgroupManager: Send + Sync + fmt::Debug {
     fn freeze(&self) -> Result<()>;
     /// Thaw a frozen cgroup.
     fn thaw(&self) -> Result<()>;
+    /// Whether the cgroup is frozen (paused).
+    fn frozen(&self) -> Result<bool>;
     /// Current usage counters.
     fn stats(&self) -> Result<Stats>;
     /// Whether the OOM killer has killed a process of this cgroup.

@@ -235,6 +235,10 @@ impl CgroupManager for V1Manager {
         self.set_frozen(false)
     }
 
+    fn frozen(&self) -> Result<bool> {
+        self.is_frozen()
+    }
+
     fn stats(&self) -> Result<Stats> {
         let mut s = Stats::default();
         if let Some(dir) = self.controllers.get("cpuacct") {

@@ -195,6 +195,10 @@ impl CgroupManager for V2Manager {
         self.set_frozen(false)
     }
 
+    fn frozen(&self) -> Result<bool> {
+        self.is_frozen()
+    }
+
     fn stats(&self) -> Result<Stats> {
         let dir = &self.dir;
         let mut s = Stats {

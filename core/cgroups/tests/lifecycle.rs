@@ -32,7 +32,9 @@ fn freeze_stops_a_counter(cg: &dyn CgroupManager, test: &str) {
         ),
     );
     std::thread::sleep(Duration::from_millis(300));
+    assert!(!cg.frozen().unwrap());
     cg.freeze().unwrap();
+    assert!(cg.frozen().unwrap());
     let frozen_at = counter(&file);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(counter(&file), frozen_at, "counter moved while frozen");
@@ -41,6 +43,7 @@ fn freeze_stops_a_counter(cg: &dyn CgroupManager, test: &str) {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(counter(&file), frozen_at, "kill_all thawed the cgroup");
     cg.thaw().unwrap();
+    assert!(!cg.frozen().unwrap());
     std::thread::sleep(Duration::from_millis(500));
     let resumed = counter(&file);
     assert!(resumed > frozen_at, "{resumed} <= {frozen_at}");

@@ -1,9 +1,10 @@
 //! `--change` for import: the Dockerfile instructions that only touch the
 //! image config (`CMD`, `ENTRYPOINT`, `ENV`, `EXPOSE`, `LABEL`,
-//! `STOPSIGNAL`, `USER`, `VOLUME`, `WORKDIR`), as `docker import -c` takes them.
+//! `STOPSIGNAL`, `USER`, `VOLUME`, `WORKDIR`), as `docker import -c` takes them,
+//! and `HEALTHCHECK`, which Docker only takes in a Dockerfile.
 
 use crate::ImageError;
-use crate::config::ContainerConfig;
+use crate::config::{ContainerConfig, Healthcheck};
 
 /// Apply one change such as `CMD ["/bin/sh"]` or `ENV A=1 B=2` to `config`.
 pub fn apply_change(config: &mut ContainerConfig, change: &str) -> Result<(), ImageError> {
@@ -50,17 +51,73 @@ pub fn apply_change(config: &mut ContainerConfig, change: &str) -> Result<(), Im
                 config.volumes.insert(v, serde_json::json!({}));
             }
         }
+        "HEALTHCHECK" => config.healthcheck = Some(healthcheck(rest).map_err(|r| err(&r))?),
         "WORKDIR" if !rest.is_empty() => config.working_dir = rest.to_string(),
         "USER" if !rest.is_empty() => config.user = rest.to_string(),
         "STOPSIGNAL" if !rest.is_empty() => config.stop_signal = rest.to_string(),
         "WORKDIR" | "USER" | "STOPSIGNAL" => return Err(err("needs a value")),
         _ => {
             return Err(err(
-                "unsupported instruction: use CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME or WORKDIR",
+                "unsupported instruction: use CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, STOPSIGNAL, USER, VOLUME or WORKDIR",
             ));
         }
     }
     Ok(())
+}
+
+/// `NONE`, or `[--interval=D] [--timeout=D] [--start-period=D]
+/// [--retries=N] CMD command` (exec or shell form), as in a Dockerfile.
+fn healthcheck(rest: &str) -> Result<Healthcheck, String> {
+    if rest.eq_ignore_ascii_case("NONE") {
+        return Ok(Healthcheck {
+            test: vec!["NONE".into()],
+            ..Healthcheck::default()
+        });
+    }
+    let mut hc = Healthcheck::default();
+    let mut rest = rest.trim_start();
+    while let Some(flag) = rest.strip_prefix("--") {
+        let (word, tail) = flag
+            .split_once(char::is_whitespace)
+            .ok_or("needs CMD after the options")?;
+        let (name, value) = word
+            .split_once('=')
+            .ok_or_else(|| format!("--{word} needs a value (--{word}=...)"))?;
+        let nanos = |v: &str| -> Result<Option<i64>, String> {
+            let d = crate::duration::parse_duration(v)?;
+            Ok(Some(i64::try_from(d.as_nanos()).map_err(|_| "too long")?))
+        };
+        match name {
+            "interval" => hc.interval = nanos(value)?,
+            "timeout" => hc.timeout = nanos(value)?,
+            "start-period" => hc.start_period = nanos(value)?,
+            "start-interval" => hc.start_interval = nanos(value)?,
+            "retries" => {
+                hc.retries = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--retries={value} is not a number"))?,
+                )
+            }
+            other => return Err(format!("unknown option --{other}")),
+        }
+        rest = tail.trim_start();
+    }
+    let cmd = rest
+        .strip_prefix("CMD")
+        .or_else(|| rest.strip_prefix("cmd"))
+        .ok_or("needs CMD and a command, or NONE")?
+        .trim();
+    hc.test = if cmd.starts_with('[') {
+        let args: Vec<String> =
+            serde_json::from_str(cmd).map_err(|e| format!("not a JSON array of strings: {e}"))?;
+        std::iter::once("CMD".to_string()).chain(args).collect()
+    } else if cmd.is_empty() {
+        return Err("needs a command after CMD".into());
+    } else {
+        vec!["CMD-SHELL".into(), cmd.to_string()]
+    };
+    Ok(hc)
 }
 
 /// Exec form (`["a","b"]`) as is; shell form wrapped in `/bin/sh -c`.
@@ -145,6 +202,30 @@ mod tests {
         reason = "a test fails loudly on any unexpected error"
     )]
     use super::*;
+
+    #[test]
+    fn healthcheck_forms() {
+        let mut c = ContainerConfig::default();
+        apply_change(
+            &mut c,
+            "HEALTHCHECK --interval=1s --retries=2 CMD test -e /ok",
+        )
+        .unwrap();
+        let hc = c.healthcheck.clone().unwrap();
+        assert_eq!(hc.test, vec!["CMD-SHELL", "test -e /ok"]);
+        assert_eq!((hc.interval, hc.retries), (Some(1_000_000_000), Some(2)));
+        apply_change(&mut c, r#"HEALTHCHECK CMD ["true"]"#).unwrap();
+        assert_eq!(c.healthcheck.clone().unwrap().test, vec!["CMD", "true"]);
+        apply_change(&mut c, "HEALTHCHECK NONE").unwrap();
+        assert_eq!(c.healthcheck.clone().unwrap().test, vec!["NONE"]);
+        for bad in [
+            "HEALTHCHECK",
+            "HEALTHCHECK --interval=x CMD true",
+            "HEALTHCHECK --bogus=1 CMD true",
+        ] {
+            assert!(apply_change(&mut c, bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn applies_docker_style_changes() {

@@ -176,7 +176,7 @@ where
 }
 
 /// `2024-05-01T12:00:00Z`: whole seconds, UTC, as image configs spell it.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
+pub fn rfc3339(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;

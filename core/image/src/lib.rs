@@ -25,6 +25,7 @@
 
 mod changes;
 mod config;
+mod duration;
 mod error;
 mod import;
 mod load;
@@ -35,8 +36,9 @@ mod stream;
 
 pub use changes::apply_change;
 pub use config::{ContainerConfig, Healthcheck, History, ImageConfig, RootFs, chain_ids};
+pub use duration::parse_duration;
 pub use error::ImageError;
-pub use import::{ImportOptions, import};
+pub use import::{ImportOptions, import, rfc3339};
 pub use load::{LoadedImage, load, load_dir};
 pub use platform::Platform;
 pub use save::{ArchiveFormat, save};

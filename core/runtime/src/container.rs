@@ -72,7 +72,7 @@ fn dev_null() -> Result<OwnedFd, RuntimeError> {
 }
 
 /// Read one failure record; `None` on EOF (the pipe closed by exec or exit).
-fn read_record(r: &mut File) -> Result<Option<Failure>, RuntimeError> {
+pub(crate) fn read_record(r: &mut File) -> Result<Option<Failure>, RuntimeError> {
     let mut buf = [0u8; RECORD];
     let mut got = 0;
     while got < RECORD {

@@ -32,6 +32,7 @@ pub(crate) enum Stage {
     Capset,
     Ambient,
     Exec,
+    JoinCgroup,
 }
 
 impl Stage {
@@ -58,6 +59,7 @@ impl Stage {
             Capset,
             Ambient,
             Exec,
+            JoinCgroup,
         ]
         .get(n as usize)
         .copied()
@@ -86,6 +88,7 @@ impl Stage {
             Stage::Capset => "setting capabilities",
             Stage::Ambient => "setting ambient capabilities",
             Stage::Exec => "exec",
+            Stage::JoinCgroup => "joining the container's cgroup",
         }
     }
 }

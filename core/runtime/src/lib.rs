@@ -3,7 +3,8 @@
 //! defaults for capabilities, mounts, masked paths, seccomp, environment
 //! and user) and carries a spec out ([`Container`]): PID, mount, UTS, IPC,
 //! network and cgroup namespaces, the root file system and its mounts,
-//! `pivot_root`, limits, user, capabilities, seccomp, exec.
+//! `pivot_root`, limits, user, capabilities, seccomp, exec; and the verbs
+//! on a running container's processes: [`exec`] one more, [`top`] list them.
 //!
 //! It never decides cgroup limits or networking (the callers do that
 //! between [`Container::create`] and [`Container::start`], with
@@ -27,6 +28,8 @@ mod caps;
 mod container;
 mod error;
 mod etc;
+mod exec;
+mod exec_tty;
 mod init;
 mod kernel;
 pub mod logfile;
@@ -34,14 +37,17 @@ mod plan;
 pub mod seccomp;
 pub mod shim_files;
 mod spec;
+mod top;
 mod user;
 
 pub use container::{Container, ExitStatus, Stdio};
 pub use error::RuntimeError;
+pub use exec::{ExecOptions, exec, merge_env};
 pub use spec::{
     DEFAULT_CAPABILITIES, DEFAULT_PATH, ExtraMount, ImageDefaults, RunOptions, Ulimit, build_spec,
     parse_capability,
 };
+pub use top::{TOP_TITLES, TopRow, top};
 pub use user::{ResolvedUser, resolve_user, resolve_user_from};
 
 /// Create, start and wait: the exit code `docker run` would give,

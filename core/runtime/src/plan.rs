@@ -300,22 +300,7 @@ impl Plan {
             steps.push(Step::ReadOnly { path: in_root(p)? });
         }
 
-        let mut rlimits = Vec::new();
-        for r in process.rlimits().iter().flatten() {
-            let name = serde_json::to_value(r.typ())
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            let resource = rlimit_resource(&name)
-                .ok_or_else(|| RuntimeError::BadUlimit { name: name.clone() })?;
-            rlimits.push((
-                resource,
-                libc::rlimit {
-                    rlim_cur: r.soft(),
-                    rlim_max: r.hard(),
-                },
-            ));
-        }
+        let rlimits = rlimits_of(process)?;
 
         let caps = process.capabilities().as_ref();
         let user = process.user();
@@ -329,18 +314,7 @@ impl Plan {
         let args = process.args().clone().unwrap_or_default();
         let first = args.first().ok_or(RuntimeError::NoCommand)?.clone();
         let env = process.env().clone().unwrap_or_default();
-        let candidates = if first.contains('/') {
-            vec![cstr(&first)?]
-        } else {
-            let path = env
-                .iter()
-                .find_map(|e| e.strip_prefix("PATH="))
-                .unwrap_or(crate::spec::DEFAULT_PATH);
-            path.split(':')
-                .filter(|d| !d.is_empty())
-                .map(|d| cstr(format!("{}/{first}", d.trim_end_matches('/'))))
-                .collect::<Result<_, _>>()?
-        };
+        let candidates = candidates(&first, &env)?;
         let seccomp = match linux.seccomp() {
             Some(profile) => crate::seccomp::compile(profile)?,
             None => Vec::new(),
@@ -373,6 +347,49 @@ impl Plan {
             env: env.iter().map(cstr).collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// The spec's rlimits as (resource, limit) pairs.
+pub(crate) fn rlimits_of(
+    process: &oci_spec::runtime::Process,
+) -> Result<Vec<(libc::c_int, libc::rlimit)>, RuntimeError> {
+    let mut rlimits = Vec::new();
+    for r in process.rlimits().iter().flatten() {
+        let name = serde_json::to_value(r.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let resource =
+            rlimit_resource(&name).ok_or_else(|| RuntimeError::BadUlimit { name: name.clone() })?;
+        rlimits.push((
+            resource,
+            libc::rlimit {
+                rlim_cur: r.soft(),
+                rlim_max: r.hard(),
+            },
+        ));
+    }
+    Ok(rlimits)
+}
+
+/// The paths to try for command `first`: itself when it has a `/`, else
+/// each directory of the environment's `PATH` (Docker's default if unset).
+pub(crate) fn candidates(first: &str, env: &[String]) -> Result<Vec<CString>, RuntimeError> {
+    if first.contains('/') {
+        return Ok(vec![cstr(first)?]);
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(crate::spec::DEFAULT_PATH);
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| cstr(format!("{}/{first}", d.trim_end_matches('/'))))
+        .collect()
+}
+
+pub(crate) fn cstring(s: &str) -> Result<CString, RuntimeError> {
+    cstr(s)
 }
 
 fn create_target(path: &Path, create: Create) -> Result<(), RuntimeError> {

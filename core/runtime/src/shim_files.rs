@@ -222,6 +222,23 @@ pub fn read_restart_state(dir: &Path) -> RestartState {
         .unwrap_or_default()
 }
 
+/// What `berth-shim exec` runs in a container (its `--config` argument).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ExecConfig {
+    pub cmd: Vec<String>,
+    /// `-e KEY=VALUE` on top of the container's environment.
+    pub env: Vec<String>,
+    /// `-u user[:group]`.
+    pub user: Option<String>,
+    /// `-w DIR`.
+    pub workdir: Option<String>,
+    /// `-t`: a terminal of (rows, columns).
+    pub tty: Option<(u16, u16)>,
+    /// `-i` (with `-t`: relay stdin to the terminal).
+    pub interactive: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

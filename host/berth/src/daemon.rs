@@ -132,6 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         unpacker,
         networks,
         ports: control::containers::Ports::default(),
+        health: control::containers::HealthMonitors::default(),
         shim: shim_path()?,
         registry: registry.clone(),
         auth: auth.clone(),
@@ -173,6 +174,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Containers whose monitor is gone (a reboot, a killed shim) and whose
     // policy says they run.
     control::containers::revive_all(&control_state).await;
+    control::containers::resume_all(&control_state).await;
     let control_app = control::app(control_state);
     let socket = bind_socket(&args.socket)?;
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "control plane listening");

@@ -21,7 +21,11 @@
 //!   heap, so the long idle part of a container's life costs little.
 //!
 //! The container stays this process's child across the exec (same pid).
+//!
+//! `exec --dir D --config JSON` is a third, short-lived use: one more
+//! process in the running container (see `exec.rs`).
 
+mod exec;
 mod monitor;
 mod pump;
 mod record;
@@ -30,12 +34,31 @@ mod watch;
 use std::path::PathBuf;
 
 fn usage() -> std::process::ExitCode {
-    eprintln!("usage: berth-shim --dir CONTAINER_DIR (started by berthd)");
+    eprintln!(
+        "usage: berth-shim --dir CONTAINER_DIR | berth-shim exec --dir CONTAINER_DIR --config JSON (started by berthd)"
+    );
     std::process::ExitCode::from(2)
 }
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `exec --dir D --config JSON`: one process in the running container
+    // of D (berth exec, health checks); exits with the command's code.
+    if let [verb, d, dir, c, config] = args.as_slice()
+        && verb == "exec"
+        && d == "--dir"
+        && c == "--config"
+    {
+        let config = match serde_json::from_str(config) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("berth-shim exec: --config is not an exec request: {e}");
+                return std::process::ExitCode::from(125);
+            }
+        };
+        let code = exec::exec(std::path::Path::new(dir), &config);
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(125));
+    }
     let (dir, rest) = match args.split_first_chunk::<2>() {
         Some(([flag, dir], rest)) if flag == "--dir" => (PathBuf::from(dir), rest),
         _ => return usage(),

@@ -52,6 +52,8 @@ pub struct ControlApp {
     pub plugins: berth_plugins::PluginManager,
     /// Log rotation of containers that set none (`[containers]` in the config).
     pub container_logs: berth_runtime::shim_files::LogOptions,
+    /// Health checkers of running containers, and their events.
+    pub health: containers::HealthMonitors,
 }
 
 pub(crate) type Shared = axum::extract::State<Arc<ControlApp>>;
@@ -92,6 +94,13 @@ pub fn app(state: Arc<ControlApp>) -> Router {
         .route("/v1/containers/{id}/pause", post(containers::pause))
         .route("/v1/containers/{id}/unpause", post(containers::unpause))
         .route("/v1/containers/{id}/stats", get(containers::stats))
+        .route("/v1/containers/{id}/exec", post(containers::exec))
+        .route("/v1/containers/{id}/update", post(containers::update))
+        .route("/v1/containers/{id}/top", get(containers::top))
+        .route(
+            "/v1/containers/{id}/archive",
+            get(containers::get_archive).put(containers::put_archive),
+        )
         .route("/v1/volumes", get(volumes::list).post(volumes::create))
         .route("/v1/volumes/prune", post(volumes::prune))
         .route(

@@ -91,6 +91,24 @@ pub struct RunArgs {
     /// `max-size=10m`, `max-file=3` (json-file rotation); repeatable.
     #[arg(long = "log-opt")]
     pub log_opts: Vec<String>,
+    /// Command (run by `/bin/sh -c`) that checks the container's health.
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between checks, e.g. `30s`, `1m30s` (default 30s).
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Longest a check may take (default 30s).
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Failures in a row that make the container unhealthy (default 3).
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<i64>,
+    /// Time after start when failures do not count (default 0s).
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Disable any health check, the image's included.
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -115,6 +133,30 @@ pub fn parse_bytes(s: &str) -> anyhow::Result<i64> {
     Ok((n * mult as f64) as i64)
 }
 
+/// A Go-style duration (`30s`, `1m30s`, `500ms`) in nanoseconds.
+fn nanos(flag: &str, v: &Option<String>) -> anyhow::Result<Option<i64>> {
+    v.as_deref()
+        .map(|s| {
+            let d = berth_image::parse_duration(s).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+            i64::try_from(d.as_nanos()).with_context(|| format!("{flag} {s:?} is too long"))
+        })
+        .transpose()
+}
+
+/// Docker's `Up 5 seconds`: the largest unit, roughly.
+fn human_duration(secs: u64) -> String {
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
 fn exit_code_for(error_code: &str) -> i32 {
     match error_code {
         "command_not_executable" => 126,
@@ -137,6 +179,14 @@ pub async fn run(daemon: &Daemon, a: RunArgs, create: bool) -> anyhow::Result<()
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         labels.insert(k.to_string(), v.to_string());
     }
+    let health = serde_json::json!({
+        "cmd": a.health_cmd,
+        "interval": nanos("--health-interval", &a.health_interval)?,
+        "timeout": nanos("--health-timeout", &a.health_timeout)?,
+        "start_period": nanos("--health-start-period", &a.health_start_period)?,
+        "retries": a.health_retries,
+        "disable": a.no_healthcheck,
+    });
     let body = serde_json::json!({
         "image": a.image,
         "name": a.name,
@@ -174,6 +224,7 @@ pub async fn run(daemon: &Daemon, a: RunArgs, create: bool) -> anyhow::Result<()
         "restart": a.restart,
         "log_opts": a.log_opts,
         "no_start": create,
+        "health": health,
     });
     let (status, resp) = daemon
         .send(Method::POST, "/v1/containers", Some(body))
@@ -209,7 +260,7 @@ pub async fn ps(daemon: &Daemon, all: bool, quiet: bool) -> anyhow::Result<()> {
         .await?;
     if !quiet {
         println!(
-            "{:<14} {:<32} {:<22} {:<20} NAMES",
+            "{:<14} {:<32} {:<22} {:<30} NAMES",
             "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
         );
     }
@@ -222,7 +273,20 @@ pub async fn ps(daemon: &Daemon, all: bool, quiet: bool) -> anyhow::Result<()> {
         let status = match c["status"]["state"].as_str() {
             Some("exited") => format!("Exited ({})", c["status"]["code"]),
             Some("restarting") => format!("Restarting ({})", c["status"]["code"]),
-            Some("running") => "Up".to_string(),
+            Some("running") => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let up = c["started"]
+                    .as_u64()
+                    .map(|s| format!("Up {}", human_duration(now.saturating_sub(s))))
+                    .unwrap_or_else(|| "Up".into());
+                match c["health"].as_str() {
+                    Some("starting") => format!("{up} (health: starting)"),
+                    Some(h) => format!("{up} ({h})"),
+                    None => up,
+                }
+            }
             other => other.unwrap_or("?").to_string(),
         };
         let cmd = c["command"]
@@ -235,7 +299,7 @@ pub async fn ps(daemon: &Daemon, all: bool, quiet: bool) -> anyhow::Result<()> {
             })
             .unwrap_or_default();
         println!(
-            "{:<14} {:<32} {:<22} {:<20} {}",
+            "{:<14} {:<32} {:<22} {:<30} {}",
             id,
             c["image"].as_str().unwrap_or(""),
             cmd,
@@ -473,5 +537,105 @@ pub async fn inspect(daemon: &Daemon, container: &str) -> anyhow::Result<()> {
         )
         .await?;
     println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// e.g. `64m`, `1g`; `-1` lifts the limit.
+    #[arg(short, long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap; `-1` for unlimited swap.
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// CPUs worth of time, e.g. `0.5`; `0` lifts the quota.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// `-1` or `0` lifts the limit.
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub async fn update(daemon: &Daemon, a: UpdateArgs) -> anyhow::Result<()> {
+    let size = |v: &Option<String>| v.as_deref().map(parse_bytes).transpose();
+    let body = serde_json::json!({
+        "memory": size(&a.memory)?,
+        "memory_swap": size(&a.memory_swap)?,
+        "memory_reservation": size(&a.memory_reservation)?,
+        "cpus": a.cpus,
+        "cpu_shares": a.cpu_shares,
+        "cpuset_cpus": a.cpuset_cpus,
+        "pids_limit": a.pids_limit,
+    });
+    let mut failed = 0;
+    for c in &a.containers {
+        match daemon
+            .json(
+                Method::POST,
+                &format!("/v1/containers/{}/update", super::encode(c)),
+                Some(body.clone()),
+            )
+            .await
+        {
+            Ok(_) => println!("{c}"),
+            Err(e) => {
+                eprintln!("berth: {e:#}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} container(s) could not be updated");
+    }
+    Ok(())
+}
+
+/// `docker top`'s table: columns as wide as their widest cell.
+pub async fn top(daemon: &Daemon, container: &str) -> anyhow::Result<()> {
+    let v = daemon
+        .json(
+            Method::GET,
+            &format!("/v1/containers/{}/top", super::encode(container)),
+            None,
+        )
+        .await?;
+    let cells = |row: &serde_json::Value| -> Vec<String> {
+        row.as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c.as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let mut rows = vec![cells(&v["Titles"])];
+    rows.extend(v["Processes"].as_array().into_iter().flatten().map(cells));
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for r in &rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
+            }
+        }
+        println!("{line}");
+    }
     Ok(())
 }

@@ -25,7 +25,7 @@ impl Daemon {
     }
 
     /// One request on a fresh connection; the status and the body, unread.
-    async fn request<B>(
+    pub async fn request<B>(
         &self,
         method: http::Method,
         path: &str,

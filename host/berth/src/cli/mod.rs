@@ -4,6 +4,8 @@
 //! `X-Registry-Auth` does.
 
 mod containers;
+mod cp;
+mod exec;
 mod http;
 mod images;
 mod plugins;
@@ -129,6 +131,19 @@ pub enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Run a command in a running container.
+    Exec(Box<exec::ExecArgs>),
+    /// Copy files between a container and the local file system.
+    Cp {
+        /// `CONTAINER:PATH`, a local path, or `-` (a tar on stdin).
+        src: String,
+        /// `CONTAINER:PATH`, a local path, or `-` (a tar on stdout).
+        dest: String,
+    },
+    /// Show a container's processes.
+    Top { container: String },
+    /// Change a container's resource limits, live.
+    Update(Box<containers::UpdateArgs>),
     /// List containers.
     Ps {
         #[arg(short, long)]
@@ -365,6 +380,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             time,
             containers: list,
         } => containers::restart(&daemon, &list, time).await?,
+        Command::Exec(args) => exec::exec(&daemon, *args).await?,
+        Command::Update(args) => containers::update(&daemon, *args).await?,
+        Command::Top { container } => containers::top(&daemon, &container).await?,
+        Command::Cp { src, dest } => cp::cp(&daemon, &src, &dest).await?,
         Command::Ps { all, quiet } => containers::ps(&daemon, all, quiet).await?,
         Command::Logs(args) => containers::logs(&daemon, args).await?,
         Command::Wait { container } => containers::wait(&daemon, &container).await?,

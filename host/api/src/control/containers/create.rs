@@ -66,6 +66,8 @@ pub struct RunRequest {
     pub log_opts: Vec<String>,
     /// `berth create`: prepare everything, start nothing.
     pub no_start: bool,
+    /// `--health-*` and `--no-healthcheck`.
+    pub health: super::health::HealthFlags,
 }
 
 /// Docker's json-file options over the daemon's defaults.
@@ -203,6 +205,11 @@ pub(crate) async fn run(
     let log = parse_log_opts(&req.log_opts, app.container_logs)?;
     super::ports::parse(&req.publish)?;
     let config = read_config(&app, &image.config).await?;
+    let healthcheck = super::health::resolve(
+        config.config.as_ref().and_then(|c| c.healthcheck.as_ref()),
+        &req.health,
+    )
+    .map_err(ControlError::bad_request)?;
     let image_volumes: Vec<String> = config
         .config
         .as_ref()
@@ -271,6 +278,7 @@ pub(crate) async fn run(
         restart,
         hostname: req.hostname.clone(),
         add_hosts: req.add_hosts.clone(),
+        healthcheck,
     };
     containers.put(&id, &record)?;
     let launched = match prepare(&record, &req, &config, extra, log) {
@@ -284,6 +292,7 @@ pub(crate) async fn run(
     }
     if !req.no_start {
         notify_started(&app, &record);
+        super::health::start(&app, &record);
     }
     if req.detach || req.no_start {
         return Ok(axum::Json(serde_json::json!({ "id": id, "name": name })));

@@ -110,6 +110,7 @@ pub(crate) async fn cleanup(app: &ControlApp, record: &ContainerRecord, volumes:
         wait_exit(&record.dir, Some(Duration::from_secs(10))).await;
     }
     app.ports.close(&record.id);
+    app.health.stop(&record.id);
     if let Err(e) = app.networks.detach_all(&record.id).await {
         tracing::warn!(container = %record.id, error = %e, "disconnecting");
     }
@@ -140,8 +141,20 @@ pub(crate) async fn cleanup(app: &ControlApp, record: &ContainerRecord, volumes:
     }
 }
 
+/// When the container's process was created (the shim's `pid` file).
+fn started(dir: &Path) -> Option<u64> {
+    let t = std::fs::metadata(dir.join("pid")).ok()?.modified().ok()?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
 fn summary(r: &ContainerRecord) -> serde_json::Value {
     serde_json::json!({
+        "started": started(&r.dir),
+        "health": super::health::read_state(&r.dir)
+            .filter(|_| r.healthcheck.is_some())
+            .map(|h| h.status),
         "id": r.id,
         "name": r.name,
         "image": r.image,
@@ -184,6 +197,10 @@ pub(crate) async fn inspect(
     v["dir"] = serde_json::json!(r.dir);
     v["auto_remove"] = serde_json::json!(r.auto_remove);
     v["restart_policy"] = serde_json::json!(r.restart.to_string());
+    v["healthcheck"] = serde_json::json!(r.healthcheck);
+    if r.healthcheck.is_some() {
+        v["State"]["Health"] = serde_json::json!(super::health::read_state(&r.dir));
+    }
     if let Ok(spec) = std::fs::read(r.dir.join("config.json")) {
         v["spec"] = serde_json::from_slice(&spec).unwrap_or_default();
     }

@@ -3,7 +3,10 @@
 //! (pid, exit code, output) into the container's directory, so a container
 //! outlives the daemon and a restarted daemon reads its state back.
 
+mod archive;
 mod create;
+mod exec;
+mod health;
 mod lifecycle;
 mod logs;
 mod mounts;
@@ -12,15 +15,23 @@ mod ports;
 mod record;
 mod resources;
 mod start;
+mod update;
 
-pub use berth_runtime::shim_files::{ExitRecord, ShimConfig, read_exit, write_atomic};
+pub use berth_runtime::shim_files::{ExecConfig, ExitRecord, ShimConfig, read_exit, write_atomic};
 pub use create::parse_log_opts;
+pub use exec::{EXIT, ExecRequest, MULTIPLEXED, STDERR, STDOUT};
+pub use health::{
+    HealthConfig, HealthEvent, HealthFlags, HealthMonitors, HealthResult, HealthState, resume_all,
+};
 pub use ports::{Ports, reopen_all};
 pub use record::{ContainerRecord, Status};
 pub use start::revive_all;
 
+pub(crate) use archive::{get_archive, put_archive};
 pub(crate) use create::run;
+pub(crate) use exec::exec;
 pub(crate) use lifecycle::{inspect, kill, list, remove, stop, wait};
 pub(crate) use logs::logs;
-pub(crate) use resources::{pause, stats, unpause};
+pub(crate) use resources::{pause, stats, top, unpause};
 pub(crate) use start::{restart, start};
+pub(crate) use update::update;

@@ -43,6 +43,9 @@ pub struct ContainerRecord {
     pub hostname: Option<String>,
     #[serde(default)]
     pub add_hosts: Vec<String>,
+    /// The resolved health check, if the container has one.
+    #[serde(default)]
+    pub healthcheck: Option<super::health::HealthConfig>,
 }
 
 /// Where a container is in its life.

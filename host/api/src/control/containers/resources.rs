@@ -1,4 +1,4 @@
-//! Verbs on a running container's cgroup: pause, unpause, stats.
+//! Verbs on a running container's cgroup: pause, unpause, stats, top.
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
@@ -28,9 +28,19 @@ fn cgroup(record: &ContainerRecord) -> Result<Box<dyn CgroupManager>, ControlErr
     ))
 }
 
+/// Whether the container's cgroup is frozen (`pause`).
+pub(crate) fn paused(record: &ContainerRecord) -> bool {
+    cgroup(record).is_ok_and(|cg| cg.frozen().unwrap_or(false))
+}
+
 fn running(record: &ContainerRecord) -> Result<(), ControlError> {
+    running_pid(record).map(|_| ())
+}
+
+/// The host pid of a running container's init.
+fn running_pid(record: &ContainerRecord) -> Result<i32, ControlError> {
     match status_of(&record.dir) {
-        Status::Running { .. } => Ok(()),
+        Status::Running { pid } => Ok(pid),
         _ => Err(ControlError::new(
             StatusCode::CONFLICT,
             "not_running",
@@ -90,5 +100,29 @@ pub(crate) async fn stats(
         "pids_limit": s.pids_limit,
         "blkio_read_bytes": s.blkio_read_bytes,
         "blkio_write_bytes": s.blkio_write_bytes,
+    })))
+}
+
+/// `docker top`: the processes in the container's cgroup, as `ps -ef`.
+pub(crate) async fn top(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+) -> Result<impl IntoResponse, ControlError> {
+    let r = find(&app, &key)?;
+    let init = running_pid(&r)?;
+    let cg = cgroup(&r)?;
+    let name = r.name.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        let pids = cg
+            .procs()
+            .map_err(|e| format!("listing the processes of container {name}: {e}"))?;
+        berth_runtime::top(&pids, init).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(ControlError::internal)?
+    .map_err(ControlError::internal)?;
+    Ok(axum::Json(serde_json::json!({
+        "Titles": berth_runtime::TOP_TITLES,
+        "Processes": rows,
     })))
 }

@@ -201,6 +201,7 @@ pub(crate) async fn start(
     if !shim_alive(&r.dir) {
         start_shim(&app, &r).await?;
         super::create::notify_started(&app, &r);
+        super::health::start(&app, &r);
     }
     Ok(axum::Json(
         serde_json::json!({ "id": r.id, "status": status_of(&r.dir) }),
@@ -225,6 +226,7 @@ pub(crate) async fn restart(
     super::lifecycle::stop_container(&r, Duration::from_secs(q.t.unwrap_or(10))).await?;
     start_shim(&app, &r).await?;
     super::create::notify_started(&app, &r);
+    super::health::start(&app, &r);
     Ok(axum::Json(
         serde_json::json!({ "id": r.id, "status": status_of(&r.dir) }),
     ))
@@ -248,6 +250,7 @@ pub async fn revive_all(app: &std::sync::Arc<ControlApp>) {
         match start_shim(app, &r).await {
             Ok(()) => {
                 super::create::notify_started(app, &r);
+                super::health::start(app, &r);
                 tracing::info!(container = %r.name, policy = %r.restart, "restarted by its policy");
             }
             Err(e) => tracing::warn!(container = %r.name, error = %e, "restarting by policy"),

@@ -1,0 +1,387 @@
+//! `exec`: one more process in a running container. [`exec`] joins the
+//! namespaces of the container's init, forks (so the child is really in
+//! the PID namespace); the child moves itself into the container's cgroup
+//! through the `cgroup.procs` files the caller opened (this crate never
+//! decides cgroups), joins the cgroup namespace and runs the command with the
+//! container's capabilities, seccomp filter, no_new_privs and rlimits, as
+//! the container's user or `-u`'s, in its working directory or `-w`'s.
+//!
+//! `setns` on a mount namespace needs a single-threaded caller: [`exec`]
+//! is meant for a small helper process (`berth-shim exec`), not a daemon.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sched::CloneFlags;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
+use oci_spec::runtime::Spec;
+
+use crate::container::{ExitStatus, read_record};
+use crate::error::{RuntimeError, exec_exit_code, io_err};
+use crate::init::{Failure, Stage, finish};
+use crate::kernel::LibcKernel;
+use crate::plan::{Plan, candidates, cstring, rlimits_of};
+use crate::user::resolve_user;
+
+/// What `docker exec` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// The command and its arguments.
+    pub args: Vec<String>,
+    /// `-e KEY=VALUE` on top of the container's environment; a bare `KEY`
+    /// removes the variable.
+    pub env: Vec<String>,
+    /// `-u user[:group]`, resolved in the container's `/etc/passwd`;
+    /// `None` is the container's own user.
+    pub user: Option<String>,
+    /// `-w DIR`; `None` is the container's working directory.
+    pub workdir: Option<String>,
+    /// `-t`: a pseudo-terminal of (rows, columns), relayed to our stdio.
+    pub tty: Option<(u16, u16)>,
+    /// `-i`: with `-t`, relay our stdin to the terminal (without, the
+    /// command's reads on it wait, as in Docker).
+    pub interactive: bool,
+}
+
+/// The namespaces joined, in order: the mount namespace last, because
+/// `/proc/PID/ns/*` must be opened (and the cgroup joined) from the host's view.
+const NAMESPACES: [(&str, CloneFlags); 6] = [
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// The child being waited for, so a signal to us reaches it.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Run `opts` in the container whose init process is `pid` (a host pid)
+/// and whose runtime spec is `spec`; the standard streams are the caller's.
+/// `cgroup_procs` are the container's `cgroup.procs` files, opened for
+/// writing: only the command joins them, so the caller (which waits for
+/// it) never counts against the container's limits. Returns how the
+/// command ended. The caller must be single-threaded.
+pub fn exec(
+    pid: i32,
+    spec: &Spec,
+    opts: &ExecOptions,
+    cgroup_procs: &[File],
+) -> Result<ExitStatus, RuntimeError> {
+    if opts.args.is_empty() {
+        return Err(RuntimeError::NoCommand);
+    }
+    let mut joins = Vec::new();
+    let mut cgroup_ns = None;
+    for (name, flag) in NAMESPACES {
+        let path = format!("/proc/{pid}/ns/{name}");
+        let theirs = std::fs::metadata(&path).map_err(io_err("reading", &path))?;
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok();
+        // --network host and the like share a namespace with us: nothing to join.
+        if ours.is_some_and(|o| o.ino() == theirs.ino() && o.dev() == theirs.dev()) {
+            continue;
+        }
+        let f = File::open(&path).map_err(io_err("opening", &path))?;
+        // Joined by the child, after it moved into the container's cgroup
+        // from outside the namespace.
+        if flag == CloneFlags::CLONE_NEWCGROUP {
+            cgroup_ns = Some(f);
+        } else {
+            joins.push((name, flag, f));
+        }
+    }
+    for (name, flag, f) in &joins {
+        nix::sched::setns(f.as_fd(), *flag).map_err(|e| RuntimeError::Sys {
+            what: match *name {
+                "ipc" => "joining the container's ipc namespace",
+                "uts" => "joining the container's uts namespace",
+                "net" => "joining the container's network namespace",
+                "pid" => "joining the container's pid namespace",
+                _ => "joining the container's mount namespace",
+            },
+            err: e.into(),
+        })?;
+    }
+    drop(joins);
+    // setns into a mount namespace puts us at its root: the container's.
+    nix::unistd::chdir("/").map_err(|e| RuntimeError::Sys {
+        what: "changing to the container's root",
+        err: e.into(),
+    })?;
+    let plan = plan(spec, opts)?;
+    let pty = match opts.tty {
+        Some((rows, cols)) => Some(crate::exec_tty::open(rows, cols)?),
+        None => None,
+    };
+    let argv: Vec<*const libc::c_char> = plan
+        .argv
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    let envp: Vec<*const libc::c_char> = plan
+        .env
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    let (err_r, err_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::Sys {
+            what: "creating a pipe",
+            err: e.into(),
+        })?;
+    let parent = nix::unistd::getpid();
+    // SAFETY: the caller is single-threaded (see the module doc), so the
+    // child may do anything; it still only runs prepared kernel calls.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(RuntimeError::Sys {
+            what: "fork",
+            err: e.into(),
+        }),
+        Ok(ForkResult::Child) => {
+            drop(err_r);
+            // A helper killed (a health check's timeout) takes its command along.
+            // SAFETY: prctl and getppid touch no memory of ours.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                // Our parent is outside our PID namespace, where it shows as 0;
+                // anything else means it died and we were reparented.
+                let ppid = libc::getppid();
+                if ppid != 0 && ppid != parent.as_raw() {
+                    libc::_exit(125);
+                }
+            }
+            let tty = match &pty {
+                Some(p) => crate::exec_tty::attach(&p.slave).map_err(|errno| Failure {
+                    stage: Stage::Stdio,
+                    errno,
+                    index: 0,
+                }),
+                None => Ok(()),
+            };
+            let f = match tty.and_then(|()| join_cgroup(cgroup_procs, cgroup_ns.as_ref())) {
+                Ok(()) => finish(&LibcKernel, &plan, &argv, &envp),
+                Err(f) => f,
+            };
+            let rec = f.encode();
+            // SAFETY: writes a stack buffer to our own pipe end; _exit is always safe.
+            unsafe {
+                libc::write(err_w.as_raw_fd(), rec.as_ptr().cast(), rec.len());
+                libc::_exit(if f.stage == Stage::Exec {
+                    exec_exit_code(f.errno)
+                } else {
+                    126
+                })
+            }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(err_w);
+            CHILD.store(child.as_raw(), Ordering::Relaxed);
+            for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+                // SAFETY: `forward` only loads an atomic and calls kill.
+                unsafe { libc::signal(sig, forward as *const () as libc::sighandler_t) };
+            }
+            let mut err_r = File::from(err_r);
+            let failure = read_record(&mut err_r)?;
+            if let Some(p) = pty {
+                // Only the command holds the slave now: EIO on the master
+                // means it (and whatever it started on the terminal) ended.
+                drop(p.slave);
+                if failure.is_none() {
+                    crate::exec_tty::relay(&p.master, opts.interactive);
+                }
+            }
+            let status = reap(child)?;
+            match failure {
+                None => Ok(status),
+                Some(f) => Err(failure_error(&plan, f)),
+            }
+        }
+    }
+}
+
+/// In the child: into the container's cgroup (writing 0 moves the
+/// writer), then its cgroup namespace.
+fn join_cgroup(procs: &[File], ns: Option<&File>) -> Result<(), Failure> {
+    for (i, f) in procs.iter().enumerate() {
+        // SAFETY: writes one byte of a static C string to an fd we hold.
+        let n = unsafe { libc::write(f.as_raw_fd(), c"0".as_ptr().cast(), 1) };
+        if n != 1 {
+            return Err(Failure {
+                stage: Stage::JoinCgroup,
+                errno: io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EIO),
+                index: i as u32,
+            });
+        }
+    }
+    if let Some(ns) = ns {
+        nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWCGROUP).map_err(|e| Failure {
+            stage: Stage::Cgroupns,
+            errno: e as i32,
+            index: 0,
+        })?;
+    }
+    Ok(())
+}
+
+fn failure_error(plan: &Plan, f: Failure) -> RuntimeError {
+    let err = io::Error::from_raw_os_error(f.errno);
+    if f.stage == Stage::Exec {
+        let hint = match exec_exit_code(f.errno) {
+            127 => ": executable file not found in $PATH",
+            126 => ": permission denied or not an executable",
+            _ => "",
+        };
+        RuntimeError::Exec {
+            command: plan.command.clone(),
+            hint,
+            err,
+        }
+    } else {
+        let detail = if f.stage == Stage::Cwd {
+            format!(" {}", plan.cwd.to_string_lossy())
+        } else {
+            String::new()
+        };
+        RuntimeError::Setup {
+            stage: f.stage.name(),
+            detail,
+            err,
+        }
+    }
+}
+
+fn reap(child: Pid) -> Result<ExitStatus, RuntimeError> {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(ExitStatus::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(ExitStatus::Signaled(sig as i32)),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(RuntimeError::Sys {
+                    what: "waiting for the exec'd process",
+                    err: e.into(),
+                });
+            }
+        }
+    }
+}
+
+/// The environment: the container's, then `extra` (`KEY=V` sets, `KEY` unsets).
+pub fn merge_env(base: &[String], extra: &[String]) -> Vec<String> {
+    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let mut env: Vec<String> = base.to_vec();
+    for e in extra {
+        let k = key(e);
+        env.retain(|x| key(x) != k);
+        if e.contains('=') {
+            env.push(e.clone());
+        }
+    }
+    env
+}
+
+/// The container's process settings with the exec's command, user,
+/// environment and directory. Runs inside the container's mount namespace.
+fn plan(spec: &Spec, opts: &ExecOptions) -> Result<Plan, RuntimeError> {
+    let bad = |reason: &str| RuntimeError::BadSpec {
+        reason: reason.to_string(),
+    };
+    let process = spec.process().as_ref().ok_or_else(|| bad("no process"))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| bad("no linux section"))?;
+    let (uid, gid, groups) = match opts.user.as_deref().filter(|u| !u.is_empty()) {
+        Some(u) => {
+            let r = resolve_user(Path::new("/"), u)?;
+            (r.uid, r.gid, r.additional_gids)
+        }
+        None => {
+            let u = process.user();
+            (
+                u.uid(),
+                u.gid(),
+                u.additional_gids().clone().unwrap_or_default(),
+            )
+        }
+    };
+    let cwd = match opts.workdir.as_deref().filter(|w| !w.is_empty()) {
+        Some(w) if !w.starts_with('/') => {
+            return Err(bad(&format!(
+                "working directory {w:?} is not absolute: use a path starting with /"
+            )));
+        }
+        Some(w) => w.to_string(),
+        None => process.cwd().to_string_lossy().into_owned(),
+    };
+    let mut env = merge_env(&process.env().clone().unwrap_or_default(), &opts.env);
+    // As Docker: a terminal gets a TERM unless one was given.
+    if opts.tty.is_some() && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let caps = process.capabilities().as_ref();
+    let seccomp = match linux.seccomp() {
+        Some(profile) => crate::seccomp::compile(profile)?,
+        None => Vec::new(),
+    };
+    Ok(Plan {
+        clone_flags: 0,
+        cgroup_ns: false,
+        rootfs: CString::from(c"/"),
+        steps: Vec::new(),
+        labels: Vec::new(),
+        readonly_root: false,
+        hostname: None,
+        rlimits: rlimits_of(process)?,
+        no_new_privs: process.no_new_privileges().unwrap_or(false),
+        seccomp,
+        last_cap: crate::caps::last_cap(),
+        bounding: crate::caps::mask(caps.and_then(|c| c.bounding().as_ref()))?,
+        effective: crate::caps::mask(caps.and_then(|c| c.effective().as_ref()))?,
+        permitted: crate::caps::mask(caps.and_then(|c| c.permitted().as_ref()))?,
+        inheritable: crate::caps::mask(caps.and_then(|c| c.inheritable().as_ref()))?,
+        ambient: crate::caps::mask(caps.and_then(|c| c.ambient().as_ref()))?,
+        uid,
+        gid,
+        groups,
+        cwd: cstring(&cwd)?,
+        command: opts.args.join(" "),
+        candidates: candidates(&opts.args[0], &env)?,
+        argv: opts
+            .args
+            .iter()
+            .map(|a| cstring(a))
+            .collect::<Result<_, _>>()?,
+        env: env.iter().map(|e| cstring(e)).collect::<Result<_, _>>()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_and_unsets() {
+        let base = vec!["PATH=/bin".to_string(), "A=1".into(), "B=2".into()];
+        let out = merge_env(&base, &["A=9".into(), "B".into(), "C=3".into()]);
+        assert_eq!(out, vec!["PATH=/bin", "A=9", "C=3"]);
+    }
+}

@@ -1,0 +1,260 @@
+//! `GET/PUT /v1/containers/{id}/archive?path=`: `docker cp`, as a tar
+//! stream, on running and stopped containers.
+//!
+//! Paths are resolved with `openat2(RESOLVE_IN_ROOT)` under the
+//! container's root — `/proc/PID/root` while it runs (its volumes and
+//! tmpfs included), else the mounted rootfs, or a bind mount's source for
+//! paths under one — so no symlink or `..` leads out. Extraction goes
+//! through `berth_layer::apply`, which walks every entry from the target
+//! directory without following symlinks and refuses `..` and absolute
+//! names: a hostile tar writes nothing outside.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::TryStreamExt;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::record::{ContainerRecord, Status, find, status_of};
+use crate::control::{ControlError, Shared};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct ArchiveQuery {
+    /// The path inside the container.
+    pub path: String,
+    /// Answer `{"exists", "dir"}` instead of the tar.
+    pub stat: bool,
+}
+
+/// Where `path` lives on the host: a root directory and the path under it.
+fn locate(record: &ContainerRecord, path: &str) -> Result<(PathBuf, String), ControlError> {
+    if !path.starts_with('/') {
+        return Err(ControlError::bad_request(format!(
+            "{path:?} is not absolute: give the path inside the container starting with /"
+        )));
+    }
+    if path.contains('\0') {
+        return Err(ControlError::bad_request("the path contains a NUL byte"));
+    }
+    if let Status::Running { pid } = status_of(&record.dir) {
+        return Ok((PathBuf::from(format!("/proc/{pid}/root")), path.to_string()));
+    }
+    // A stopped container: its rootfs stays mounted until rm; volumes and
+    // bind mounts are found through the runtime spec.
+    let spec = oci_spec::runtime::Spec::load(record.dir.join("config.json")).ok();
+    let mut best: Option<(PathBuf, String, usize)> = None;
+    for m in spec.iter().flat_map(|s| s.mounts().iter().flatten()) {
+        let is_bind = m.typ().as_deref() == Some("bind")
+            || m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind");
+        let (Some(source), true) = (m.source(), is_bind) else {
+            continue;
+        };
+        let dest = m.destination().to_string_lossy().into_owned();
+        let under = Path::new(path)
+            .strip_prefix(&dest)
+            .ok()
+            .map(|r| r.to_string_lossy().into_owned());
+        if let Some(rest) = under
+            && best.as_ref().is_none_or(|b| dest.len() > b.2)
+            && source.is_dir()
+        {
+            best = Some((source.clone(), format!("/{rest}"), dest.len()));
+        }
+    }
+    Ok(match best {
+        Some((root, rel, _)) => (root, rel),
+        None => (record.dir.join("rootfs"), path.to_string()),
+    })
+}
+
+/// Open `rel` under `root` as if `root` were `/` (O_PATH, final symlink not followed).
+fn resolve(root: &Path, rel: &str, follow_last: bool) -> Result<OwnedFd, std::io::Error> {
+    let dir = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let rel = rel.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+    if !follow_last {
+        flags |= OFlags::NOFOLLOW;
+    }
+    loop {
+        match rustix::fs::openat2(
+            &dir,
+            rel,
+            flags,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
+            other => return other.map_err(std::io::Error::from),
+        }
+    }
+}
+
+fn not_found(record: &ContainerRecord, path: &str, e: &std::io::Error) -> ControlError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        ControlError::not_found(format!(
+            "no such file or directory in container {}: {path}",
+            record.name
+        ))
+    } else {
+        ControlError::bad_request(format!("{path} in container {}: {e}", record.name))
+    }
+}
+
+/// The file or directory behind an O_PATH fd, by a path that reaches it.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// A `Write` that hands its bytes to the response body.
+struct ChannelWriter(mpsc::Sender<Result<Bytes, std::io::Error>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub(crate) async fn get_archive(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+    Query(q): Query<ArchiveQuery>,
+) -> Result<Response, ControlError> {
+    let record = find(&app, &key)?;
+    let (root, rel) = locate(&record, &q.path)?;
+    let fd = match resolve(&root, &rel, false) {
+        Ok(fd) => fd,
+        Err(e) if q.stat && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(
+                axum::Json(serde_json::json!({ "exists": false, "dir": false })).into_response(),
+            );
+        }
+        Err(e) => return Err(not_found(&record, &q.path, &e)),
+    };
+    let meta = rustix::fs::fstat(&fd).map_err(|e| ControlError::internal(e.to_string()))?;
+    let file_type = rustix::fs::FileType::from_raw_mode(meta.st_mode);
+    let is_dir = file_type == rustix::fs::FileType::Directory;
+    if q.stat {
+        return Ok(
+            axum::Json(serde_json::json!({ "exists": true, "dir": is_dir })).into_response(),
+        );
+    }
+    let name = Path::new(&q.path)
+        .file_name()
+        .map_or_else(|| ".".to_string(), |n| n.to_string_lossy().into_owned());
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let err_tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut b = tar::Builder::new(std::io::BufWriter::with_capacity(
+            256 * 1024,
+            ChannelWriter(tx),
+        ));
+        b.follow_symlinks(false);
+        let path = fd_path(&fd);
+        let result = if is_dir {
+            b.append_dir_all(&name, &path)
+        } else if file_type == rustix::fs::FileType::Symlink {
+            // An O_PATH|O_NOFOLLOW fd of a symlink: readlinkat(fd, "").
+            rustix::fs::readlinkat(&fd, "", Vec::new())
+                .map_err(std::io::Error::from)
+                .map(|t| PathBuf::from(std::ffi::OsString::from_vec(t.into_bytes())))
+                .and_then(|target| {
+                    let mut h = tar::Header::new_gnu();
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    h.set_mode(0o777);
+                    b.append_link(&mut h, &name, target)
+                })
+        } else {
+            std::fs::File::open(&path).and_then(|mut f| b.append_file(&name, &mut f))
+        };
+        let result = result
+            .and_then(|()| b.into_inner())
+            .and_then(|mut w| w.flush());
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "streaming an archive out of a container");
+            let _ = err_tx.blocking_send(Err(e));
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/x-tar")
+        .body(Body::from_stream(stream))
+        .map_err(ControlError::internal)
+}
+
+pub(crate) async fn put_archive(
+    State(app): Shared,
+    UrlPath(key): UrlPath<String>,
+    Query(q): Query<ArchiveQuery>,
+    body: Body,
+) -> Result<impl IntoResponse, ControlError> {
+    let record = find(&app, &key)?;
+    let (root, rel) = locate(&record, &q.path)?;
+    let fd = resolve(&root, &rel, true).map_err(|e| not_found(&record, &q.path, &e))?;
+    let meta = rustix::fs::fstat(&fd).map_err(|e| ControlError::internal(e.to_string()))?;
+    if rustix::fs::FileType::from_raw_mode(meta.st_mode) != rustix::fs::FileType::Directory {
+        return Err(ControlError::bad_request(format!(
+            "{} in container {} is not a directory: extract into a directory",
+            q.path, record.name
+        )));
+    }
+    let reader =
+        tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    let reader = tokio_util::io::SyncIoBridge::new(reader);
+    // "/." makes the magic link an inner component, followed even by
+    // the O_NOFOLLOW walk of the extractor.
+    let target = fd_path(&fd).join(".");
+    let stats = tokio::task::spawn_blocking(move || {
+        let _keep = fd;
+        berth_layer::apply(
+            &target,
+            "application/vnd.oci.image.layer.v1.tar",
+            reader,
+            None,
+            &berth_layer::ApplyOptions {
+                whiteouts: berth_layer::WhiteoutMode::Flatten,
+                ..berth_layer::ApplyOptions::default()
+            },
+        )
+    })
+    .await
+    .map_err(ControlError::internal)?
+    .map_err(|e| {
+        ControlError::bad_request(format!(
+            "copying into {} of container {}: {e}",
+            q.path, record.name
+        ))
+    })?;
+    Ok(axum::Json(serde_json::json!({
+        "id": record.id,
+        "entries": stats.entries,
+        "bytes": stats.file_bytes,
+    })))
+}

@@ -30,7 +30,11 @@ fn top_lists_the_containers_processes() -> anyhow::Result<()> {
     // The container's shell forks its sleep on its own time.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut out = daemon.berth_ok(&["top", "tp"])?;
-    while out.lines().count() < 4 && std::time::Instant::now() < deadline {
+    // (An exec'd process shows as berth-shim for the instant between
+    // joining the cgroup and its execve: wait for the commands.)
+    while !(out.contains("sleep 1001") && out.contains("sleep 1003"))
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(std::time::Duration::from_millis(100));
         out = daemon.berth_ok(&["top", "tp"])?;
     }

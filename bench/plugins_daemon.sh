@@ -2,7 +2,7 @@
 # Parts 2 and 3 of bench/plugins.sh: plugins on berthd's real paths, each against the same
 # daemon setup without the plugin, in one run, alternating.
 #
-#   bench/plugins_daemon.sh [--requests N] [--runs N]
+#   bench/plugins_daemon.sh [--requests N] [--runs N] [--run-only]
 #
 # Part 2, registry throughput: two berthd (auth = "basic"), one with berth's native users,
 # one with the htpasswd-rbac plugin (same user and password); the same image is
@@ -16,10 +16,11 @@
 # Needs root. BERTH_BIN_DIR=DIR uses existing release binaries.
 set -euo pipefail
 
-requests=20000 runs=40
+requests=20000 runs=40 registry=1
 while [[ $# -gt 0 ]]; do
     case $1 in
         --requests) requests=$2; shift ;;
+        --run-only) registry=0 ;;
         --runs) runs=$2; shift ;;
         -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -76,6 +77,7 @@ start() { # NAME CONFIG_TOML -> sets $addr
 calc() { awk "BEGIN { print $1 }"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
+if ((registry)); then
 echo "### part 2: registry throughput, htpasswd-rbac plugin vs native auth"
 mkdir -p "$work/auth"
 htpasswd -Bbn -C 10 alice alice-pw >"$work/auth/htpasswd"
@@ -127,6 +129,7 @@ done
 n=$(printf '%s\n' ${rps[native]} | median); p=$(printf '%s\n' ${rps[plugin]} | median)
 printf 'GET manifest with basic auth, %d requests x 3, concurrency 16: native %.0f req/s, htpasswd-rbac %.0f req/s, ratio %.3f (target >= 0.95)\n' \
     "$requests" "$n" "$p" "$(calc "$p / $n")"
+fi
 
 echo
 echo "### part 3: berth run --rm with three hooks vs none"

@@ -3,6 +3,8 @@
 //! containers and pulls, an auth plugin in front of the registry with skopeo
 //! as the client, a storage plugin under the registry, a scanner over an
 //! image, and hostile plugins that must not take the daemon down.
+//! Containers here use `--network none`: the tests run in parallel, each
+//! with its own berthd, and these are about plugins, not the shared bridge.
 
 use std::time::{Duration, Instant};
 
@@ -68,17 +70,32 @@ fn deny_root_and_default_limits_judge_real_containers() -> anyhow::Result<()> {
     );
 
     // Root is refused, with the plugin's reason, and nothing is left behind.
-    let err = fails_with(&daemon, &["run", "--rm", BUSYBOX, "id"]);
+    let err = fails_with(
+        &daemon,
+        &["run", "--rm", "--network", "none", BUSYBOX, "id"],
+    );
     assert!(err.contains("deny-root"), "{err}");
     assert!(err.contains("root"), "{err}");
     assert!(daemon.berth_ok(&["ps", "-a", "-q"])?.trim().is_empty());
 
     // A non-root user runs; so does root with the opt-out label.
-    let out = daemon.berth_ok(&["run", "--rm", "-u", "65534", BUSYBOX, "id", "-u"])?;
+    let out = daemon.berth_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "65534",
+        BUSYBOX,
+        "id",
+        "-u",
+    ])?;
     assert_eq!(out.trim(), "65534");
     let out = daemon.berth_ok(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "-l",
         "berth.policy/allow-root=true",
         BUSYBOX,
@@ -89,7 +106,17 @@ fn deny_root_and_default_limits_judge_real_containers() -> anyhow::Result<()> {
 
     // default-limits gave the container limits it was not given.
     daemon.berth_ok(&[
-        "run", "-d", "--name", "limited", "-u", "65534", BUSYBOX, "sleep", "30",
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "limited",
+        "-u",
+        "65534",
+        BUSYBOX,
+        "sleep",
+        "30",
     ])?;
     let inspect: serde_json::Value =
         serde_json::from_str(&daemon.berth_ok(&["inspect", "limited"])?)?;
@@ -101,7 +128,19 @@ fn deny_root_and_default_limits_judge_real_containers() -> anyhow::Result<()> {
     assert!(text.contains("77"), "pids limit in inspect: {text}");
     // A user-given limit is left alone.
     daemon.berth_ok(&[
-        "run", "-d", "--name", "own", "-u", "65534", "--memory", "64m", BUSYBOX, "sleep", "30",
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "own",
+        "-u",
+        "65534",
+        "--memory",
+        "64m",
+        BUSYBOX,
+        "sleep",
+        "30",
     ])?;
     let own = daemon.berth_ok(&["inspect", "own"])?;
     assert!(own.contains(&(64u64 << 20).to_string()), "{own}");
@@ -109,14 +148,20 @@ fn deny_root_and_default_limits_judge_real_containers() -> anyhow::Result<()> {
 
     // Disabled, the policy no longer applies; enabled again, it does.
     daemon.berth_ok(&["plugin", "disable", "deny-root"])?;
-    daemon.berth_ok(&["run", "--rm", BUSYBOX, "true"])?;
+    daemon.berth_ok(&["run", "--rm", "--network", "none", BUSYBOX, "true"])?;
     daemon.berth_ok(&["plugin", "enable", "deny-root"])?;
-    fails_with(&daemon, &["run", "--rm", BUSYBOX, "true"]);
+    fails_with(
+        &daemon,
+        &["run", "--rm", "--network", "none", BUSYBOX, "true"],
+    );
 
     // Installed plugins come back after a restart.
     let mut daemon = daemon;
     daemon.restart()?;
-    let err = fails_with(&daemon, &["run", "--rm", BUSYBOX, "true"]);
+    let err = fails_with(
+        &daemon,
+        &["run", "--rm", "--network", "none", BUSYBOX, "true"],
+    );
     assert!(err.contains("deny-root"), "{err}");
     let inspect = daemon.berth_ok(&["plugin", "inspect", "deny-root"])?;
     assert!(inspect.contains("\"calls\""), "{inspect}");
@@ -195,39 +240,48 @@ fn htpasswd_line(user: &str, password: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-#[test]
-fn htpasswd_rbac_denies_then_allows_a_push() -> anyhow::Result<()> {
+/// A berthd whose registry is judged by htpasswd-rbac: an htpasswd file of
+/// `users` (granted read-only), `plugin_config` (rules…) appended to the
+/// plugin's table, `extra` appended to the daemon's configuration.
+fn rbac_daemon(
+    users: &[(&str, &str)],
+    plugin_config: &str,
+    extra: &str,
+) -> anyhow::Result<(Berthd, tempfile::TempDir)> {
     let auth_dir = tempfile::tempdir()?;
-    std::fs::write(
-        auth_dir.path().join("htpasswd"),
-        format!(
-            "{}\n{}\n",
-            htpasswd_line("alice", "alice-pw"),
-            htpasswd_line("reader", "reader-pw")
-        ),
-    )?;
+    let lines: Vec<String> = users.iter().map(|(u, p)| htpasswd_line(u, p)).collect();
+    std::fs::write(auth_dir.path().join("htpasswd"), lines.join("\n") + "\n")?;
     let config = format!(
         r#"[registry]
 auth = "basic"
-
+{extra}
 [[plugin]]
 name = "htpasswd-rbac"
 kind = "auth-provider"
 source = "{wasm}"
-[plugin.config]
-htpasswd = "/auth/htpasswd"
-rules = [
-  {{ users = ["alice"], repositories = "team/*", actions = ["pull", "push"] }},
-  {{ users = ["reader"], repositories = "*", actions = ["pull"] }},
-]
-anonymous = [{{ repositories = "public/*", actions = ["pull"] }}]
 [plugin.grants]
 dirs = [{{ host = "{dir}", guest = "/auth", access = "ro" }}]
+[plugin.config]
+htpasswd = "/auth/htpasswd"
+{plugin_config}
 "#,
         wasm = wasm::HTPASSWD_RBAC,
         dir = auth_dir.path().display()
     );
-    let daemon = Berthd::start(&config)?;
+    Ok((Berthd::start(&config)?, auth_dir))
+}
+
+#[test]
+fn htpasswd_rbac_denies_then_allows_a_push() -> anyhow::Result<()> {
+    let (daemon, _auth) = rbac_daemon(
+        &[("alice", "alice-pw"), ("reader", "reader-pw")],
+        r#"rules = [
+  { users = ["alice"], repositories = "team/*", actions = ["pull", "push"] },
+  { users = ["reader"], repositories = "*", actions = ["pull"] },
+]
+anonymous = [{ repositories = "public/*", actions = ["pull"] }]"#,
+        "",
+    )?;
     let image = fixture::small()?;
     let push = |repo: &str, creds: &str| {
         berth_e2e::skopeo(&[
@@ -310,7 +364,19 @@ fn a_spinning_hook_times_out_fails_closed_and_the_daemon_keeps_serving() -> anyh
         &[wasm::FIXTURE_SPIN, "--name", "spin", "--timeout-ms", "200"],
     );
     let start = Instant::now();
-    let err = fails_with(&daemon, &["run", "--rm", "-u", "65534", BUSYBOX, "true"]);
+    let err = fails_with(
+        &daemon,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-u",
+            "65534",
+            BUSYBOX,
+            "true",
+        ],
+    );
     let took = start.elapsed();
     assert!(err.contains("spin"), "{err}");
     assert!(
@@ -330,7 +396,16 @@ fn a_spinning_hook_times_out_fails_closed_and_the_daemon_keeps_serving() -> anyh
             "open",
         ],
     );
-    daemon.berth_ok(&["run", "--rm", "-u", "65534", BUSYBOX, "true"])?;
+    daemon.berth_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "65534",
+        BUSYBOX,
+        "true",
+    ])?;
     let inspect = daemon.berth_ok(&["plugin", "inspect", "panicky"])?;
     let v: serde_json::Value = serde_json::from_str(&inspect)?;
     assert!(
@@ -342,40 +417,15 @@ fn a_spinning_hook_times_out_fails_closed_and_the_daemon_keeps_serving() -> anyh
 
 #[test]
 fn the_control_api_on_tcp_asks_the_auth_plugin() -> anyhow::Result<()> {
-    let auth_dir = tempfile::tempdir()?;
-    std::fs::write(
-        auth_dir.path().join("htpasswd"),
-        format!(
-            "{}\n{}\n",
-            htpasswd_line("ops", "ops-pw"),
-            htpasswd_line("dev", "dev-pw")
-        ),
-    )?;
     let control = berth_e2e::net::free_addr()?;
-    let config = format!(
-        r#"[registry]
-auth = "basic"
-
-[control]
-listen = "{control}"
-
-[[plugin]]
-name = "htpasswd-rbac"
-kind = "auth-provider"
-source = "{wasm}"
-[plugin.config]
-htpasswd = "/auth/htpasswd"
-rules = [
-  {{ users = ["ops"], repositories = "/v1/*", actions = ["admin"] }},
-  {{ users = ["dev"], repositories = "*", actions = ["pull"] }},
-]
-[plugin.grants]
-dirs = [{{ host = "{dir}", guest = "/auth", access = "ro" }}]
-"#,
-        wasm = wasm::HTPASSWD_RBAC,
-        dir = auth_dir.path().display()
-    );
-    let daemon = Berthd::start(&config)?;
+    let (daemon, _auth) = rbac_daemon(
+        &[("ops", "ops-pw"), ("dev", "dev-pw")],
+        r#"rules = [
+  { users = ["ops"], repositories = "/v1/*", actions = ["admin"] },
+  { users = ["dev"], repositories = "*", actions = ["pull"] },
+]"#,
+        &format!("[control]\nlisten = \"{control}\"\n"),
+    )?;
     use berth_e2e::http::Request;
     let anonymous = Request::get("/v1/plugins").send(control)?;
     assert_eq!(anonymous.status, 401, "{}", anonymous.text());
@@ -414,36 +464,21 @@ fn a_plugin_pushed_as_an_oci_artifact_installs_by_digest() -> anyhow::Result<()>
         serde_json::from_str(&daemon.berth_ok(&["plugin", "inspect", "deny-root"])?)?;
     let local = berth_e2e::sha256_file(std::path::Path::new(wasm::DENY_ROOT))?;
     assert_eq!(info["digest"].as_str(), Some(local.as_str()));
-    let err = fails_with(&daemon, &["run", "--rm", BUSYBOX, "true"]);
+    let err = fails_with(
+        &daemon,
+        &["run", "--rm", "--network", "none", BUSYBOX, "true"],
+    );
     assert!(err.contains("deny-root"), "{err}");
     Ok(())
 }
 
 #[test]
 fn reloading_the_auth_plugin_under_pushes_loses_no_request() -> anyhow::Result<()> {
-    let auth_dir = tempfile::tempdir()?;
-    std::fs::write(
-        auth_dir.path().join("htpasswd"),
-        format!("{}\n", htpasswd_line("alice", "alice-pw")),
+    let (daemon, _auth) = rbac_daemon(
+        &[("alice", "alice-pw")],
+        r#"rules = [{ users = ["alice"], repositories = "team/*", actions = ["pull", "push"] }]"#,
+        "",
     )?;
-    let config = format!(
-        r#"[registry]
-auth = "basic"
-
-[[plugin]]
-name = "htpasswd-rbac"
-kind = "auth-provider"
-source = "{wasm}"
-[plugin.config]
-htpasswd = "/auth/htpasswd"
-rules = [{{ users = ["alice"], repositories = "team/*", actions = ["pull", "push"] }}]
-[plugin.grants]
-dirs = [{{ host = "{dir}", guest = "/auth", access = "ro" }}]
-"#,
-        wasm = wasm::HTPASSWD_RBAC,
-        dir = auth_dir.path().display()
-    );
-    let daemon = Berthd::start(&config)?;
     let registry = daemon.registry();
     let pushes = std::thread::spawn(move || {
         let mut failures = Vec::new();

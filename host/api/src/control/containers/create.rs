@@ -240,21 +240,24 @@ pub(crate) async fn run(
         )));
     }
     // Hooks judge the container once its user can be resolved from the
-    // image's files, before anything else is set up.
-    let mut wanted_spec = super::policy::spec_of(
-        &req,
-        &image.manifest.to_string(),
-        &config.config.clone().unwrap_or_default(),
-        &rootfs,
-    )
-    .inspect_err(|_| undo(true))?;
-    wanted_spec.name.clone_from(&name);
-    let verdict = app
-        .policy
-        .check(berth_policy::Event::PreCreate(wanted_spec))
-        .await
+    // image's files, before anything else is set up. Without hooks nothing
+    // is read for them.
+    if !app.policy.current().is_empty() {
+        let mut wanted_spec = super::policy::spec_of(
+            &req,
+            &image.manifest.to_string(),
+            &config.config.clone().unwrap_or_default(),
+            &rootfs,
+        )
         .inspect_err(|_| undo(true))?;
-    super::policy::apply(&mut req, &verdict.patch);
+        wanted_spec.name.clone_from(&name);
+        let verdict = app
+            .policy
+            .check(berth_policy::Event::PreCreate(wanted_spec))
+            .await
+            .inspect_err(|_| undo(true))?;
+        super::policy::apply(&mut req, &verdict.patch);
+    }
     let super::mounts::Resolved {
         mounts: extra,
         named,

@@ -30,7 +30,8 @@ pub trait Kernel: Send + Sync + 'static {
     /// Delete a host link; `false` when it did not exist.
     fn delete_link(&self, name: &str) -> impl Future<Output = Result<bool, NetworkError>> + Send;
 
-    /// Names of the host's links.
+    /// Names of the host's links that could be leftovers: not the host end
+    /// of a veth whose peer is in another (a live container's) namespace.
     fn host_links(&self) -> impl Future<Output = Result<Vec<String>, NetworkError>> + Send;
 
     /// Enable forwarding; install the network's NAT and FORWARD rules once.
@@ -85,7 +86,8 @@ impl Kernel for Linux {
     }
 
     async fn host_links(&self) -> Result<Vec<String>, NetworkError> {
-        netlink::link_names(&netlink::host()?).await
+        // Another berthd's running containers are not ours to sweep.
+        netlink::local_link_names(&netlink::host()?).await
     }
 
     async fn ensure_nat(&self, net: &Network) -> Result<(), NetworkError> {

@@ -116,6 +116,35 @@ pub(crate) async fn link_names(handle: &Handle) -> Result<Vec<String>, NetworkEr
         .collect())
 }
 
+/// Names of the host's links, leaving out those whose peer lives in another
+/// network namespace (`IFLA_LINK_NETNSID`): the host end of a running
+/// container's veth, whichever daemon's container it is. A dead
+/// container's pair goes away with its namespace, so what is left out here
+/// is never a leftover.
+pub(crate) async fn local_link_names(handle: &Handle) -> Result<Vec<String>, NetworkError> {
+    let links: Vec<LinkMessage> = handle
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(NetworkError::netlink("listing links"))?;
+    Ok(links
+        .iter()
+        .filter(|l| {
+            !l.attributes
+                .iter()
+                .any(|a| matches!(a, LinkAttribute::NetnsId(_)))
+        })
+        .filter_map(|l| {
+            l.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            })
+        })
+        .collect())
+}
+
 /// Create the bridge if missing, give it the gateway address and bring it
 /// up. Idempotent, and safe against a concurrent creator.
 pub(crate) async fn ensure_bridge(

@@ -122,6 +122,12 @@ impl HookChain {
         self.links.is_empty()
     }
 
+    /// Whether any hook subscribed to `kind`: when none did, an operation
+    /// need not even build its event.
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.links.iter().any(|l| l.subscriptions.contains(&kind))
+    }
+
     /// The hook names in order.
     pub fn names(&self) -> Vec<String> {
         self.links

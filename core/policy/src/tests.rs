@@ -232,3 +232,19 @@ fn names_keep_order() {
     );
     assert_eq!(chain.names(), vec!["z", "a"]);
 }
+
+#[test]
+fn wants_only_what_some_hook_subscribed_to() {
+    let mut chain = HookChain::new();
+    assert!(!chain.wants(EventKind::PreCreate));
+    let pulls = Arc::new(Fixed {
+        name: "pulls",
+        kinds: vec![EventKind::PrePull],
+        answer: Ok(Verdict::Allow),
+        calls: AtomicUsize::new(0),
+    });
+    chain.push(pulls, Mode::Enforce, OnFailure::Closed);
+    assert!(chain.wants(EventKind::PrePull));
+    assert!(!chain.wants(EventKind::PreCreate));
+    assert!(!chain.wants(EventKind::PostStop));
+}

@@ -64,7 +64,16 @@ fn main() -> std::process::ExitCode {
         _ => return usage(),
     };
     let result = match rest {
-        [] => monitor::run(&dir, None),
+        [] => {
+            // Its own session, so it outlives the daemon. Done here rather
+            // than in a pre_exec hook: without one the daemon spawns the
+            // shim with posix_spawn (CLONE_VFORK), which does not copy a
+            // page table that a loaded plugin engine makes large.
+            if let Err(e) = nix::unistd::setsid() {
+                eprintln!("berth-shim: setsid: {e}");
+            }
+            monitor::run(&dir, None)
+        }
         [again, netns] if again == "--again" => match netns.as_str() {
             "kept" => monitor::run(&dir, Some(true)),
             "fresh" => monitor::run(&dir, Some(false)),

@@ -32,6 +32,11 @@ impl Policy {
         *guard = Arc::new(chain);
     }
 
+    /// Whether any hook in force subscribed to `kind`.
+    pub fn wants(&self, kind: berth_policy::EventKind) -> bool {
+        self.current().wants(kind)
+    }
+
     pub fn current(&self) -> Arc<HookChain> {
         match self.chain.read() {
             Ok(g) => g.clone(),
@@ -43,14 +48,16 @@ impl Policy {
     /// hook denied, else the outcome (with any pre-create patch).
     pub async fn check(&self, event: Event) -> Result<Outcome, ControlError> {
         let chain = self.current();
-        if chain.is_empty() {
+        let kind = event.kind();
+        if !chain.wants(kind) {
             return Ok(allowed());
         }
-        let kind = event.kind();
         // Plugin calls may take up to their deadline: not on an async worker.
+        let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || chain.run(&event))
             .await
             .map_err(ControlError::internal)?;
+        tracing::debug!(event = %kind, elapsed = ?started.elapsed(), "hooks judged");
         log_notes(&outcome);
         if let Some(denial) = outcome.denied_by.as_ref().filter(|_| !outcome.allowed) {
             tracing::info!(hook = %denial.hook, event = %kind, reason = %denial.reason, "denied by policy");
@@ -66,7 +73,7 @@ impl Policy {
     /// Fires a `post-*` event in the background.
     pub fn notify(&self, event: Event) {
         let chain = self.current();
-        if chain.is_empty() {
+        if !chain.wants(event.kind()) {
             return;
         }
         tokio::task::spawn_blocking(move || log_notes(&chain.run(&event)));

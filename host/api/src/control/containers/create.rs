@@ -242,7 +242,8 @@ pub(crate) async fn run(
     // Hooks judge the container once its user can be resolved from the
     // image's files, before anything else is set up. Without hooks nothing
     // is read for them.
-    if !app.policy.current().is_empty() {
+    if app.policy.wants(berth_policy::EventKind::PreCreate) {
+        let spec_started = std::time::Instant::now();
         let mut wanted_spec = super::policy::spec_of(
             &req,
             &image.manifest.to_string(),
@@ -251,6 +252,7 @@ pub(crate) async fn run(
         )
         .inspect_err(|_| undo(true))?;
         wanted_spec.name.clone_from(&name);
+        tracing::debug!(elapsed = ?spec_started.elapsed(), "pre-create event built");
         let verdict = app
             .policy
             .check(berth_policy::Event::PreCreate(wanted_spec))
@@ -318,13 +320,14 @@ pub(crate) async fn run(
 
 /// Fires `post-start`, and `post-stop` once the container exits.
 pub(crate) fn notify_started(app: &std::sync::Arc<ControlApp>, record: &ContainerRecord) {
-    if app.policy.current().is_empty() {
-        return;
-    }
     app.policy
         .notify(berth_policy::Event::PostStart(super::policy::event_of(
             record, None,
         )));
+    // A watcher only when some hook wants post-stop: it polls the exit.
+    if !app.policy.wants(berth_policy::EventKind::PostStop) {
+        return;
+    }
     let (app, record) = (app.clone(), record.clone());
     tokio::spawn(async move {
         if let Status::Exited { code, .. } = super::lifecycle::wait_exit(&record.dir, None).await {

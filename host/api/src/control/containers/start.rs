@@ -166,8 +166,10 @@ async fn await_created(dir: &Path) -> Status {
     }
 }
 
-/// Start the shim in its own session, so it outlives the daemon; a task
-/// reaps it if the daemon is still there when it ends.
+/// Start the shim (which puts itself in its own session, so it outlives
+/// the daemon); a task reaps it if the daemon is still there when it ends.
+/// No pre_exec hook, so the spawn is a posix_spawn, cheap whatever the
+/// daemon's address space.
 fn spawn_shim(app: &ControlApp, dir: &Path) -> Result<(), ControlError> {
     let log = std::fs::File::create(dir.join("shim.log")).map_err(ControlError::internal)?;
     let mut cmd = tokio::process::Command::new(&app.shim);
@@ -176,13 +178,6 @@ fn spawn_shim(app: &ControlApp, dir: &Path) -> Result<(), ControlError> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
-    // SAFETY: setsid is async-signal-safe and touches no memory.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
     let mut child = cmd
         .spawn()
         .map_err(|e| ControlError::internal(format!("starting {}: {e}", app.shim.display())))?;

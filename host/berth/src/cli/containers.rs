@@ -502,19 +502,26 @@ pub async fn rm(
     force: bool,
     volumes: bool,
 ) -> anyhow::Result<()> {
+    for_each(containers, "removed", |c| {
+        let path = format!(
+            "/v1/containers/{}?force={force}&volumes={volumes}",
+            super::encode(c)
+        );
+        async move { daemon.json(Method::DELETE, &path, None).await }
+    })
+    .await
+}
+
+/// Docker's habit for verbs on several containers: each one's name on
+/// success, each failure on stderr, and an error at the end if any failed.
+async fn for_each<F, Fut>(containers: &[String], done: &str, mut call: F) -> anyhow::Result<()>
+where
+    F: FnMut(&str) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<serde_json::Value>>,
+{
     let mut failed = 0;
     for c in containers {
-        match daemon
-            .json(
-                Method::DELETE,
-                &format!(
-                    "/v1/containers/{}?force={force}&volumes={volumes}",
-                    super::encode(c)
-                ),
-                None,
-            )
-            .await
-        {
+        match call(c).await {
             Ok(_) => println!("{c}"),
             Err(e) => {
                 eprintln!("berth: {e:#}");
@@ -523,7 +530,7 @@ pub async fn rm(
         }
     }
     if failed > 0 {
-        bail!("{failed} container(s) could not be removed");
+        bail!("{failed} container(s) could not be {done}");
     }
     Ok(())
 }
@@ -575,27 +582,12 @@ pub async fn update(daemon: &Daemon, a: UpdateArgs) -> anyhow::Result<()> {
         "cpuset_cpus": a.cpuset_cpus,
         "pids_limit": a.pids_limit,
     });
-    let mut failed = 0;
-    for c in &a.containers {
-        match daemon
-            .json(
-                Method::POST,
-                &format!("/v1/containers/{}/update", super::encode(c)),
-                Some(body.clone()),
-            )
-            .await
-        {
-            Ok(_) => println!("{c}"),
-            Err(e) => {
-                eprintln!("berth: {e:#}");
-                failed += 1;
-            }
-        }
-    }
-    if failed > 0 {
-        bail!("{failed} container(s) could not be updated");
-    }
-    Ok(())
+    for_each(&a.containers, "updated", |c| {
+        let path = format!("/v1/containers/{}/update", super::encode(c));
+        let body = body.clone();
+        async move { daemon.json(Method::POST, &path, Some(body)).await }
+    })
+    .await
 }
 
 /// `docker top`'s table: columns as wide as their widest cell.

@@ -14,6 +14,17 @@ pub struct ScanRequest {
     pub reference: String,
 }
 
+/// One scanner's answer as the API shows it: its findings or its error.
+pub(crate) fn report(
+    scanner: &str,
+    result: Result<Vec<berth_scan::Finding>, berth_plugins::PluginError>,
+) -> serde_json::Value {
+    match result {
+        Ok(findings) => serde_json::json!({ "scanner": scanner, "findings": findings }),
+        Err(e) => serde_json::json!({ "scanner": scanner, "error": e.to_string() }),
+    }
+}
+
 pub(crate) async fn scan(
     State(app): Shared,
     axum::Json(req): axum::Json<ScanRequest>,
@@ -70,10 +81,7 @@ pub(crate) async fn scan(
     .map_err(ControlError::internal)??;
     let reports: Vec<serde_json::Value> = reports
         .into_iter()
-        .map(|(scanner, result)| match result {
-            Ok(findings) => serde_json::json!({ "scanner": scanner, "findings": findings }),
-            Err(e) => serde_json::json!({ "scanner": scanner, "error": e.to_string() }),
-        })
+        .map(|(scanner, result)| report(&scanner, result))
         .collect();
     Ok(axum::Json(serde_json::json!({
         "reference": img.reference,

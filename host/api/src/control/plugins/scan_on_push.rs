@@ -97,14 +97,7 @@ async fn scan_pushed(
             Ok::<_, ControlError>(
                 scanners
                     .iter()
-                    .map(|s| match s.scan_image(&info, &view) {
-                        Ok(findings) => {
-                            serde_json::json!({ "scanner": s.name(), "findings": findings })
-                        }
-                        Err(e) => {
-                            serde_json::json!({ "scanner": s.name(), "error": e.to_string() })
-                        }
-                    })
+                    .map(|s| super::scan::report(s.name(), s.scan_image(&info, &view)))
                     .collect::<Vec<_>>(),
             )
         })();

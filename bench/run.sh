@@ -29,7 +29,8 @@
 # and crun state) is on one private tmpfs: the disk is not measured.
 # Needs root. BERTH_BIN_DIR=DIR uses existing binaries (berthd, berth, berth-shim and
 # examples/run_bench) instead of `cargo build --release`; BERTH_SHIM_BIN=FILE, a berth-shim
-# to use instead of DIR's (by default the `shim` profile's build).
+# to use instead of DIR's (when the script builds, the shipped one: `shim` profile, static
+# musl, as scripts/dist.sh builds it).
 set -euo pipefail
 
 runs=40 conc=50
@@ -58,10 +59,10 @@ if [[ -z ${BERTH_RUN_BENCH_NS:-} ]]; then
         echo "# building release binaries (cargo build --release -p berth -p berth-shim --bins; run_bench example)"
         cargo build --release -p berth -p berth-shim --bins
         cargo build --release -p berth-runtime --example run_bench
-        # The monitor as shipped: the size-optimised `shim` profile.
-        cargo build --profile shim -p berth-shim
+        # The monitor as shipped (scripts/dist.sh): the size-optimised `shim` profile, static musl.
+        cargo build --profile shim --target x86_64-unknown-linux-musl -p berth-shim
         export BERTH_BIN_DIR=${CARGO_TARGET_DIR:-$repo_root/target}/release
-        export BERTH_SHIM_BIN=${CARGO_TARGET_DIR:-$repo_root/target}/shim/berth-shim
+        export BERTH_SHIM_BIN=${CARGO_TARGET_DIR:-$repo_root/target}/x86_64-unknown-linux-musl/shim/berth-shim
     fi
     export BERTH_RUN_BENCH_NS=1
     exec unshare -m --propagation private "$0" --runs "$runs" --concurrency "$conc"

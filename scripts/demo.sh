@@ -16,7 +16,8 @@ scripts/deps.sh
 
 bold "Building berth and its Wasm plugins (release)"
 cargo build --release --workspace
-bindir=${CARGO_TARGET_DIR:-$repo_root/target}/release
+# The shipped set: berthd and berth, and the statically linked monitor beside them.
+bindir=$(scripts/dist.sh)
 plugindir=${CARGO_TARGET_DIR:-$repo_root/target}/plugins/wasm32-wasip2/release
 
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)

@@ -30,14 +30,17 @@ fi
 mkdir -p /var/lib/containers/cache
 
 if command -v rustup >/dev/null 2>&1; then
-    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
-        rustup target add wasm32-wasip2
-    fi
+    # wasm32-wasip2 for the plugins; musl for the statically linked monitor (scripts/dist.sh).
+    for target in wasm32-wasip2 x86_64-unknown-linux-musl; do
+        if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+            rustup target add "$target"
+        fi
+    done
     for component in rustfmt clippy; do
         if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
             rustup component add "$component"
         fi
     done
 else
-    echo "deps.sh: rustup not found; skipping wasm32-wasip2 target" >&2
+    echo "deps.sh: rustup not found; skipping the wasm32-wasip2 and musl targets" >&2
 fi

@@ -259,3 +259,63 @@ fn cp_both_ways_and_refuses_escapes() -> anyhow::Result<()> {
     daemon.berth_ok(&["rm", "cp"])?;
     Ok(())
 }
+
+/// docker cp's CVE-2018-15664: a running container swaps a directory for a
+/// symlink to a host path while `cp` copies it out. Every copy must hold
+/// the container's own file or nothing, never the host's.
+#[test]
+fn cp_out_of_a_container_swapping_a_dir_for_a_symlink_never_reads_the_host() -> anyhow::Result<()> {
+    let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    import_busybox(&daemon)?;
+    let host = tempfile::tempdir()?;
+    std::fs::write(host.path().join("secret"), "HOST-SECRET\n")?;
+    let script = format!(
+        "mkdir -p /x/d; echo container > /x/d/secret; \
+         while :; do mv /x/d /x/real; ln -s {host} /x/d; rm /x/d; mv /x/real /x/d; done",
+        host = host.path().display()
+    );
+    daemon.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "race",
+        "--network",
+        "none",
+        BUSYBOX,
+        "sh",
+        "-c",
+        &script,
+    ])?;
+    let (mut saw_container, mut saw_symlink) = (0, 0);
+    for _ in 0..150 {
+        let out = daemon.berth(&["cp", "race:/x", "-"])?;
+        assert!(
+            out.status.success(),
+            "cp failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut archive = tar::Archive::new(&out.stdout[..]);
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let path = entry.path()?.to_string_lossy().into_owned();
+            let mut data = String::new();
+            if entry.header().entry_type() == tar::EntryType::Symlink {
+                saw_symlink += 1;
+                continue;
+            }
+            std::io::Read::read_to_string(&mut entry, &mut data)?;
+            assert!(
+                !data.contains("HOST-SECRET"),
+                "{path} in the archive came from the host"
+            );
+            if data == "container\n" {
+                saw_container += 1;
+            }
+        }
+    }
+    // The swap really raced the copies: both shapes were archived.
+    assert!(saw_container > 0, "never copied the container's file");
+    assert!(saw_symlink > 0, "never caught the directory as a symlink");
+    daemon.berth_ok(&["rm", "-f", "race"])?;
+    Ok(())
+}

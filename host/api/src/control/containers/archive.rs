@@ -7,7 +7,11 @@
 //! paths under one — so no symlink or `..` leads out. Extraction goes
 //! through `berth_layer::apply`, which walks every entry from the target
 //! directory without following symlinks and refuses `..` and absolute
-//! names: a hostile tar writes nothing outside.
+//! names: a hostile tar writes nothing outside. Copying out walks by
+//! descriptors (`walk`), so a running container swapping a directory for a
+//! symlink mid-copy cannot lead the daemon out either.
+
+mod walk;
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -123,6 +127,52 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
+/// What `fd` (an O_PATH descriptor from [`resolve`]) names, as `name` in `b`.
+fn append_resolved<W: Write>(
+    b: &mut tar::Builder<W>,
+    fd: &OwnedFd,
+    file_type: rustix::fs::FileType,
+    name: &Path,
+) -> std::io::Result<()> {
+    use rustix::fs::FileType;
+    match file_type {
+        FileType::Directory => {
+            let dir = rustix::fs::openat(
+                fd,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            walk::append_tree(b, dir, name)
+        }
+        FileType::Symlink => {
+            // An O_PATH|O_NOFOLLOW fd of a symlink: readlinkat(fd, "").
+            let target = rustix::fs::readlinkat(fd, "", Vec::new())?;
+            let target = PathBuf::from(std::ffi::OsString::from_vec(target.into_bytes()));
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            b.append_link(&mut h, name, target)
+        }
+        FileType::RegularFile => {
+            // Reopening through the magic link reaches the same inode;
+            // O_NONBLOCK so that nothing can make it a blocking FIFO open.
+            let file = rustix::fs::open(
+                fd_path(fd),
+                OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let st = rustix::fs::fstat(&file)?;
+            walk::append_file(b, file, &st, name)
+        }
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "only files, directories and symlinks can be copied out on their own",
+        )),
+    }
+}
+
 /// A `Write` that hands its bytes to the response body.
 struct ChannelWriter(mpsc::Sender<Result<Bytes, std::io::Error>>);
 
@@ -172,26 +222,7 @@ pub(crate) async fn get_archive(
             256 * 1024,
             ChannelWriter(tx),
         ));
-        b.follow_symlinks(false);
-        let path = fd_path(&fd);
-        let result = if is_dir {
-            b.append_dir_all(&name, &path)
-        } else if file_type == rustix::fs::FileType::Symlink {
-            // An O_PATH|O_NOFOLLOW fd of a symlink: readlinkat(fd, "").
-            rustix::fs::readlinkat(&fd, "", Vec::new())
-                .map_err(std::io::Error::from)
-                .map(|t| PathBuf::from(std::ffi::OsString::from_vec(t.into_bytes())))
-                .and_then(|target| {
-                    let mut h = tar::Header::new_gnu();
-                    h.set_entry_type(tar::EntryType::Symlink);
-                    h.set_size(0);
-                    h.set_mode(0o777);
-                    b.append_link(&mut h, &name, target)
-                })
-        } else {
-            std::fs::File::open(&path).and_then(|mut f| b.append_file(&name, &mut f))
-        };
-        let result = result
+        let result = append_resolved(&mut b, &fd, file_type, Path::new(&name))
             .and_then(|()| b.into_inner())
             .and_then(|mut w| w.flush());
         if let Err(e) = result {

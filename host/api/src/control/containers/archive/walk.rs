@@ -1,0 +1,266 @@
+//! A tree inside a container, written to a tar stream by file descriptors
+//! alone.
+//!
+//! A running container can change its files while we read them. A walk by
+//! path (`/proc/self/fd/N/a/b/c`) re-resolves every component on each open,
+//! so a directory swapped for a symlink to a host path between the listing
+//! and the open would lead the daemon out of the container (docker cp's
+//! CVE-2018-15664). Here every directory is held open as a descriptor and
+//! each entry is opened relative to it, one component at a time, with
+//! `O_NOFOLLOW`: a symlink is archived as a symlink and never followed, and
+//! a swap makes the open fail or yields the container's own new file.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
+
+/// The directory behind `dir` as `name/…` entries of `b`, itself first.
+pub fn append_tree<W: Write>(b: &mut tar::Builder<W>, dir: OwnedFd, name: &Path) -> io::Result<()> {
+    let st = rustix::fs::fstat(&dir)?;
+    append_dir_header(b, &st, name)?;
+    let mut entries: Vec<std::ffi::OsString> = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&dir)? {
+        let entry = entry?;
+        let n = entry.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            entries.push(std::ffi::OsStr::from_bytes(n).to_os_string());
+        }
+    }
+    // Sorted, so the same tree gives the same archive.
+    entries.sort();
+    for entry in entries {
+        append_entry(b, &dir, &entry, &name.join(&entry))?;
+    }
+    Ok(())
+}
+
+/// One entry of an open directory, by its single-component name.
+fn append_entry<W: Write>(
+    b: &mut tar::Builder<W>,
+    parent: &OwnedFd,
+    entry: &std::ffi::OsStr,
+    name: &Path,
+) -> io::Result<()> {
+    let st = match rustix::fs::statat(parent, entry, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        // Removed since the listing: as if it had not been there.
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => {
+            let dir = match open_nofollow(parent, entry, OFlags::DIRECTORY) {
+                Ok(fd) => fd,
+                // Replaced since the stat (by a symlink, a file) or removed.
+                Err(e) if vanished(&e) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            append_tree(b, dir, name)
+        }
+        FileType::RegularFile => {
+            let fd = match open_nofollow(parent, entry, OFlags::NONBLOCK) {
+                Ok(fd) => fd,
+                Err(e) if vanished(&e) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            // What we opened, not what we stat'ed: it may have been swapped.
+            let st = rustix::fs::fstat(&fd)?;
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                return Ok(());
+            }
+            append_file(b, fd, &st, name)
+        }
+        FileType::Symlink => {
+            let target = match rustix::fs::readlinkat(parent, entry, Vec::new()) {
+                Ok(t) => t,
+                Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::INVAL) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
+            let mut h = header(&st, tar::EntryType::Symlink, 0);
+            b.append_link(&mut h, name, target)
+        }
+        FileType::Fifo => append_special(b, &st, tar::EntryType::Fifo, name),
+        FileType::CharacterDevice => append_special(b, &st, tar::EntryType::Char, name),
+        FileType::BlockDevice => append_special(b, &st, tar::EntryType::Block, name),
+        // Sockets have no tar form (docker cp leaves them out too).
+        _ => Ok(()),
+    }
+}
+
+/// A regular file from its open descriptor.
+pub fn append_file<W: Write>(
+    b: &mut tar::Builder<W>,
+    fd: OwnedFd,
+    st: &Stat,
+    name: &Path,
+) -> io::Result<()> {
+    let size = st.st_size.max(0) as u64;
+    let mut h = header(st, tar::EntryType::Regular, size);
+    // The header's size is a promise: a file that shrinks while we read is
+    // padded with zeros, one that grows is cut, so the archive stays whole.
+    let data = ExactSize {
+        inner: std::fs::File::from(fd).take(size),
+        left: size,
+    };
+    b.append_data(&mut h, name, data)
+}
+
+fn append_dir_header<W: Write>(b: &mut tar::Builder<W>, st: &Stat, name: &Path) -> io::Result<()> {
+    let mut h = header(st, tar::EntryType::Directory, 0);
+    b.append_data(&mut h, name, io::empty())
+}
+
+fn append_special<W: Write>(
+    b: &mut tar::Builder<W>,
+    st: &Stat,
+    kind: tar::EntryType,
+    name: &Path,
+) -> io::Result<()> {
+    let mut h = header(st, kind, 0);
+    if matches!(kind, tar::EntryType::Char | tar::EntryType::Block) {
+        let rdev = st.st_rdev;
+        h.set_device_major(rustix::fs::major(rdev))?;
+        h.set_device_minor(rustix::fs::minor(rdev))?;
+    }
+    b.append_data(&mut h, name, io::empty())
+}
+
+fn header(st: &Stat, kind: tar::EntryType, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(st.st_mode & 0o7777);
+    h.set_uid(u64::from(st.st_uid));
+    h.set_gid(u64::from(st.st_gid));
+    h.set_mtime(st.st_mtime.max(0) as u64);
+    h
+}
+
+fn open_nofollow(parent: &OwnedFd, entry: &std::ffi::OsStr, extra: OFlags) -> io::Result<OwnedFd> {
+    rustix::fs::openat(
+        parent.as_fd(),
+        entry,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | extra,
+        Mode::empty(),
+    )
+    .map_err(io::Error::from)
+}
+
+/// The entry is gone or is no longer what the stat said (a symlink now:
+/// ELOOP; a file where a directory was: ENOTDIR).
+fn vanished(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let gone = [Errno::NOENT, Errno::LOOP, Errno::NOTDIR].map(|e| e.raw_os_error());
+    e.raw_os_error().is_some_and(|n| gone.contains(&n))
+}
+
+/// Exactly `left` bytes: the reader's, then zeros if it ends early.
+struct ExactSize<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for ExactSize<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = match self.inner.read(&mut buf[..want])? {
+            0 => {
+                buf[..want].fill(0);
+                want
+            }
+            n => n,
+        };
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(archive: &[u8]) -> Vec<(String, tar::EntryType, Vec<u8>)> {
+        let mut a = tar::Archive::new(archive);
+        let mut out = Vec::new();
+        for e in a.entries().expect("entries") {
+            let mut e = e.expect("entry");
+            let path = e.path().expect("path").to_string_lossy().into_owned();
+            let kind = e.header().entry_type();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).expect("data");
+            if kind == tar::EntryType::Symlink {
+                data = e
+                    .link_name()
+                    .expect("link")
+                    .expect("target")
+                    .to_string_lossy()
+                    .into_owned()
+                    .into_bytes();
+            }
+            out.push((path, kind, data));
+        }
+        out
+    }
+
+    #[test]
+    fn archives_a_tree_and_keeps_symlinks_as_symlinks() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("data");
+        std::fs::create_dir_all(root.join("sub/deeper")).expect("mkdir");
+        std::fs::write(root.join("a"), b"alpha").expect("write");
+        std::fs::write(root.join("sub/deeper/b"), b"beta").expect("write");
+        // Would lead out of the tree if followed.
+        std::os::unix::fs::symlink("/etc", root.join("sub/out")).expect("symlink");
+        nix::unistd::mkfifo(
+            &root.join("fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .expect("mkfifo");
+        let fd = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+            .expect("open");
+        let mut b = tar::Builder::new(Vec::new());
+        append_tree(&mut b, fd, Path::new("data")).expect("append");
+        let got = entries(&b.into_inner().expect("finish"));
+        let names: Vec<_> = got.iter().map(|(p, k, _)| (p.as_str(), *k)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("data", tar::EntryType::Directory),
+                ("data/a", tar::EntryType::Regular),
+                ("data/fifo", tar::EntryType::Fifo),
+                ("data/sub", tar::EntryType::Directory),
+                ("data/sub/deeper", tar::EntryType::Directory),
+                ("data/sub/deeper/b", tar::EntryType::Regular),
+                ("data/sub/out", tar::EntryType::Symlink),
+            ]
+        );
+        assert_eq!(got[1].2, b"alpha");
+        assert_eq!(got[5].2, b"beta");
+        assert_eq!(got[6].2, b"/etc");
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_header_is_padded_not_torn() {
+        let mut r = ExactSize {
+            inner: &b"abc"[..],
+            left: 5,
+        };
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("read");
+        assert_eq!(out, b"abc\0\0");
+        let mut r = ExactSize {
+            inner: &b"abcdef"[..],
+            left: 4,
+        };
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("read");
+        assert_eq!(out, b"abcd");
+    }
+}

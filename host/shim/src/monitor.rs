@@ -11,7 +11,7 @@ use berth_cgroups::{CgroupManager, Layout, Limit, Resources};
 use berth_runtime::shim_files::{
     ExitRecord, RestartState, ShimConfig, read_restart_state, write_atomic,
 };
-use berth_runtime::{Container, Stdio};
+use berth_runtime::{Container, ExitStatus, Stdio};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
@@ -173,8 +173,18 @@ impl Setup<'_> {
             kept = self.keep_network_namespace(&container);
         }
         if let Err(e) = container.start() {
-            let _ = container.wait();
-            return Err(failed(e.exit_code(), e.to_string()));
+            return Err(match container.wait() {
+                // Killed after berthd let it start but before its command
+                // ran (a `kill` just after `run -d` returned): it ended by
+                // that signal, which is what Docker reports, not a failure.
+                Ok(ExitStatus::Signaled(sig)) => ExitRecord {
+                    code: 128 + sig,
+                    oom_killed: false,
+                    finished_at: crate::record::now(),
+                    error: None,
+                },
+                _ => failed(e.exit_code(), e.to_string()),
+            });
         }
         Ok((container, out_r, err_r, kept))
     }

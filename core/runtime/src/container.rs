@@ -20,6 +20,8 @@ use crate::kernel::LibcKernel;
 use crate::plan::Plan;
 
 /// The standard streams of the container process; `None` is `/dev/null`.
+/// A spec with `process.terminal` replaces all three with its terminal
+/// (see [`Container::take_terminal`]).
 #[derive(Debug, Default)]
 pub struct Stdio {
     pub stdin: Option<OwnedFd>,
@@ -53,6 +55,7 @@ pub struct Container {
     err_r: File,
     start_w: Option<File>,
     status: Option<ExitStatus>,
+    terminal: Option<OwnedFd>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
@@ -115,10 +118,21 @@ impl Container {
         };
         let (err_r, err_w) = pipe()?;
         let (start_r, start_w) = pipe()?;
+        let console = if plan.terminal {
+            Some(
+                std::os::unix::net::UnixStream::pair().map_err(|err| RuntimeError::Sys {
+                    what: "creating the terminal's socket pair",
+                    err,
+                })?,
+            )
+        } else {
+            None
+        };
         let fds = ChildFds {
             stdio: [stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()],
             err_w: err_w.as_raw_fd(),
             start_r: start_r.as_raw_fd(),
+            console: console.as_ref().map_or(-1, |(_, c)| c.as_raw_fd()),
         };
         // Prepared before the clone: the child must not allocate.
         let argv: Vec<*const libc::c_char> = plan
@@ -133,7 +147,11 @@ impl Container {
             .map(|c| c.as_ptr())
             .chain([std::ptr::null()])
             .collect();
-        let parent_fds = [err_r.as_raw_fd(), start_w.as_raw_fd()];
+        let parent_fds = [
+            err_r.as_raw_fd(),
+            start_w.as_raw_fd(),
+            console.as_ref().map_or(-1, |(p, _)| p.as_raw_fd()),
+        ];
 
         // SAFETY: a fork-like clone (no CLONE_VM, no new stack): the child
         // gets a copy of our memory and runs only `child`, which makes no
@@ -158,6 +176,10 @@ impl Container {
             child(&plan, &fds, parent_fds, &argv, &envp);
         }
         let pid = Pid::from_raw(ret as libc::pid_t);
+        let console = console.map(|(ours, theirs)| {
+            drop(theirs);
+            ours
+        });
         drop((err_w, start_r, stdin, stdout, stderr));
         let mut container = Container {
             id: id.to_string(),
@@ -166,9 +188,30 @@ impl Container {
             err_r: File::from(err_r),
             start_w: Some(File::from(start_w)),
             status: None,
+            terminal: None,
         };
         match read_record(&mut container.err_r)? {
             Some(f) if f.stage == Stage::Ready => {
+                // The child sent the master before it reported ready.
+                if let Some(sock) = &console {
+                    use std::os::fd::AsFd;
+                    match crate::console::recv_fd(sock.as_fd()) {
+                        Ok(Some(master)) => container.terminal = Some(master),
+                        Ok(None) => {
+                            return Err(RuntimeError::Setup {
+                                stage: Stage::Terminal.name(),
+                                detail: String::new(),
+                                err: io::Error::other("the container sent no terminal"),
+                            });
+                        }
+                        Err(err) => {
+                            return Err(RuntimeError::Sys {
+                                what: "receiving the container's terminal",
+                                err,
+                            });
+                        }
+                    }
+                }
                 tracing::debug!(id, pid = pid.as_raw(), "container created");
                 Ok(container)
             }
@@ -197,6 +240,14 @@ impl Container {
                 })
             }
         }
+    }
+
+    /// The master side of the container's terminal, once (for a spec with
+    /// `process.terminal`; `None` otherwise or when already taken). Its
+    /// holder reads the container's output from it and writes its input;
+    /// when the last process holding the slave side ends, reads fail (EIO).
+    pub fn take_terminal(&mut self) -> Option<OwnedFd> {
+        self.terminal.take()
     }
 
     /// The container's id.
@@ -314,7 +365,7 @@ impl Drop for Container {
 fn child(
     plan: &Plan,
     fds: &ChildFds,
-    parent_fds: [libc::c_int; 2],
+    parent_fds: [libc::c_int; 3],
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
 ) -> ! {
@@ -323,10 +374,13 @@ fn child(
         // SAFETY: writes a stack buffer to our own pipe end.
         unsafe { libc::write(fds.err_w, rec.as_ptr().cast(), rec.len()) };
     };
-    // SAFETY: closing the parent's ends in our copy of the fd table.
+    // SAFETY: closing the parent's ends in our copy of the fd table (-1: none).
     unsafe {
-        libc::close(parent_fds[0]);
-        libc::close(parent_fds[1]);
+        for fd in parent_fds {
+            if fd >= 0 {
+                libc::close(fd);
+            }
+        }
     }
     if let Err(f) = setup(&LibcKernel, plan, fds) {
         report(f);

@@ -344,6 +344,8 @@ fn plan(spec: &Spec, opts: &ExecOptions) -> Result<Plan, RuntimeError> {
     };
     Ok(Plan {
         clone_flags: 0,
+        // The exec's pty is opened by `exec_tty`, not by the child.
+        terminal: false,
         cgroup_ns: false,
         rootfs: CString::from(c"/"),
         steps: Vec::new(),

@@ -33,6 +33,7 @@ pub(crate) enum Stage {
     Ambient,
     Exec,
     JoinCgroup,
+    Terminal,
 }
 
 impl Stage {
@@ -60,6 +61,7 @@ impl Stage {
             Ambient,
             Exec,
             JoinCgroup,
+            Terminal,
         ]
         .get(n as usize)
         .copied()
@@ -89,6 +91,7 @@ impl Stage {
             Stage::Ambient => "setting ambient capabilities",
             Stage::Exec => "exec",
             Stage::JoinCgroup => "joining the container's cgroup",
+            Stage::Terminal => "setting up the terminal",
         }
     }
 }
@@ -127,6 +130,9 @@ pub(crate) struct ChildFds {
     pub stdio: [RawFd; 3],
     pub err_w: RawFd,
     pub start_r: RawFd,
+    /// With `process.terminal`: the socket the pty's master goes back
+    /// over; -1 without.
+    pub console: RawFd,
 }
 
 fn at(stage: Stage, index: u32) -> impl Fn(i32) -> Failure {
@@ -147,7 +153,7 @@ pub(crate) fn setup<K: Kernel>(k: &K, plan: &Plan, fds: &ChildFds) -> Result<(),
     // Another container created from another thread at the same moment
     // inherits our pipes until its exec; holding them would keep our
     // parent from ever seeing EOF. Keep only our own fds.
-    k.close_other_fds([fds.err_w, fds.start_r]);
+    k.close_other_fds(&[fds.err_w, fds.start_r, fds.console]);
     k.mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
         .map_err(at(Stage::Private, 0))?;
     let rootfs = plan.rootfs.as_c_str();
@@ -176,6 +182,28 @@ pub(crate) fn setup<K: Kernel>(k: &K, plan: &Plan, fds: &ChildFds) -> Result<(),
     if let Some(h) = &plan.hostname {
         k.sethostname(h).map_err(at(Stage::Hostname, 0))?;
     }
+    if fds.console >= 0 {
+        terminal(k, plan, fds.console)?;
+    }
+    Ok(())
+}
+
+/// A pty from the container's devpts (mounted by now, after pivot_root)
+/// as controlling terminal and standard streams; its master goes back to
+/// the caller, who holds it for the container's life.
+fn terminal<K: Kernel>(k: &K, plan: &Plan, console: RawFd) -> Result<(), Failure> {
+    let (master, slave) = k.open_pty().map_err(at(Stage::Terminal, 0))?;
+    // As runc's fixStdioPermissions: the user may reopen its terminal.
+    k.fchown(slave, plan.uid).map_err(at(Stage::Terminal, 1))?;
+    k.make_controlling_terminal(slave)
+        .map_err(at(Stage::Terminal, 2))?;
+    for target in 0..3 {
+        k.dup_to(slave, target).map_err(at(Stage::Terminal, 3))?;
+    }
+    k.close(slave);
+    k.send_fd(console, master).map_err(at(Stage::Terminal, 4))?;
+    k.close(master);
+    k.close(console);
     Ok(())
 }
 

@@ -49,7 +49,7 @@ impl Kernel for Recorder {
     fn dup_to(&self, fd: RawFd, target: RawFd) -> Result<(), Errno> {
         self.rec(format!("dup {fd} {target}"))
     }
-    fn close_other_fds(&self, keep: [RawFd; 2]) {
+    fn close_other_fds(&self, keep: &[RawFd]) {
         let _ = self.rec(format!("close_other_fds {keep:?}"));
     }
     fn mount(
@@ -127,6 +127,22 @@ impl Kernel for Recorder {
     fn reset_signals(&self) {
         let _ = self.rec("reset_signals".into());
     }
+    fn open_pty(&self) -> Result<(RawFd, RawFd), Errno> {
+        self.rec("open_pty".into())?;
+        Ok((20, 21))
+    }
+    fn fchown(&self, fd: RawFd, uid: libc::uid_t) -> Result<(), Errno> {
+        self.rec(format!("fchown {fd} {uid}"))
+    }
+    fn make_controlling_terminal(&self, fd: RawFd) -> Result<(), Errno> {
+        self.rec(format!("ctty {fd}"))
+    }
+    fn send_fd(&self, sock: RawFd, fd: RawFd) -> Result<(), Errno> {
+        self.rec(format!("send_fd {sock} {fd}"))
+    }
+    fn close(&self, fd: RawFd) {
+        let _ = self.rec(format!("close {fd}"));
+    }
     fn execve(
         &self,
         path: &CStr,
@@ -165,6 +181,7 @@ const FDS: ChildFds = ChildFds {
     stdio: [10, 11, 12],
     err_w: 13,
     start_r: 14,
+    console: -1,
 };
 
 #[test]
@@ -201,6 +218,67 @@ fn setup_mounts_then_pivots_then_names_the_host() {
         libc::MS_RDONLY
     )));
     assert!(calls.contains(&format!("mknod {root}/dev/null 1:3")));
+}
+
+#[test]
+fn a_terminal_is_made_in_the_container_after_pivot_root() {
+    let (_dir, plan) = plan(RunOptions {
+        tty: true,
+        user: Some("app".into()),
+        ..Default::default()
+    });
+    assert!(plan.terminal);
+    let fds = ChildFds { console: 15, ..FDS };
+    let k = Recorder::default();
+    setup(&k, &plan, &fds).unwrap();
+    let calls = k.calls.borrow();
+    assert!(
+        calls.contains(&"close_other_fds [13, 14, 15]".to_string()),
+        "the console socket survives: {calls:?}"
+    );
+    let pty = calls.iter().position(|c| c == "open_pty").unwrap();
+    let pivot = calls.iter().position(|c| c == "pivot_root").unwrap();
+    assert!(pivot < pty, "/dev/ptmx must be the container's");
+    assert_eq!(
+        calls[pty..],
+        [
+            "open_pty",
+            "fchown 21 1000",
+            "ctty 21",
+            "dup 21 0",
+            "dup 21 1",
+            "dup 21 2",
+            "close 21",
+            "send_fd 15 20",
+            "close 20",
+            "close 15",
+        ]
+    );
+    // Without a terminal, none of it.
+    let (_dir, plan) = self::plan(RunOptions::default());
+    let k = Recorder::default();
+    setup(&k, &plan, &FDS).unwrap();
+    assert!(!k.names().contains(&"open_pty".to_string()));
+}
+
+#[test]
+fn a_failed_terminal_is_reported_as_such() {
+    let (_dir, plan) = plan(RunOptions {
+        tty: true,
+        ..Default::default()
+    });
+    let k = Recorder {
+        fail: Some(("ctty", libc::EPERM)),
+        ..Default::default()
+    };
+    let fds = ChildFds { console: 15, ..FDS };
+    let f = setup(&k, &plan, &fds).unwrap_err();
+    assert_eq!(
+        (f.stage, f.errno, f.index),
+        (Stage::Terminal, libc::EPERM, 2)
+    );
+    assert_eq!(f.stage.name(), "setting up the terminal");
+    assert_eq!(Stage::from_u32(Stage::Terminal as u32), Stage::Terminal);
 }
 
 #[test]

@@ -16,8 +16,8 @@ pub(crate) trait Kernel {
     fn umask(&self, mode: libc::mode_t);
     /// dup2, or clearing FD_CLOEXEC when `fd == target`.
     fn dup_to(&self, fd: RawFd, target: RawFd) -> Result<(), Errno>;
-    /// Close every fd from 3 up except `keep`.
-    fn close_other_fds(&self, keep: [RawFd; 2]);
+    /// Close every fd from 3 up except those in `keep` (negative ones are ignored).
+    fn close_other_fds(&self, keep: &[RawFd]);
     fn mount(
         &self,
         source: Option<&CStr>,
@@ -49,6 +49,15 @@ pub(crate) trait Kernel {
     fn raise_ambient(&self, cap: u8) -> Result<(), Errno>;
     /// Default signal dispositions and an empty signal mask.
     fn reset_signals(&self);
+    /// A new pseudo-terminal from `/dev/ptmx`: (master, slave), both close-on-exec.
+    fn open_pty(&self) -> Result<(RawFd, RawFd), Errno>;
+    /// `fchown(fd, uid, -1)`.
+    fn fchown(&self, fd: RawFd, uid: libc::uid_t) -> Result<(), Errno>;
+    /// A new session whose controlling terminal is `fd` (setsid, TIOCSCTTY).
+    fn make_controlling_terminal(&self, fd: RawFd) -> Result<(), Errno>;
+    /// Pass `fd` over the unix socket `sock` (SCM_RIGHTS).
+    fn send_fd(&self, sock: RawFd, fd: RawFd) -> Result<(), Errno>;
+    fn close(&self, fd: RawFd);
     /// Returns only on failure, with its errno.
     fn execve(
         &self,
@@ -109,17 +118,25 @@ impl Kernel for LibcKernel {
         ok(unsafe { libc::dup2(fd, target) }.into())
     }
 
-    fn close_other_fds(&self, keep: [RawFd; 2]) {
-        let (lo, hi) = (keep[0].min(keep[1]) as u32, keep[0].max(keep[1]) as u32);
+    fn close_other_fds(&self, keep: &[RawFd]) {
         let close = |first: u32, last: u32| {
             if first <= last {
                 // SAFETY: see above; closing fds of our own, private table.
                 unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
             }
         };
-        close(3, lo.saturating_sub(1));
-        close(lo + 1, hi.saturating_sub(1));
-        close(hi + 1, u32::MAX);
+        // The gaps between the kept fds, lowest first; no allocation.
+        let mut next = 3u32;
+        while let Some(k) = keep
+            .iter()
+            .filter_map(|&fd| u32::try_from(fd).ok())
+            .filter(|&fd| fd >= next)
+            .min()
+        {
+            close(next, k.saturating_sub(1));
+            next = k + 1;
+        }
+        close(next, u32::MAX);
     }
 
     fn mount(
@@ -305,6 +322,53 @@ impl Kernel for LibcKernel {
             libc::sigemptyset(&mut set);
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
         }
+    }
+
+    fn open_pty(&self) -> Result<(RawFd, RawFd), Errno> {
+        let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+        // SAFETY: see above.
+        let master = unsafe { libc::open(c"/dev/ptmx".as_ptr(), flags) };
+        if master < 0 {
+            return Err(errno());
+        }
+        let unlock: libc::c_int = 0;
+        // SAFETY: see above; TIOCSPTLCK reads an int we own. TIOCGPTPEER
+        // opens the slave without a path (none to format: no allocation).
+        let slave = unsafe {
+            if libc::ioctl(master, libc::TIOCSPTLCK, &unlock) < 0 {
+                -1
+            } else {
+                libc::ioctl(master, libc::TIOCGPTPEER, flags)
+            }
+        };
+        if slave < 0 {
+            let e = errno();
+            // SAFETY: closing the fd just opened.
+            unsafe { libc::close(master) };
+            return Err(e);
+        }
+        Ok((master, slave))
+    }
+
+    fn fchown(&self, fd: RawFd, uid: libc::uid_t) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe { libc::fchown(fd, uid, libc::gid_t::MAX) }.into())
+    }
+
+    fn make_controlling_terminal(&self, fd: RawFd) -> Result<(), Errno> {
+        // SAFETY: see above.
+        ok(unsafe { libc::setsid() }.into())?;
+        // SAFETY: see above.
+        ok(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }.into())
+    }
+
+    fn send_fd(&self, sock: RawFd, fd: RawFd) -> Result<(), Errno> {
+        crate::console::send_fd(sock, fd)
+    }
+
+    fn close(&self, fd: RawFd) {
+        // SAFETY: see above; an fd of our own table.
+        unsafe { libc::close(fd) };
     }
 
     fn execve(

@@ -5,6 +5,9 @@
 //! network and cgroup namespaces, the root file system and its mounts,
 //! `pivot_root`, limits, user, capabilities, seccomp, exec; and the verbs
 //! on a running container's processes: [`exec`] one more, [`top`] list them.
+//! With `process.terminal` the init gets a pty of the container's own
+//! devpts, whose master the caller takes ([`Container::take_terminal`]);
+//! [`attach`] is the protocol a monitor serves it by.
 //!
 //! It never decides cgroup limits or networking (the callers do that
 //! between [`Container::create`] and [`Container::start`], with
@@ -24,7 +27,9 @@
 //! # let _ = code; Ok(()) }
 //! ```
 
+pub mod attach;
 mod caps;
+mod console;
 mod container;
 mod error;
 mod etc;
@@ -40,6 +45,7 @@ mod spec;
 mod top;
 mod user;
 
+pub use console::resize_terminal;
 pub use container::{Container, ExitStatus, Stdio};
 pub use error::RuntimeError;
 pub use exec::{ExecOptions, exec, merge_env};

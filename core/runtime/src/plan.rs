@@ -54,6 +54,8 @@ pub(crate) enum Step {
 /// Everything the child does, prepared.
 pub(crate) struct Plan {
     pub clone_flags: libc::c_long,
+    /// `process.terminal`: the init gets a pty of the container's devpts.
+    pub terminal: bool,
     pub cgroup_ns: bool,
     pub rootfs: CString,
     pub steps: Vec<Step>,
@@ -322,6 +324,7 @@ impl Plan {
 
         Ok(Plan {
             clone_flags,
+            terminal: process.terminal().unwrap_or(false),
             cgroup_ns,
             rootfs: cpath(&rootfs)?,
             steps,

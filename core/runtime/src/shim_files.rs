@@ -14,7 +14,9 @@
 //!   rm: the shim must not restart what the user stopped;
 //! - `exit.json` — [`ExitRecord`], written when the shim is done (or the
 //!   container could not be created: code 125/126/127);
-//! - `container.log*` — the output, see [`crate::logfile`].
+//! - `container.log*` — the output, see [`crate::logfile`];
+//! - `attach.sock` — with `-i` or `-t`: the socket the shim serves attach
+//!   on (see [`crate::attach`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -46,6 +48,20 @@ pub struct ShimConfig {
     pub restart: RestartPolicy,
     #[serde(default)]
     pub log: LogOptions,
+    /// `-t`: the container's init gets a terminal, whose master the shim holds.
+    #[serde(default)]
+    pub tty: bool,
+    /// `-i`: the container's stdin stays open for attached clients (a
+    /// pipe from the shim without `-t`).
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// Docker's `StdinOnce` (`run -i`): when the first attached client's
+    /// stdin ends, the container's does (without `-t`).
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// The terminal's first (rows, columns), set before the init starts.
+    #[serde(default)]
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// Docker's json-file rotation options, applied by the shim.

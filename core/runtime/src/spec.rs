@@ -101,6 +101,9 @@ pub struct RunOptions {
     pub etc_dir: Option<PathBuf>,
     /// `--add-host name:ip` lines for `/etc/hosts`.
     pub extra_hosts: Vec<(String, String)>,
+    /// `-t`: the process gets a terminal (`process.terminal`) and, unless
+    /// the image or `-e` set one, `TERM=xterm` (as Docker).
+    pub tty: bool,
 }
 
 /// Build the runtime spec for container `id` whose root file system is
@@ -128,6 +131,9 @@ pub fn build_spec(
     };
     set(&mut env, format!("PATH={DEFAULT_PATH}"));
     set(&mut env, format!("HOSTNAME={hostname}"));
+    if opts.tty {
+        set(&mut env, "TERM=xterm".into());
+    }
     for e in &image.env {
         set(&mut env, e.clone());
     }
@@ -162,6 +168,7 @@ pub fn build_spec(
 
     let mut process = Process::default();
     process.set_args(Some(args));
+    process.set_terminal(Some(opts.tty));
     process.set_env(Some(env));
     process.set_cwd(PathBuf::from(cwd));
     let mut oci_user = User::default();

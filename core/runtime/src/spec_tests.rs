@@ -99,6 +99,38 @@ fn environment_precedence_user_and_cwd() {
 }
 
 #[test]
+fn a_tty_is_a_terminal_with_a_term_the_user_can_override() {
+    let root = rootfs();
+    let spec_with = |opts: RunOptions| build_spec("id", root.path(), &image(), &opts).unwrap();
+    let plain = spec_with(RunOptions::default());
+    assert_ne!(process(&plain).terminal(), Some(true));
+    let env = process(&plain).env().clone().unwrap();
+    assert!(!env.iter().any(|e| e.starts_with("TERM=")), "{env:?}");
+
+    let tty = spec_with(RunOptions {
+        tty: true,
+        ..Default::default()
+    });
+    assert_eq!(process(&tty).terminal(), Some(true));
+    assert!(Plan::from_spec(&tty).unwrap().terminal);
+    let env = process(&tty).env().clone().unwrap();
+    assert!(env.contains(&"TERM=xterm".to_string()), "{env:?}");
+
+    let own = spec_with(RunOptions {
+        tty: true,
+        env: vec!["TERM=vt100".into()],
+        ..Default::default()
+    });
+    let env = process(&own).env().clone().unwrap();
+    assert_eq!(
+        env.iter()
+            .filter(|e| e.starts_with("TERM="))
+            .collect::<Vec<_>>(),
+        ["TERM=vt100"]
+    );
+}
+
+#[test]
 fn capability_sets() {
     let root = rootfs();
     let eff = |opts: RunOptions| {

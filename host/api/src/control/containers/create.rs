@@ -68,6 +68,15 @@ pub struct RunRequest {
     pub no_start: bool,
     /// `--health-*` and `--no-healthcheck`.
     pub health: super::health::HealthFlags,
+    /// `-t` (Docker's `Tty`): the init gets a pseudo-terminal.
+    pub tty: bool,
+    /// `-i` (Docker's `OpenStdin`): stdin stays open for attached clients.
+    pub open_stdin: bool,
+    /// Docker's `StdinOnce`: the first attached client's stdin ending
+    /// closes the container's (`run -i` sets it).
+    pub stdin_once: bool,
+    /// Docker's `ConsoleSize`: the terminal's first [rows, columns].
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// Docker's json-file options over the daemon's defaults.
@@ -284,6 +293,9 @@ pub(crate) async fn run(
         hostname: req.hostname.clone(),
         add_hosts: req.add_hosts.clone(),
         healthcheck,
+        tty: req.tty,
+        open_stdin: req.open_stdin,
+        stdin_once: req.stdin_once && req.open_stdin,
     };
     containers.put(&id, &record)?;
     let launched = match prepare(&record, &req, &config, extra, log) {
@@ -383,6 +395,7 @@ fn prepare(
             .iter()
             .map(|h| (h.name.clone(), h.ip.to_string()))
             .collect(),
+        tty: req.tty,
     };
     let mode: berth_network::NetworkMode = match record.network.parse() {
         Ok(m) => m,

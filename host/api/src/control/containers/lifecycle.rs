@@ -33,6 +33,10 @@ pub(crate) fn shim_config(
         blkio_weight: None,
         restart: record.restart,
         log,
+        tty: record.tty,
+        open_stdin: record.open_stdin,
+        stdin_once: record.stdin_once,
+        console_size: req.console_size.filter(|_| record.tty),
     }
 }
 

@@ -46,6 +46,13 @@ pub struct ContainerRecord {
     /// The resolved health check, if the container has one.
     #[serde(default)]
     pub healthcheck: Option<super::health::HealthConfig>,
+    /// `-t`, `-i`, and Docker's StdinOnce (`run -i`).
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub open_stdin: bool,
+    #[serde(default)]
+    pub stdin_once: bool,
 }
 
 /// Where a container is in its life.

@@ -15,20 +15,24 @@
 //! - *setup* (`--dir D`, or `--dir D --again kept|fresh` for a restart):
 //!   reads the spec, makes the cgroup, creates and starts the container —
 //!   the heavy code (spec parsing, seccomp compilation);
-//! - *watch* (`--dir D --watch PID OUT_FD ERR_FD STARTED_MS NETNS`): pumps
-//!   the output into the log, waits, records, and for a restart execs the
-//!   setup phase again. It touches little code and starts with a fresh
-//!   heap, so the long idle part of a container's life costs little.
+//! - *watch* (`--dir D --watch PID STARTED_MS NETNS FDS…`): pumps the
+//!   output into the log, serves the attach socket of a container with
+//!   `-i` or `-t` (whose terminal master or stdin pipe it holds), waits,
+//!   records, and for a restart execs the setup phase again. It touches
+//!   little code and starts with a fresh heap, so the long idle part of a
+//!   container's life costs little.
 //!
 //! The container stays this process's child across the exec (same pid).
 //!
 //! `exec --dir D --config JSON` is a third, short-lived use: one more
 //! process in the running container (see `exec.rs`).
 
+mod client;
 mod exec;
 mod monitor;
 mod pump;
 mod record;
+mod streams;
 mod watch;
 
 use std::path::PathBuf;

@@ -3,7 +3,8 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 
 use anyhow::Context;
@@ -16,6 +17,7 @@ use nix::sys::signal::Signal;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::record::{failed, finish, monotonic_ms, save_restarts};
+use crate::streams::{Output, Streams};
 use crate::watch::Watch;
 
 fn resources(c: &ShimConfig) -> Resources {
@@ -33,7 +35,28 @@ fn resources(c: &ShimConfig) -> Resources {
 }
 
 fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating an output pipe")
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")
+}
+
+/// The attach socket, listening (non-blocking, for the watch phase's
+/// poll) and only for root.
+fn listen(dir: &Path) -> anyhow::Result<OwnedFd> {
+    let at = File::open(dir).context("opening the container directory")?;
+    let path = berth_runtime::attach::socket_path(at.as_raw_fd());
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).context("removing a stale attach socket");
+        }
+        _ => {}
+    }
+    let listener = UnixListener::bind(&path).context("binding the attach socket")?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .context("restricting the attach socket to root")?;
+    listener
+        .set_nonblocking(true)
+        .context("making the attach socket non-blocking")?;
+    Ok(listener.into())
 }
 
 /// Start a run of the container in `dir`: the first one (`again` is
@@ -59,6 +82,16 @@ pub fn run(dir: &Path, again: Option<bool>) -> anyhow::Result<()> {
     if again == Some(true) {
         drop_network_namespace(&mut spec);
     }
+    // Bound before the container is created, so that a client connecting
+    // once the daemon sees the pid file is queued before the container
+    // starts and misses none of its output.
+    let mut attach = None;
+    if config.tty || config.open_stdin {
+        match listen(dir) {
+            Ok(l) => attach = Some(l),
+            Err(e) => return finish(dir, &failed(125, format!("{e:#}"))),
+        }
+    }
     let layout = Layout::detect().context("detecting the cgroup layout")?;
     let cgroup = berth_cgroups::manager_for(
         &layout,
@@ -74,12 +107,11 @@ pub fn run(dir: &Path, again: Option<bool>) -> anyhow::Result<()> {
         cgroup: cgroup.as_ref(),
         first: again.is_none(),
     };
-    match setup.start(&mut restarts) {
-        Ok((container, out, err, netns_kept)) => {
+    match setup.start(&mut restarts, &mut attach) {
+        Ok((container, streams, netns_kept)) => {
             let watch = Watch {
                 pid: container.pid(),
-                stdout: out,
-                stderr: err,
+                streams,
                 started_ms: monotonic_ms(),
                 netns_kept: netns_kept || again == Some(true),
             };
@@ -92,7 +124,11 @@ pub fn run(dir: &Path, again: Option<bool>) -> anyhow::Result<()> {
             if let Err(e) = cgroup.destroy() {
                 eprintln!("berth-shim: removing the cgroup: {e}");
             }
-            finish(dir, &exit)
+            let done = finish(dir, &exit);
+            if let Some(listener) = attach {
+                crate::client::tell_queued(listener, config.open_stdin, &exit);
+            }
+            done
         }
     }
 }
@@ -106,8 +142,8 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    /// Create and start the container: the handle, its output pipes and
-    /// whether the shim now keeps its network namespace.
+    /// Create and start the container: the handle, what the watch phase
+    /// pumps, and whether the shim now keeps its network namespace.
     #[allow(
         clippy::result_large_err,
         reason = "the error is the exit record the shim writes"
@@ -115,18 +151,51 @@ impl Setup<'_> {
     fn start(
         &self,
         restarts: &mut RestartState,
-    ) -> Result<(Container, OwnedFd, OwnedFd, bool), ExitRecord> {
-        let ((out_r, out_w), (err_r, err_w)) = match (pipe(), pipe()) {
-            (Ok(o), Ok(e)) => (o, e),
-            (Err(e), _) | (_, Err(e)) => return Err(failed(125, format!("{e:#}"))),
-        };
-        let stdio = Stdio {
-            stdin: None,
-            stdout: Some(out_w),
-            stderr: Some(err_w),
+        attach: &mut Option<OwnedFd>,
+    ) -> Result<(Container, Streams, bool), ExitRecord> {
+        let fail = |e: anyhow::Error| failed(125, format!("{e:#}"));
+        let (stdio, output, stdin) = if self.config.tty {
+            // The terminal takes the place of all three (see below).
+            (Stdio::default(), None, None)
+        } else {
+            let (out_r, out_w) = pipe().map_err(fail)?;
+            let (err_r, err_w) = pipe().map_err(fail)?;
+            let (in_r, in_w) = match self.config.open_stdin {
+                true => pipe().map(|(r, w)| (Some(r), Some(w))).map_err(fail)?,
+                false => (None, None),
+            };
+            let stdio = Stdio {
+                stdin: in_r,
+                stdout: Some(out_w),
+                stderr: Some(err_w),
+            };
+            let output = Output::Pipes {
+                stdout: out_r,
+                stderr: err_r,
+            };
+            (stdio, Some(output), in_w)
         };
         let mut container = Container::create(&self.config.id, self.spec, stdio)
             .map_err(|e| failed(e.exit_code(), e.to_string()))?;
+        let output = match (output, container.take_terminal()) {
+            (Some(pipes), _) => pipes,
+            (None, Some(master)) => {
+                if let Some((rows, cols)) = self.config.console_size
+                    && let Err(e) = berth_runtime::resize_terminal(master.as_fd(), rows, cols)
+                {
+                    eprintln!("berth-shim: sizing the terminal: {e}");
+                }
+                Output::Terminal(master)
+            }
+            (None, None) => {
+                let _ = container.kill(Signal::SIGKILL);
+                let _ = container.wait();
+                return Err(failed(
+                    125,
+                    "the container has no terminal: config.json lacks process.terminal".into(),
+                ));
+            }
+        };
         let abandon = |mut c: Container, code: i32, why: String| {
             let _ = c.kill(Signal::SIGKILL);
             let _ = c.wait();
@@ -186,7 +255,12 @@ impl Setup<'_> {
                 _ => failed(e.exit_code(), e.to_string()),
             });
         }
-        Ok((container, out_r, err_r, kept))
+        let streams = Streams {
+            output,
+            stdin,
+            attach: attach.take(),
+        };
+        Ok((container, streams, kept))
     }
 
     /// Move the shim into the container's network namespace (the daemon

@@ -1,64 +1,47 @@
 //! The watch phase: output into the log, wait, record, and restart by
 //! policy (by exec'ing the setup phase again).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use berth_cgroups::Layout;
+use berth_runtime::attach;
 use berth_runtime::logfile::LogWriter;
 use berth_runtime::shim_files::{Backoff, ExitRecord, MANUAL_STOP, read_restart_state};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::record::{finish, monotonic_ms, now, save_restarts};
+use crate::streams::Streams;
 
 /// What the setup phase hands over.
 pub struct Watch {
     pub pid: i32,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    pub streams: Streams,
     pub started_ms: u64,
     /// The shim lives in the container's network namespace.
     pub netns_kept: bool,
 }
 
 impl Watch {
-    /// `PID OUT_FD ERR_FD STARTED_MS kept|fresh`.
+    /// `PID STARTED_MS kept|fresh` and the streams' `key=FD` arguments.
     pub fn from_args(args: &[String]) -> Option<Watch> {
-        let [pid, out, err, started, netns] = args else {
+        let [pid, started, netns, fds @ ..] = args else {
             return None;
-        };
-        let fd = |s: &String| -> Option<OwnedFd> {
-            let fd: i32 = s.parse().ok()?;
-            // The fd must be open: fcntl fails on a closed one.
-            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).ok()?;
-            // SAFETY: the setup phase passed us this open pipe end as ours
-            // alone; nothing else in this process refers to it.
-            Some(unsafe { OwnedFd::from_raw_fd(fd) })
         };
         Some(Watch {
             pid: pid.parse().ok()?,
-            stdout: fd(out)?,
-            stderr: fd(err)?,
             started_ms: started.parse().ok()?,
             netns_kept: match netns.as_str() {
                 "kept" => true,
                 "fresh" => false,
                 _ => return None,
             },
+            streams: Streams::from_args(fds)?,
         })
     }
-}
-
-fn keep_across_exec(fd: &OwnedFd) -> nix::Result<()> {
-    nix::fcntl::fcntl(
-        fd.as_raw_fd(),
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-    )
-    .map(drop)
 }
 
 fn netns_arg(kept: bool) -> &'static str {
@@ -67,17 +50,16 @@ fn netns_arg(kept: bool) -> &'static str {
 
 /// Continue in a fresh image of this binary; if the exec fails, here.
 pub fn hand_off(dir: &Path, w: Watch) -> anyhow::Result<()> {
-    if keep_across_exec(&w.stdout).is_ok() && keep_across_exec(&w.stderr).is_ok() {
+    if w.streams.keep_across_exec().is_ok() {
         let err = std::process::Command::new("/proc/self/exe")
             .arg0("berth-shim")
             .arg("--dir")
             .arg(dir)
             .arg("--watch")
             .arg(w.pid.to_string())
-            .arg(w.stdout.as_raw_fd().to_string())
-            .arg(w.stderr.as_raw_fd().to_string())
             .arg(w.started_ms.to_string())
             .arg(netns_arg(w.netns_kept))
+            .args(w.streams.to_args())
             .exec();
         eprintln!("berth-shim: exec of the watch phase failed ({err}); watching in place");
     }
@@ -101,15 +83,21 @@ fn wait_for(pid: i32) -> i32 {
 /// Watch the started run to its end, then restart or finish.
 pub fn run(dir: &Path, w: Watch) -> anyhow::Result<()> {
     let config = crate::record::config(dir)?;
-    match LogWriter::open(dir, config.log) {
-        Ok(mut log) => crate::pump::pump(w.stdout, w.stderr, &mut log),
+    let attached = match LogWriter::open(dir, config.log) {
+        Ok(mut log) => crate::pump::pump(w.streams, &config, Some(&mut log)),
         Err(e) => {
-            // Without a log the output is dropped, but the container runs.
+            // Without a log the output still reaches an attached client.
             eprintln!("berth-shim: opening the container log: {e}");
-            drop((w.stdout, w.stderr));
+            crate::pump::pump(w.streams, &config, None)
         }
-    }
+    };
     let code = wait_for(w.pid);
+    // Told once exit.json (or the restart state) says how the run ended.
+    let tell = |attached: Option<crate::client::Client>| {
+        if let Some(mut client) = attached {
+            let _ = client.send(attach::EXIT, code.to_string().as_bytes());
+        }
+    };
     let ran = Duration::from_millis(monotonic_ms().saturating_sub(w.started_ms));
     let cgroup = Layout::detect().map(|layout| {
         berth_cgroups::manager_for(
@@ -139,7 +127,12 @@ pub fn run(dir: &Path, w: Watch) -> anyhow::Result<()> {
     let mut restarts = read_restart_state(dir);
     let manual = dir.join(MANUAL_STOP).exists();
     if !config.restart.should_restart(code, restarts.count, manual) {
-        return finish(dir, &exit);
+        if config.tty || config.open_stdin {
+            let _ = std::fs::remove_file(dir.join(attach::SOCKET));
+        }
+        let done = finish(dir, &exit);
+        tell(attached);
+        return done;
     }
     let mut backoff = Backoff::resume(
         (restarts.backoff_ms > 0).then(|| Duration::from_millis(restarts.backoff_ms)),
@@ -149,6 +142,7 @@ pub fn run(dir: &Path, w: Watch) -> anyhow::Result<()> {
     restarts.last_exit = Some(exit.clone());
     restarts.backoff_ms = delay.as_millis() as u64;
     save_restarts(dir, &restarts)?;
+    tell(attached);
     if !sleep_unless_stopped(dir, delay) {
         return finish(dir, &exit);
     }

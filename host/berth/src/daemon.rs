@@ -133,6 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         networks,
         ports: control::containers::Ports::default(),
         health: control::containers::HealthMonitors::default(),
+        attaches: control::containers::Attaches::default(),
         shim: shim_path()?,
         registry: registry.clone(),
         auth: auth.clone(),

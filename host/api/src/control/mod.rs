@@ -54,6 +54,8 @@ pub struct ControlApp {
     pub container_logs: berth_runtime::shim_files::LogOptions,
     /// Health checkers of running containers, and their events.
     pub health: containers::HealthMonitors,
+    /// Clients attached to containers not started yet.
+    pub attaches: containers::Attaches,
 }
 
 pub(crate) type Shared = axum::extract::State<Arc<ControlApp>>;
@@ -90,6 +92,8 @@ pub fn app(state: Arc<ControlApp>) -> Router {
         .route("/v1/containers/{id}/kill", post(containers::kill))
         .route("/v1/containers/{id}/stop", post(containers::stop))
         .route("/v1/containers/{id}/start", post(containers::start))
+        .route("/v1/containers/{id}/attach", post(containers::attach))
+        .route("/v1/containers/{id}/resize", post(containers::resize))
         .route("/v1/containers/{id}/restart", post(containers::restart))
         .route("/v1/containers/{id}/pause", post(containers::pause))
         .route("/v1/containers/{id}/unpause", post(containers::unpause))

@@ -311,6 +311,9 @@ pub(crate) async fn run(
         notify_started(&app, &record);
         super::health::start(&app, &record);
     }
+    if req.detach && record.auto_remove {
+        super::lifecycle::remove_when_done(&app, &record);
+    }
     if req.detach || req.no_start {
         return Ok(axum::Json(serde_json::json!({ "id": id, "name": name })));
     }

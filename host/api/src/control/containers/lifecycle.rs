@@ -40,6 +40,17 @@ pub(crate) fn shim_config(
     }
 }
 
+/// `--rm` for a container that runs on without a client waiting for it
+/// (`run -d`, `start`): remove it once it has exited.
+pub(crate) fn remove_when_done(app: &std::sync::Arc<ControlApp>, record: &ContainerRecord) {
+    let (app, record) = (app.clone(), record.clone());
+    tokio::spawn(async move {
+        if let Status::Exited { .. } = wait_exit(&record.dir, None).await {
+            cleanup(&app, &record, true).await;
+        }
+    });
+}
+
 /// Tell the shim that what follows is the user's doing: the restart policy
 /// must not undo it (Docker's rule), until the next `start`.
 fn mark_manual_stop(record: &ContainerRecord) -> Result<(), ControlError> {
@@ -115,6 +126,7 @@ pub(crate) async fn cleanup(app: &ControlApp, record: &ContainerRecord, volumes:
     }
     app.ports.close(&record.id);
     app.health.stop(&record.id);
+    app.attaches.forget(&record.id);
     if let Err(e) = app.networks.detach_all(&record.id).await {
         tracing::warn!(container = %record.id, error = %e, "disconnecting");
     }
@@ -202,6 +214,9 @@ pub(crate) async fn inspect(
     v["auto_remove"] = serde_json::json!(r.auto_remove);
     v["restart_policy"] = serde_json::json!(r.restart.to_string());
     v["healthcheck"] = serde_json::json!(r.healthcheck);
+    v["tty"] = serde_json::json!(r.tty);
+    v["open_stdin"] = serde_json::json!(r.open_stdin);
+    v["stdin_once"] = serde_json::json!(r.stdin_once);
     if r.healthcheck.is_some() {
         v["State"]["Health"] = serde_json::json!(super::health::read_state(&r.dir));
     }

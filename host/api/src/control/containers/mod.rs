@@ -4,6 +4,7 @@
 //! outlives the daemon and a restarted daemon reads its state back.
 
 mod archive;
+mod attach;
 mod create;
 mod exec;
 mod health;
@@ -17,6 +18,7 @@ mod resources;
 mod start;
 mod update;
 
+pub use attach::Attaches;
 pub use berth_runtime::shim_files::{ExecConfig, ExitRecord, ShimConfig, read_exit, write_atomic};
 pub use create::parse_log_opts;
 pub use exec::{EXIT, ExecRequest, MULTIPLEXED, STDERR, STDOUT};
@@ -28,6 +30,7 @@ pub use record::{ContainerRecord, Status};
 pub use start::revive_all;
 
 pub(crate) use archive::{get_archive, put_archive};
+pub(crate) use attach::{attach, resize};
 pub(crate) use create::run;
 pub(crate) use exec::exec;
 pub(crate) use lifecycle::{inspect, kill, list, remove, stop, wait};

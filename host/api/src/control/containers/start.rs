@@ -75,6 +75,7 @@ pub(crate) async fn start_shim(
             ));
         }
     };
+    app.attaches.connect_waiting(record).await;
     if let Err(e) = wire(app, record, pid).await {
         abort_start(&fifo);
         return Err(e);
@@ -197,6 +198,9 @@ pub(crate) async fn start(
         start_shim(&app, &r).await?;
         super::create::notify_started(&app, &r);
         super::health::start(&app, &r);
+        if r.auto_remove {
+            super::lifecycle::remove_when_done(&app, &r);
+        }
     }
     Ok(axum::Json(
         serde_json::json!({ "id": r.id, "status": status_of(&r.dir) }),

@@ -1,6 +1,7 @@
 //! Container verbs: `run`, `create`, `start`, `restart`, `ps`, `logs`,
 //! `wait`, `stop`, `kill`, `rm`, `inspect`. Exit codes follow Docker: the container's own, 125 when
-//! berth failed, 126/127 when the command could not run.
+//! berth failed, 126/127 when the command could not run. `run -i`/`-t`
+//! and `start -a` attach before they start (see `attach.rs`).
 
 use std::io::Write;
 
@@ -18,6 +19,12 @@ pub struct RunArgs {
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Keep stdin open (and with run, attach ours to it).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a pseudo-terminal (ours goes raw meanwhile with -i).
+    #[arg(short, long)]
+    pub tty: bool,
     #[arg(long)]
     pub name: Option<String>,
     #[arg(short, long = "env")]
@@ -187,7 +194,14 @@ pub async fn run(daemon: &Daemon, a: RunArgs, create: bool) -> anyhow::Result<()
         "retries": a.health_retries,
         "disable": a.no_healthcheck,
     });
+    // Attached: created here, attached, then started (nothing is missed).
+    let attach = (a.interactive || a.tty) && !a.detach && !create;
     let body = serde_json::json!({
+        "tty": a.tty,
+        "open_stdin": a.interactive,
+        // As docker run -i: our stdin ending closes the container's.
+        "stdin_once": a.interactive && attach,
+        "console_size": if a.tty { super::terminal::size() } else { None },
         "image": a.image,
         "name": a.name,
         "cmd": if a.command.is_empty() { None } else { Some(a.command.clone()) },
@@ -223,7 +237,7 @@ pub async fn run(daemon: &Daemon, a: RunArgs, create: bool) -> anyhow::Result<()
         "labels": labels,
         "restart": a.restart,
         "log_opts": a.log_opts,
-        "no_start": create,
+        "no_start": create || attach,
         "health": health,
     });
     let (status, resp) = daemon
@@ -240,6 +254,9 @@ pub async fn run(daemon: &Daemon, a: RunArgs, create: bool) -> anyhow::Result<()
         );
         std::process::exit(exit_code_for(v["code"].as_str().unwrap_or("")));
     }
+    if attach {
+        return run_attached(daemon, v["id"].as_str().unwrap_or(""), &a).await;
+    }
     if a.detach || create {
         println!("{}", v["id"].as_str().unwrap_or(""));
         return Ok(());
@@ -252,6 +269,95 @@ pub async fn run(daemon: &Daemon, a: RunArgs, create: bool) -> anyhow::Result<()
         eprintln!("berth: {err}");
     }
     std::process::exit(code);
+}
+
+/// Start the created container `id` as `--rm` or not.
+async fn start_or_exit(daemon: &Daemon, id: &str, rm: bool, raw: &super::terminal::RawMode) {
+    let path = format!("/v1/containers/{}/start", super::encode(id));
+    let failed = match daemon.send(Method::POST, &path, None).await {
+        Ok((status, _)) if status.is_success() => return,
+        Ok((status, resp)) => {
+            let bytes = http_body_util::BodyExt::collect(resp)
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let message = v["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("starting the container failed ({status})"));
+            (message, exit_code_for(v["code"].as_str().unwrap_or("")))
+        }
+        Err(e) => (format!("{e:#}"), 125),
+    };
+    raw.restore();
+    if rm {
+        let path = format!("/v1/containers/{}?force=true", super::encode(id));
+        let _ = daemon.send(Method::DELETE, &path, None).await;
+    }
+    eprintln!("berth: {}", failed.0);
+    std::process::exit(failed.1);
+}
+
+/// `run -i`/`-t` without `-d`: attach, start, relay, exit with its code.
+async fn run_attached(daemon: &Daemon, id: &str, a: &RunArgs) -> anyhow::Result<()> {
+    let attached = super::attach::open(daemon, id, a.interactive, a.tty).await?;
+    let raw = if a.tty && a.interactive {
+        super::terminal::RawMode::enter()
+    } else {
+        super::terminal::RawMode::none()
+    };
+    start_or_exit(daemon, id, a.rm, &raw).await;
+    let outcome = super::attach::session(daemon, attached).await;
+    if a.rm && matches!(outcome, Ok(super::attach::Outcome::Exited(_))) {
+        wait_removed(daemon, id).await;
+    }
+    let shown = a
+        .name
+        .clone()
+        .unwrap_or_else(|| id.chars().take(12).collect());
+    super::attach::finish(raw, outcome, &shown)
+}
+
+/// `--rm`: berthd removes the container once it exited; wait for that
+/// (briefly), as `docker run --rm` does, so it is gone when we return.
+async fn wait_removed(daemon: &Daemon, id: &str) {
+    let path = format!("/v1/containers/{}", super::encode(id));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match daemon.send(Method::GET, &path, None).await {
+            Ok((status, _)) if status == http::StatusCode::NOT_FOUND => return,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Err(_) => return,
+        }
+    }
+}
+
+/// `start -a [-i]`: attach to one container, start it, exit with its code.
+pub async fn start_attached(
+    daemon: &Daemon,
+    containers: &[String],
+    interactive: bool,
+) -> anyhow::Result<()> {
+    let [container] = containers else {
+        bail!("start -a attaches to one container at a time: name only one");
+    };
+    let path = format!("/v1/containers/{}", super::encode(container));
+    let info = daemon.json(Method::GET, &path, None).await?;
+    let tty = info["tty"].as_bool().unwrap_or(false);
+    let stdin = interactive && info["open_stdin"].as_bool().unwrap_or(false);
+    let attached = super::attach::open(daemon, container, stdin, tty).await?;
+    let raw = if tty && stdin {
+        super::terminal::RawMode::enter()
+    } else {
+        super::terminal::RawMode::none()
+    };
+    start_or_exit(daemon, container, false, &raw).await;
+    if tty {
+        super::attach::resize(daemon, container).await;
+    }
+    let outcome = super::attach::session(daemon, attached).await;
+    super::attach::finish(raw, outcome, container)
 }
 
 pub async fn ps(daemon: &Daemon, all: bool, quiet: bool) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 
 use super::http::Daemon;
+use super::terminal::{self, RawMode};
 use berth_api::control::containers::{EXIT, STDERR, STDOUT};
 
 #[derive(Debug, Args)]
@@ -49,53 +50,10 @@ fn env_of(env: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Our terminal in raw mode while it lives; restored by [`RawMode::restore`].
-struct RawMode(Option<nix::sys::termios::Termios>);
-
-impl RawMode {
-    /// Raw mode on stdin if it is a terminal (else nothing to do).
-    fn enter() -> RawMode {
-        use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
-        let stdin = std::io::stdin();
-        let Ok(saved) = tcgetattr(&stdin) else {
-            return RawMode(None);
-        };
-        let mut raw = saved.clone();
-        cfmakeraw(&mut raw);
-        if tcsetattr(&stdin, SetArg::TCSANOW, &raw).is_err() {
-            return RawMode(None);
-        }
-        RawMode(Some(saved))
-    }
-
-    fn restore(&self) {
-        if let Some(saved) = &self.0 {
-            let _ = nix::sys::termios::tcsetattr(
-                std::io::stdin(),
-                nix::sys::termios::SetArg::TCSANOW,
-                saved,
-            );
-        }
-    }
-}
-
-/// Our terminal's (rows, columns), if stdout is one.
-fn terminal_size() -> Option<(u16, u16)> {
-    let mut ws = nix::libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes a winsize into memory we own.
-    let rc = unsafe { nix::libc::ioctl(1, nix::libc::TIOCGWINSZ, &mut ws) };
-    (rc == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
-}
-
 pub async fn exec(daemon: &Daemon, a: ExecArgs) -> anyhow::Result<()> {
     let head = serde_json::json!({
         "tty": a.tty,
-        "tty_size": if a.tty { terminal_size() } else { None },
+        "tty_size": if a.tty { terminal::size() } else { None },
         "cmd": a.command,
         "env": env_of(&a.env),
         "user": a.user,
@@ -139,7 +97,7 @@ pub async fn exec(daemon: &Daemon, a: ExecArgs) -> anyhow::Result<()> {
     let raw = if a.tty {
         RawMode::enter()
     } else {
-        RawMode(None)
+        RawMode::none()
     };
     let code = relay(resp).await;
     raw.restore();

@@ -3,6 +3,7 @@
 //! skopeo share them) and travel with each pull or push, as Docker's
 //! `X-Registry-Auth` does.
 
+mod attach;
 mod containers;
 mod cp;
 mod exec;
@@ -10,6 +11,7 @@ mod http;
 mod images;
 mod plugins;
 mod progress;
+mod terminal;
 
 use std::io::Read;
 
@@ -120,9 +122,18 @@ pub enum Command {
     Create(Box<containers::RunArgs>),
     /// Start created or stopped containers.
     Start {
+        /// Attach to its output (and with -i its stdin) and exit with its code.
+        #[arg(short, long)]
+        attach: bool,
+        /// Attach our standard input (implies -a).
+        #[arg(short, long)]
+        interactive: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Attach to a running container's terminal or stdin and its output
+    /// (ctrl-p ctrl-q detaches from a terminal).
+    Attach(attach::AttachArgs),
     /// Stop containers (their restart policy does not fire) and start them again.
     Restart {
         /// Seconds to wait for the stop before SIGKILL.
@@ -375,7 +386,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image { command } => images::image(&daemon, command).await?,
         Command::Run(args) => containers::run(&daemon, *args, false).await?,
         Command::Create(args) => containers::run(&daemon, *args, true).await?,
-        Command::Start { containers: list } => containers::start(&daemon, &list).await?,
+        Command::Start {
+            attach,
+            interactive,
+            containers: list,
+        } => {
+            if attach || interactive {
+                containers::start_attached(&daemon, &list, interactive).await?
+            } else {
+                containers::start(&daemon, &list).await?
+            }
+        }
+        Command::Attach(args) => attach::attach(&daemon, args).await?,
         Command::Restart {
             time,
             containers: list,

@@ -166,12 +166,17 @@ impl Pump<'_> {
             roles.push(Role::Listen);
             fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
         }
-        // No more input is read while the container has not taken the last.
-        if let Some(c) = &self.client
-            && !has_input
-        {
+        // No more input is read while the container has not taken the
+        // last, but a client that leaves meanwhile is noticed.
+        if let Some(c) = &self.client {
+            let events = if has_input {
+                // nix has no name for it.
+                PollFlags::from_bits_retain(nix::libc::POLLRDHUP)
+            } else {
+                PollFlags::POLLIN
+            };
             roles.push(Role::Client);
-            fds.push(PollFd::new(c.conn().as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(c.conn().as_fd(), events));
         }
         poll(&mut fds, PollTimeout::NONE)?;
         Ok(roles

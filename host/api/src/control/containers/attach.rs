@@ -166,10 +166,14 @@ pub(crate) async fn attach(
             let rx = app.attaches.wait(&r.id, stdin);
             Box::pin(async move { rx.await.ok() })
         }
+        // Its monitor is starting it, or recording its end.
         Status::Created | Status::Exited { .. } => {
             return Err(conflict(
-                "starting",
-                format!("container {} is starting: attach again in a moment", r.name),
+                "busy",
+                format!(
+                    "container {} is starting or stopping: attach again in a moment",
+                    r.name
+                ),
             ));
         }
         Status::Restarting { .. } => {

@@ -286,6 +286,19 @@ fn cp_out_of_a_container_swapping_a_dir_for_a_symlink_never_reads_the_host() -> 
         "-c",
         &script,
     ])?;
+    // The container's shell makes /x after `run -d` returns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !daemon
+        .berth(&["exec", "race", "test", "-e", "/x"])?
+        .status
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container never made /x"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let (mut saw_container, mut saw_symlink) = (0, 0);
     for _ in 0..150 {
         let out = daemon.berth(&["cp", "race:/x", "-"])?;

@@ -27,14 +27,15 @@ pub(crate) fn send_fd(sock: RawFd, fd: RawFd) -> Result<(), Errno> {
     msg.msg_iovlen = 1;
     msg.msg_control = cmsg.as_mut_ptr().cast();
     // SAFETY: CMSG_SPACE is arithmetic.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
+    // `as _`: msg_controllen and cmsg_len are size_t in glibc, socklen_t in musl.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as _;
     // SAFETY: msg_control points at a zeroed buffer at least
     // CMSG_SPACE(4) long, so the first header and its data fit.
     let rc = unsafe {
         let hdr = libc::CMSG_FIRSTHDR(&msg);
         (*hdr).cmsg_level = libc::SOL_SOCKET;
         (*hdr).cmsg_type = libc::SCM_RIGHTS;
-        (*hdr).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as usize;
+        (*hdr).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(hdr).cast::<RawFd>(), fd);
         libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL)
     };
@@ -60,7 +61,7 @@ pub(crate) fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cmsg.as_mut_ptr().cast();
-    msg.msg_controllen = size_of::<CmsgBuf>();
+    msg.msg_controllen = size_of::<CmsgBuf>() as _;
     let n = loop {
         // SAFETY: see above.
         let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };

@@ -22,8 +22,8 @@ pub enum RuntimeError {
     NoCommand,
     #[error("invalid runtime spec: {reason}")]
     BadSpec { reason: String },
-    #[error("seccomp profile: {reason}")]
-    Seccomp { reason: String },
+    #[error("seccomp profile: {0}")]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{what} {path}: {err}")]
     Io {
         what: &'static str,

@@ -40,8 +40,11 @@ mod kernel;
 pub mod logfile;
 mod plan;
 pub mod seccomp;
+mod seccomp_bpf;
+mod seccomp_profile;
 pub mod shim_files;
 mod spec;
+mod syscall_table;
 mod top;
 mod user;
 

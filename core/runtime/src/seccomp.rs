@@ -1,158 +1,129 @@
-//! The default seccomp profile and its compilation to BPF.
+//! Seccomp: Docker's default profile ([`default_profile`]) and the
+//! compilation of any OCI profile to the BPF program the container's init
+//! loads ([`compile`]).
 //!
-//! Docker's profile is an allow-list of ~350 syscalls; what it leaves out
-//! (for a container without extra capabilities) is what we list here,
-//! returning EPERM, with everything else allowed. The effect for programs
-//! is the same on the kernels we run on, and new harmless syscalls keep
-//! working without a profile update. `clone3` returns ENOSYS, as in Docker,
-//! so that libc falls back to `clone`, whose namespace flags are checked.
-
-use std::collections::BTreeMap;
+//! Compilation follows what runc does with libseccomp, so a profile means
+//! here what it means under Docker:
+//! - names this machine's ABIs lack are skipped, per ABI;
+//! - a call with no matching rule gets the default action (`errnoRet`
+//!   defaulting to EPERM, for the default as for each rule);
+//! - a call's argument rules are tried before its unconditional rule;
+//!   comparisons in one rule must all hold, except that a rule comparing
+//!   one argument twice is split into one rule per comparison, as runc does;
+//! - when the default refuses, calls numbered above every call the profile
+//!   names get ENOSYS (runc's "-ENOSYS stub"), so that a program can fall
+//!   back from a call newer than the profile instead of failing on EPERM;
+//! - on x86_64 the filter also covers the i386 and x32 ABIs the profile
+//!   lists, and kills a process that calls through any other.
+//!
+//! ```
+//! # fn demo() -> Result<(), berth_runtime::RuntimeError> {
+//! use berth_runtime::{DEFAULT_CAPABILITIES, parse_capability, seccomp};
+//! let caps = DEFAULT_CAPABILITIES.iter().map(|c| parse_capability(c)).collect::<Result<_, _>>()?;
+//! let program = seccomp::compile(&seccomp::default_profile(&caps))?;
+//! assert!(!program.is_empty());
+//! # Ok(()) }
+//! ```
 
 use oci_spec::runtime::{
-    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder,
-    LinuxSeccompOperator, LinuxSyscall,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator,
 };
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule,
 };
 
-use crate::error::RuntimeError;
+use crate::seccomp_bpf::{self, AbiFilter, Block, LayoutError, Outcome};
+pub use crate::seccomp_profile::default_profile;
+use crate::syscall_table::Abi;
 
-/// Syscalls Docker's default profile refuses without extra capabilities.
-const BLOCKED: &[&str] = &[
-    "acct",
-    "add_key",
-    "io_uring_enter",
-    "io_uring_register",
-    "io_uring_setup",
-    "bpf",
-    "clock_adjtime",
-    "clock_settime",
-    "create_module",
-    "delete_module",
-    "fanotify_init",
-    "finit_module",
-    "fsconfig",
-    "fsmount",
-    "fsopen",
-    "fspick",
-    "get_kernel_syms",
-    "get_mempolicy",
-    "init_module",
-    "ioperm",
-    "iopl",
-    "kcmp",
-    "kexec_file_load",
-    "kexec_load",
-    "keyctl",
-    "lookup_dcookie",
-    "mbind",
-    "mount",
-    "mount_setattr",
-    "move_mount",
-    "move_pages",
-    "name_to_handle_at",
-    "nfsservctl",
-    "open_by_handle_at",
-    "open_tree",
-    "perf_event_open",
-    "pivot_root",
-    "process_vm_readv",
-    "process_vm_writev",
-    "query_module",
-    "quotactl",
-    "quotactl_fd",
-    "reboot",
-    "request_key",
-    "set_mempolicy",
-    "setdomainname",
-    "sethostname",
-    "setns",
-    "settimeofday",
-    "swapoff",
-    "swapon",
-    "syslog",
-    "_sysctl",
-    "sysfs",
-    "umount2",
-    "unshare",
-    "uselib",
-    "userfaultfd",
-    "ustat",
-    "vhangup",
-];
-
-/// The namespace flags `clone` may not use without CAP_SYS_ADMIN.
-const CLONE_NS_FLAGS: &[u64] = &[
-    libc::CLONE_NEWNS as u64,
-    libc::CLONE_NEWUTS as u64,
-    libc::CLONE_NEWIPC as u64,
-    libc::CLONE_NEWUSER as u64,
-    libc::CLONE_NEWPID as u64,
-    libc::CLONE_NEWNET as u64,
-    libc::CLONE_NEWCGROUP as u64,
-];
-
-fn syscall(names: &[&str], errno: i32, args: Option<Vec<LinuxSeccompArg>>) -> LinuxSyscall {
-    let mut s = LinuxSyscall::default();
-    s.set_names(names.iter().map(|n| n.to_string()).collect());
-    s.set_action(LinuxSeccompAction::ScmpActErrno);
-    s.set_errno_ret(Some(errno as u32));
-    s.set_args(args);
-    s
+/// Why a profile cannot be compiled for this machine.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error(
+        "{action:?} for {syscall} is not supported (berth has no seccomp user-space \
+         listener): use SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS or SCMP_ACT_TRAP"
+    )]
+    UnsupportedAction {
+        action: LinuxSeccompAction,
+        /// The call's name, or "the default action".
+        syscall: String,
+    },
+    #[error("seccomp flags and listeners are not supported: remove {what} from the profile")]
+    UnsupportedOption { what: &'static str },
+    #[error(
+        "architecture {arch:?} runs on this machine but berth has no system call table \
+         for it: remove it from the profile's architectures"
+    )]
+    UnsupportedArch { arch: Arch },
+    #[error(
+        "this machine's architecture ({arch}) has no system call table in berth: \
+         run with --security-opt seccomp=unconfined"
+    )]
+    UnknownHostArch { arch: &'static str },
+    #[error("argument {index} of {syscall}: {reason}")]
+    BadArgument {
+        syscall: String,
+        index: usize,
+        reason: String,
+    },
+    #[error("{syscall} has two unconditional rules with different actions: keep one of them")]
+    ConflictingActions { syscall: String },
+    #[error(
+        "the profile compiles to {len} BPF instructions, over the kernel's limit of {}: \
+         merge or drop argument rules",
+        seccomp_bpf::MAX_LEN
+    )]
+    TooLarge { len: usize },
+    #[error(
+        "laying out the filter failed ({reason}), a bug in berth: report it, and \
+         run with --security-opt seccomp=unconfined meanwhile"
+    )]
+    Layout { reason: &'static str },
 }
 
-/// The profile a container gets unless `seccomp=unconfined` or `--privileged`.
-pub fn default_profile() -> LinuxSeccomp {
-    let mut syscalls = vec![
-        syscall(BLOCKED, libc::EPERM, None),
-        syscall(&["clone3"], libc::ENOSYS, None),
-    ];
-    for flag in CLONE_NS_FLAGS {
-        let arg = LinuxSeccompArgBuilder::default()
-            .index(0usize)
-            .value(*flag)
-            .value_two(*flag)
-            .op(LinuxSeccompOperator::ScmpCmpMaskedEq)
-            .build();
-        // The builder fails only on missing fields, and all are set.
-        if let Ok(arg) = arg {
-            syscalls.push(syscall(&["clone"], libc::EPERM, Some(vec![arg])));
-        }
-    }
-    let mut profile = LinuxSeccomp::default();
-    profile.set_default_action(LinuxSeccompAction::ScmpActAllow);
-    profile.set_syscalls(Some(syscalls));
-    profile
-}
-
-fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<SeccompAction, RuntimeError> {
-    Ok(match a {
+/// The `SECCOMP_RET_*` value of `action`, as runc maps OCI actions.
+fn ret(
+    action: LinuxSeccompAction,
+    errno: Option<u32>,
+    syscall: &dyn Fn() -> String,
+) -> Result<u32, SeccompError> {
+    let eperm = libc::EPERM as u32;
+    let a = match action {
         LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
-        LinuxSeccompAction::ScmpActErrno => {
-            SeccompAction::Errno(errno.unwrap_or(libc::EPERM as u32))
-        }
+        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(errno.unwrap_or(eperm)),
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
             SeccompAction::KillThread
         }
         LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
         LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
-        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno.unwrap_or(0)),
-        other => {
-            return Err(RuntimeError::Seccomp {
-                reason: format!("action {other:?} is not supported"),
+        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno.unwrap_or(eperm)),
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(SeccompError::UnsupportedAction {
+                action,
+                syscall: syscall(),
             });
         }
-    })
+    };
+    Ok(a.into())
 }
 
-fn condition(arg: &LinuxSeccompArg) -> Result<SeccompCondition, RuntimeError> {
-    let index = u8::try_from(arg.index()).map_err(|_| RuntimeError::Seccomp {
-        reason: "argument index > 5".into(),
-    })?;
+/// One comparison, or `None` when it can never hold (libseccomp's
+/// MASKED_EQ compares `arg & value` with `valueTwo` as given).
+fn condition(
+    arg: &LinuxSeccompArg,
+    len: SeccompCmpArgLen,
+    syscall: &dyn Fn() -> String,
+) -> Result<Option<SeccompCondition>, SeccompError> {
+    let bad = |reason: String| SeccompError::BadArgument {
+        syscall: syscall(),
+        index: arg.index(),
+        reason,
+    };
+    let index = u8::try_from(arg.index())
+        .ok()
+        .filter(|i| *i <= 5)
+        .ok_or_else(|| bad("system calls have arguments 0 to 5".into()))?;
     let (op, value) = match arg.op() {
         LinuxSeccompOperator::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
         LinuxSeccompOperator::ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
@@ -160,242 +131,248 @@ fn condition(arg: &LinuxSeccompArg) -> Result<SeccompCondition, RuntimeError> {
         LinuxSeccompOperator::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
         LinuxSeccompOperator::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
         LinuxSeccompOperator::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
-        // libseccomp's MASKED_EQ: (arg & value) == valueTwo.
-        LinuxSeccompOperator::ScmpCmpMaskedEq => (
-            SeccompCmpOp::MaskedEq(arg.value()),
-            arg.value_two().unwrap_or(0),
-        ),
-    };
-    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value).map_err(|e| {
-        RuntimeError::Seccomp {
-            reason: e.to_string(),
+        LinuxSeccompOperator::ScmpCmpMaskedEq => {
+            let (mask, want) = (arg.value(), arg.value_two().unwrap_or(0));
+            if want & !mask != 0 {
+                return Ok(None);
+            }
+            (SeccompCmpOp::MaskedEq(mask), want)
         }
+    };
+    if len == SeccompCmpArgLen::Dword && u32::try_from(value).is_err() {
+        return Err(bad(format!(
+            "{value:#x} does not fit the 32-bit arguments of a 32-bit ABI"
+        )));
+    }
+    SeccompCondition::new(index, len, op, value)
+        .map(Some)
+        .map_err(|e| bad(e.to_string()))
+}
+
+/// When an OCI entry applies to a call.
+enum When {
+    Always,
+    /// If any of these rules matches.
+    Rules(Vec<SeccompRule>),
+    /// Its comparisons can never all hold.
+    Never,
+}
+
+/// When an entry with `args` applies, runc's way: all comparisons must
+/// hold, unless one argument is compared twice, then any one of them.
+fn when(
+    args: &[LinuxSeccompArg],
+    len: SeccompCmpArgLen,
+    syscall: &dyn Fn() -> String,
+) -> Result<When, SeccompError> {
+    if args.is_empty() {
+        return Ok(When::Always);
+    }
+    let to_rule = |conds: Vec<SeccompCondition>| {
+        SeccompRule::new(conds).map_err(|e| SeccompError::BadArgument {
+            syscall: syscall(),
+            index: 0,
+            reason: e.to_string(),
+        })
+    };
+    let mut seen = [false; 6];
+    // An index out of range is reported by `condition` below.
+    let repeated = args
+        .iter()
+        .any(|a| std::mem::replace(&mut seen[a.index().min(5)], true));
+    let mut rules = Vec::new();
+    if repeated {
+        for arg in args {
+            if let Some(c) = condition(arg, len.clone(), syscall)? {
+                rules.push(to_rule(vec![c])?);
+            }
+        }
+    } else {
+        let mut conds = Vec::with_capacity(args.len());
+        for arg in args {
+            match condition(arg, len.clone(), syscall)? {
+                Some(c) => conds.push(c),
+                None => return Ok(When::Never),
+            }
+        }
+        rules.push(to_rule(conds)?);
+    }
+    Ok(if rules.is_empty() {
+        When::Never
+    } else {
+        When::Rules(rules)
     })
 }
 
-/// Syscall number to its rules; `None` matches unconditionally.
-type RulesByNr = BTreeMap<i64, Option<Vec<SeccompRule>>>;
-
-/// Compile `profile` for this machine into BPF programs, applied in order.
-///
-/// The kernel runs every installed filter and keeps the most restrictive
-/// answer, so one filter per action (each falling back to the default)
-/// is exact when the default is "allow"; other shapes must use one action.
-pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<BpfProgram>, RuntimeError> {
-    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| RuntimeError::Seccomp {
-        reason: e.to_string(),
+/// The ABIs the program handles: this machine's, then those the profile
+/// lists that its kernel also runs.
+fn abis(profile: &LinuxSeccomp) -> Result<Vec<Abi>, SeccompError> {
+    let native = Abi::native().ok_or(SeccompError::UnknownHostArch {
+        arch: std::env::consts::ARCH,
     })?;
-    let default = action(profile.default_action(), profile.default_errno_ret())?;
-    // action -> syscall nr -> rules (an empty list matches unconditionally)
-    let mut groups: Vec<(SeccompAction, RulesByNr)> = Vec::new();
-    for sc in profile.syscalls().iter().flatten() {
-        let act = action(sc.action(), sc.errno_ret())?;
-        if act == default {
+    let mut out = vec![native];
+    for arch in profile.architectures().iter().flatten() {
+        if !Abi::runs_here(*arch) {
+            // No call on this machine comes from it.
             continue;
         }
-        let idx = match groups.iter().position(|(a, _)| *a == act) {
-            Some(i) => i,
-            None => {
-                groups.push((act, BTreeMap::new()));
-                groups.len() - 1
-            }
-        };
-        let rule = match sc.args() {
-            Some(args) if !args.is_empty() => Some(
-                SeccompRule::new(args.iter().map(condition).collect::<Result<_, _>>()?).map_err(
-                    |e| RuntimeError::Seccomp {
-                        reason: e.to_string(),
-                    },
-                )?,
-            ),
-            _ => None,
-        };
-        for name in sc.names() {
-            let Some(nr) = syscall_nr(name) else {
-                // As runc does: a profile may name syscalls this arch lacks.
-                tracing::debug!(syscall = %name, "seccomp: unknown syscall skipped");
+        let abi = Abi::of(*arch).ok_or(SeccompError::UnsupportedArch { arch: *arch })?;
+        if !out.contains(&abi) {
+            out.push(abi);
+        }
+    }
+    Ok(out)
+}
+
+/// An OCI entry, ready for any ABI.
+struct Entry<'a> {
+    names: &'a [String],
+    act: u32,
+    /// For 64-bit arguments, then (if some ABI needs it) 32-bit ones.
+    rules_by_width: Vec<When>,
+}
+
+/// What one call gets, before layout.
+#[derive(Default)]
+struct Calls {
+    conditional: Vec<(SeccompRule, u32)>,
+    unconditional: Option<u32>,
+}
+
+/// The part of the filter for `abi`; argument rules go to `blocks`.
+/// `newer_than`: what calls above the last one the profile names get.
+fn abi_filter(
+    abi: Abi,
+    entries: &[Entry<'_>],
+    default: u32,
+    newer_than: Option<u32>,
+    blocks: &mut Vec<Block>,
+) -> Result<AbiFilter, SeccompError> {
+    let width = usize::from(abi.is_32bit());
+    let base = abi.number_base();
+    // Indexed by number less `base`: numbers are dense, below `end`.
+    let mut calls: Vec<Calls> = Vec::new();
+    calls.resize_with(abi.end() as usize, Calls::default);
+    let mut last = None;
+    for entry in entries {
+        for name in entry.names {
+            let Some(nr) = abi.number(name) else {
                 continue;
             };
-            let entry = groups[idx].1.entry(nr).or_insert_with(|| Some(Vec::new()));
-            match (entry.as_mut(), &rule) {
-                (Some(rules), Some(r)) => rules.push(r.clone()),
-                _ => *entry = None,
+            last = last.max(Some(nr));
+            let Some(slot) = calls.get_mut((nr - base) as usize) else {
+                continue;
+            };
+            match &entry.rules_by_width[width] {
+                When::Always => match slot.unconditional {
+                    Some(prev) if prev != entry.act => {
+                        return Err(SeccompError::ConflictingActions {
+                            syscall: name.clone(),
+                        });
+                    }
+                    _ => slot.unconditional = Some(entry.act),
+                },
+                When::Rules(rules) => slot
+                    .conditional
+                    .extend(rules.iter().map(|r| (r.clone(), entry.act))),
+                When::Never => {}
             }
         }
     }
-    if default != SeccompAction::Allow && groups.len() > 1 {
-        return Err(RuntimeError::Seccomp {
-            reason: "a profile whose default is not SCMP_ACT_ALLOW may use only one other action"
-                .into(),
+    let mut outcomes = Vec::new();
+    for (i, mut c) in calls.into_iter().enumerate() {
+        if c.unconditional.is_none() && c.conditional.is_empty() {
+            continue;
+        }
+        let fallback = c.unconditional.unwrap_or(default);
+        // Trailing rules that answer like the fallback change nothing.
+        while c.conditional.last().is_some_and(|(_, a)| *a == fallback) {
+            c.conditional.pop();
+        }
+        let outcome = if c.conditional.is_empty() {
+            Outcome::Ret(fallback)
+        } else {
+            blocks.push(Block {
+                rules: c.conditional,
+                fallback,
+            });
+            Outcome::Rules(blocks.len() - 1)
+        };
+        outcomes.push((base + i as u32, outcome));
+    }
+    Ok(AbiFilter {
+        abi,
+        calls: outcomes,
+        default,
+        newer_than: last.zip(newer_than),
+    })
+}
+
+/// Compile `profile` for this machine into one BPF program (in a `Vec`, so
+/// that an empty list means "no filter" to the caller).
+pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<BpfProgram>, SeccompError> {
+    if profile.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(SeccompError::UnsupportedOption { what: "flags" });
+    }
+    if profile.listener_path().is_some() {
+        return Err(SeccompError::UnsupportedOption {
+            what: "listenerPath",
         });
     }
-    let mut programs = Vec::new();
-    if arch == TargetArch::x86_64 && default == SeccompAction::Allow {
-        programs.push(x32_guard());
+    let default = ret(
+        profile.default_action(),
+        profile.default_errno_ret(),
+        &|| "the default action".into(),
+    )?;
+    let enosys = u32::from(SeccompAction::Errno(libc::ENOSYS as u32));
+    // runc adds no stub when the default lets calls through, or already
+    // says ENOSYS.
+    let stub = !matches!(
+        profile.default_action(),
+        LinuxSeccompAction::ScmpActAllow
+            | LinuxSeccompAction::ScmpActLog
+            | LinuxSeccompAction::ScmpActTrace
+    ) && default != enosys;
+
+    let abis = abis(profile)?;
+    let widths: &[SeccompCmpArgLen] = if abis.iter().any(|a| a.is_32bit()) {
+        &[SeccompCmpArgLen::Qword, SeccompCmpArgLen::Dword]
+    } else {
+        &[SeccompCmpArgLen::Qword]
+    };
+    // Each entry's answer and rules, once for all ABIs.
+    let mut entries = Vec::new();
+    for sc in profile.syscalls().iter().flatten() {
+        let what = || sc.names().join(",");
+        let act = ret(sc.action(), sc.errno_ret(), &what)?;
+        let mut rules_by_width = Vec::with_capacity(widths.len());
+        for len in widths {
+            let args = sc.args().as_deref().unwrap_or_default();
+            rules_by_width.push(when(args, len.clone(), &what)?);
+        }
+        entries.push(Entry {
+            names: sc.names(),
+            act,
+            rules_by_width,
+        });
     }
-    let compiled = groups
+
+    let mut blocks = Vec::new();
+    let filters = abis
         .into_iter()
-        .map(|(act, rules)| {
-            let rules = rules
-                .into_iter()
-                .map(|(nr, r)| (nr, r.unwrap_or_default()))
-                .collect();
-            let filter = SeccompFilter::new(rules, default.clone(), act, arch).map_err(|e| {
-                RuntimeError::Seccomp {
-                    reason: e.to_string(),
-                }
-            })?;
-            BpfProgram::try_from(filter).map_err(|e| RuntimeError::Seccomp {
-                reason: e.to_string(),
-            })
+        .map(|abi| {
+            let newer_than = stub.then_some(enosys);
+            abi_filter(abi, &entries, default, newer_than, &mut blocks)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    programs.extend(compiled);
-    Ok(programs)
-}
-
-/// x32 syscalls carry the x86_64 audit arch with bit 30 set in the
-/// number, so a deny-list keyed by number would miss them: refuse them
-/// all (ENOSYS), as the x32 ABI is not something containers here use.
-fn x32_guard() -> BpfProgram {
-    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-    let stmt = |code: u32, k: u32| seccompiler::sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    vec![
-        // A = seccomp_data.nr (offset 0)
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
-        seccompiler::sock_filter {
-            code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 1,
-            k: X32_SYSCALL_BIT,
-        },
-        stmt(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
-        ),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
-    ]
-}
-
-/// Syscall numbers of this architecture for the names profiles use.
-fn syscall_nr(short: &str) -> Option<i64> {
-    // Defined after `name` so that the macro's `name` is this binding.
-    let sys = format!("SYS_{short}");
-    let name = sys.as_str();
-    macro_rules! table {
-        ($($n:ident),* $(,)?) => {
-            match name {
-                $(stringify!($n) => return Some(libc::$n as i64),)*
-                _ => {}
-            }
-        };
+    let bad_arch = u32::from(SeccompAction::KillProcess);
+    match seccomp_bpf::assemble(&filters, blocks, bad_arch) {
+        Ok(program) => Ok(vec![program]),
+        Err(LayoutError::TooLong(len)) => Err(SeccompError::TooLarge { len }),
+        Err(LayoutError::Internal(reason)) => Err(SeccompError::Layout { reason }),
     }
-    table!(
-        SYS_acct,
-        SYS_io_uring_enter,
-        SYS_io_uring_register,
-        SYS_io_uring_setup,
-        SYS_add_key,
-        SYS_bpf,
-        SYS_clock_adjtime,
-        SYS_clock_settime,
-        SYS_delete_module,
-        SYS_fanotify_init,
-        SYS_finit_module,
-        SYS_fsconfig,
-        SYS_fsmount,
-        SYS_fsopen,
-        SYS_fspick,
-        SYS_get_mempolicy,
-        SYS_init_module,
-        SYS_kcmp,
-        SYS_kexec_file_load,
-        SYS_kexec_load,
-        SYS_keyctl,
-        SYS_lookup_dcookie,
-        SYS_mbind,
-        SYS_mount,
-        SYS_mount_setattr,
-        SYS_move_mount,
-        SYS_move_pages,
-        SYS_name_to_handle_at,
-        SYS_nfsservctl,
-        SYS_open_by_handle_at,
-        SYS_open_tree,
-        SYS_perf_event_open,
-        SYS_pivot_root,
-        SYS_process_vm_readv,
-        SYS_process_vm_writev,
-        SYS_quotactl,
-        SYS_quotactl_fd,
-        SYS_reboot,
-        SYS_request_key,
-        SYS_set_mempolicy,
-        SYS_setdomainname,
-        SYS_sethostname,
-        SYS_setns,
-        SYS_settimeofday,
-        SYS_swapoff,
-        SYS_swapon,
-        SYS_syslog,
-        SYS_umount2,
-        SYS_unshare,
-        SYS_userfaultfd,
-        SYS_vhangup,
-        SYS_clone,
-        SYS_clone3,
-        SYS_ptrace,
-        SYS_personality,
-        SYS_chroot,
-    );
-    #[cfg(target_arch = "x86_64")]
-    table!(
-        SYS_ioperm,
-        SYS_iopl,
-        SYS__sysctl,
-        SYS_sysfs,
-        SYS_uselib,
-        SYS_ustat,
-    );
-    None
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-    use super::*;
-
-    #[test]
-    fn default_profile_compiles_to_one_filter_per_errno() {
-        let progs = compile(&default_profile()).unwrap();
-        let expected = if std::env::consts::ARCH == "x86_64" {
-            3
-        } else {
-            2
-        };
-        assert_eq!(progs.len(), expected, "x32 guard, EPERM and ENOSYS");
-        assert!(progs.iter().all(|p| !p.is_empty()));
-    }
-
-    #[test]
-    fn blocked_names_are_known_here() {
-        for name in [
-            "mount",
-            "io_uring_setup",
-            "unshare",
-            "keyctl",
-            "add_key",
-            "kexec_load",
-            "reboot",
-            "swapon",
-            "init_module",
-        ] {
-            assert!(syscall_nr(name).is_some(), "{name}");
-        }
-    }
-}
+#[path = "seccomp_tests.rs"]
+mod tests;

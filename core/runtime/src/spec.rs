@@ -176,7 +176,11 @@ pub fn build_spec(
     oci_user.set_gid(user.gid);
     oci_user.set_additional_gids(Some(user.additional_gids.clone()));
     process.set_user(oci_user);
-    process.set_capabilities(Some(capabilities(opts)?));
+    let caps = capabilities(opts)?;
+    // Docker's profile follows the bounding set: what --cap-add grants
+    // becomes callable, what --cap-drop removes is refused twice.
+    let seccomp_caps = caps.bounding().clone().unwrap_or_default();
+    process.set_capabilities(Some(caps));
     process.set_no_new_privileges(Some(opts.no_new_privileges));
     process.set_rlimits(Some(rlimits(&opts.ulimits)?));
 
@@ -198,7 +202,7 @@ pub fn build_spec(
         linux.set_readonly_paths(None);
     }
     if !opts.privileged && !opts.seccomp_unconfined {
-        linux.set_seccomp(Some(seccomp::default_profile()));
+        linux.set_seccomp(Some(seccomp::default_profile(&seccomp_caps)));
     }
     spec.set_linux(Some(linux));
     Ok(spec)

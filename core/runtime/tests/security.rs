@@ -55,28 +55,90 @@ fn docker_default_capabilities() {
     assert_eq!(all, host);
 }
 
+/// Runs `script` and returns its output; fails the test if it fails.
+fn ok(root: &Rootfs, script: &str, opts: RunOptions) -> String {
+    let dbg = format!("{opts:?}");
+    let out = sh_with(root, script, opts);
+    assert_eq!(
+        out.code, 0,
+        "{script} with {dbg}: {}{}",
+        out.stdout, out.stderr
+    );
+    out.stdout
+}
+
+/// Runs `script`, which must fail with EPERM (busybox's mount words it
+/// "permission denied (are you root?)").
+fn refused(root: &Rootfs, script: &str, opts: RunOptions) {
+    let dbg = format!("{opts:?}");
+    let out = sh_with(root, script, opts);
+    assert_ne!(out.code, 0, "{script} worked with {dbg}");
+    assert!(
+        out.stderr.contains("Operation not permitted") || out.stderr.contains("are you root"),
+        "{script} with {dbg}: {}",
+        out.stderr
+    );
+}
+
 #[test]
-fn seccomp_blocks_unshare_even_with_sys_admin() {
+fn default_seccomp_profile_refuses_what_docker_refuses() {
+    let root = busybox_rootfs();
+    let status = ok(
+        &root,
+        "grep Seccomp: /proc/self/status",
+        RunOptions::default(),
+    );
+    assert!(status.contains("Seccomp:\t2"), "filter mode: {status}");
+    // Creating a user namespace needs no capability: only the profile
+    // stops it (unshare needs CAP_SYS_ADMIN there, as in Docker).
+    refused(&root, "unshare -U true", RunOptions::default());
+    let unconfined = RunOptions {
+        seccomp_unconfined: true,
+        ..Default::default()
+    };
+    ok(&root, "unshare -U true", unconfined);
+    // Refused by the profile and by the missing capability alike.
+    refused(
+        &root,
+        "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m",
+        RunOptions::default(),
+    );
+    refused(&root, "swapon /bin/busybox", RunOptions::default());
+    refused(&root, "nsenter -t 1 -u true", RunOptions::default());
+}
+
+#[test]
+fn ordinary_programs_run_under_the_default_profile() {
+    let root = busybox_rootfs();
+    // A shell, a fork, a pipe, files, time, sleep, a socket and connect,
+    // signals, the personality calls setarch makes.
+    let script = "ls / >/dev/null && (echo forked) | cat && date +%Y >/dev/null \
+        && sleep 0.1 && echo x > /tmp/f && cat /tmp/f && rm /tmp/f \
+        && linux32 true && linux64 true \
+        && (wget -q -T 2 -O- http://127.0.0.1:9/ 2>&1; true) | grep -v 'not permitted' \
+        && kill -0 $$ && echo done";
+    let out = ok(&root, script, RunOptions::default());
+    assert!(out.starts_with("forked\nx\n"), "{out}");
+    assert!(out.ends_with("done\n"), "{out}");
+}
+
+#[test]
+fn cap_add_sys_admin_opens_mount_and_namespaces_as_in_docker() {
     let root = busybox_rootfs();
     let sys_admin = RunOptions {
         cap_add: vec!["SYS_ADMIN".into()],
         ..Default::default()
     };
-    let out = sh_with(&root, "unshare -u true", sys_admin.clone());
-    assert_ne!(out.code, 0, "default seccomp blocks unshare");
-    assert!(
-        out.stderr.contains("Operation not permitted"),
-        "{}",
-        out.stderr
+    let out = ok(
+        &root,
+        "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && touch /tmp/m/x \
+         && grep -c ' /tmp/m tmpfs' /proc/self/mounts && umount /tmp/m",
+        sys_admin.clone(),
     );
-    let unconfined = RunOptions {
-        seccomp_unconfined: true,
-        ..sys_admin
-    };
-    let out = sh_with(&root, "unshare -u true", unconfined);
-    assert_eq!(out.code, 0, "unconfined: {}", out.stderr);
-    let seccomp = sh(&root, "grep Seccomp: /proc/self/status").stdout;
-    assert!(seccomp.contains('2'), "filter mode: {seccomp}");
+    assert_eq!(out, "1\n");
+    ok(&root, "unshare -u -U true", sys_admin.clone());
+    // The capability opens what it gates, not what nothing opens.
+    refused(&root, "swapon /bin/busybox", sys_admin);
 }
 
 #[test]

@@ -178,7 +178,7 @@ pub fn build_spec(
     process.set_user(oci_user);
     let caps = capabilities(opts)?;
     // Docker's profile follows the bounding set: what --cap-add grants
-    // becomes callable, what --cap-drop removes is refused twice.
+    // becomes callable, and what --cap-drop removes the filter refuses too.
     let seccomp_caps = caps.bounding().clone().unwrap_or_default();
     process.set_capabilities(Some(caps));
     process.set_no_new_privileges(Some(opts.no_new_privileges));

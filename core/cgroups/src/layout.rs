@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{CgroupError, Result};
 
 /// The v1 controllers berth places containers in.
-pub const V1_CONTROLLERS: [&str; 7] = [
-    "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio",
+pub const V1_CONTROLLERS: [&str; 8] = [
+    "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio", "devices",
 ];
 
 /// How cgroups are mounted on this host.

@@ -26,6 +26,7 @@
 //! ```
 
 mod common;
+mod devices;
 mod error;
 mod fs;
 mod layout;
@@ -37,6 +38,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use devices::{DeviceKind, DeviceRule, all_devices, docker_default};
 pub use error::{CgroupError, Result};
 pub use fs::{CgroupFs, HostFs, MemoryFs};
 pub use layout::{Layout, V1_CONTROLLERS};

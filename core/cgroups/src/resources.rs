@@ -44,12 +44,19 @@ pub struct Resources {
     pub pids_limit: Option<Limit>,
     /// `--blkio-weight`, 10..=1000.
     pub blkio_weight: Option<u16>,
+    /// Device access rules, applied in order when the cgroup is made (not
+    /// by `apply`: a live update cannot widen them); empty leaves the
+    /// parent's.
+    pub devices: Vec<crate::DeviceRule>,
 }
 
 impl Resources {
     /// Check ranges and the settings that constrain each other, before any
     /// file is written, so a bad `update` changes nothing.
     pub fn validate(&self) -> Result<()> {
+        for rule in &self.devices {
+            rule.validate()?;
+        }
         if let Some(cpus) = self.cpus {
             if !cpus.is_finite() || cpus < 0.0 {
                 return Err(invalid("--cpus", cpus, "must be 0 or a positive number"));

@@ -199,6 +199,17 @@ impl CgroupManager for V1Manager {
         for dir in self.distinct_dirs() {
             dir.create(init_cpuset)?;
         }
+        if !resources.devices.is_empty() {
+            let dir = self.controller("devices", "device rules")?;
+            for rule in &resources.devices {
+                let file = if rule.allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                dir.set("device rules", file, &rule.v1_line())?;
+            }
+        }
         self.apply(resources)
     }
 

@@ -107,6 +107,14 @@ fn v2_limit(limit: Limit) -> String {
 impl CgroupManager for V2Manager {
     fn create(&self, resources: &Resources) -> Result<()> {
         resources.validate()?;
+        if !resources.devices.is_empty() {
+            // v2 has no devices files: rules need a BPF_PROG_TYPE_CGROUP_DEVICE
+            // program attached to the cgroup, which berth does not load yet.
+            tracing::warn!(
+                cgroup = %self.dir.path.display(),
+                "device rules are not enforced on cgroup v2"
+            );
+        }
         let fs = self.dir.fs.clone();
         let mut parents: Vec<&Path> = self
             .dir

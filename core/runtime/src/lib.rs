@@ -31,6 +31,7 @@ pub mod attach;
 mod caps;
 mod console;
 mod container;
+pub mod devices;
 mod error;
 mod etc;
 mod exec;

@@ -195,7 +195,7 @@ pub fn build_spec(
     spec.set_mounts(Some(mounts(opts, &hostname)?));
 
     let mut linux = oci_spec::runtime::Linux::default();
-    linux.set_resources(None);
+    linux.set_resources(Some(crate::devices::to_spec(opts.privileged)?));
     linux.set_namespaces(Some(namespaces()));
     if opts.privileged {
         linux.set_masked_paths(None);

@@ -20,7 +20,7 @@ use crate::record::{failed, finish, monotonic_ms, save_restarts};
 use crate::streams::{Output, Streams};
 use crate::watch::Watch;
 
-fn resources(c: &ShimConfig) -> Resources {
+fn resources(c: &ShimConfig, spec: &Spec) -> Resources {
     Resources {
         cpus: c.cpus,
         cpu_shares: c.cpu_shares,
@@ -31,6 +31,7 @@ fn resources(c: &ShimConfig) -> Resources {
         memory_reservation: c.memory_reservation.map(Limit::from_docker),
         pids_limit: c.pids_limit.map(Limit::from_docker),
         blkio_weight: c.blkio_weight,
+        devices: berth_runtime::devices::from_spec(spec),
     }
 }
 
@@ -97,7 +98,7 @@ pub fn run(dir: &Path, again: Option<bool>) -> anyhow::Result<()> {
         &layout,
         &berth_cgroups::container_path(&config.cgroup_parent, &config.id),
     );
-    if let Err(e) = cgroup.create(&resources(&config)) {
+    if let Err(e) = cgroup.create(&resources(&config, &spec)) {
         return finish(dir, &failed(125, format!("setting up the cgroup: {e}")));
     }
     let setup = Setup {

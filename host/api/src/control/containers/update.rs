@@ -43,6 +43,8 @@ fn resources(c: &ShimConfig) -> Resources {
             }
         }),
         blkio_weight: c.blkio_weight,
+        // Made with the cgroup; an update does not touch them.
+        devices: Vec::new(),
     }
 }
 
@@ -88,6 +90,7 @@ pub(crate) async fn update(
             memory_reservation: req.memory_reservation.and(merged.memory_reservation),
             pids_limit: req.pids_limit.and(merged.pids_limit),
             blkio_weight: None,
+            devices: Vec::new(),
         };
         let layout = Layout::detect().map_err(ControlError::internal)?;
         let cg: Box<dyn CgroupManager> = berth_cgroups::manager_for(

@@ -16,6 +16,79 @@ pub struct Config {
     pub control: ControlSection,
     pub scan: ScanSection,
     pub containers: ContainersSection,
+    pub network: NetworkSection,
+}
+
+/// Where bridge networks live. Daemons side by side on one host each need
+/// their own bridge, subnets and name prefixes: at start-up a daemon
+/// removes links carrying its prefixes that it has no record of.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSection {
+    /// The default `bridge` network's Linux bridge.
+    pub bridge: String,
+    /// The default network's subnet.
+    pub subnet: String,
+    /// User-defined networks take the next free /24 from here.
+    pub pool: String,
+    /// Prefix of user-defined networks' bridges.
+    pub bridge_prefix: String,
+    /// Prefix of the host ends of containers' veth pairs.
+    pub veth_prefix: String,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        let d = berth_network::NetworkConfig::default();
+        NetworkSection {
+            bridge: d.default_bridge,
+            subnet: d.default_subnet.to_string(),
+            pool: d.pool.to_string(),
+            bridge_prefix: d.bridge_prefix,
+            veth_prefix: d.veth_prefix,
+        }
+    }
+}
+
+impl NetworkSection {
+    /// As the network manager's configuration, checked.
+    pub fn to_config(&self) -> anyhow::Result<berth_network::NetworkConfig> {
+        let name_ok = |n: &str, max: usize| {
+            !n.is_empty()
+                && n.len() <= max
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !name_ok(&self.bridge, 15) {
+            anyhow::bail!(
+                "[network] bridge = {:?}: a Linux interface name is 1 to 15 letters, digits, - or _",
+                self.bridge
+            );
+        }
+        for (key, prefix) in [
+            ("bridge_prefix", &self.bridge_prefix),
+            ("veth_prefix", &self.veth_prefix),
+        ] {
+            if !name_ok(prefix, 6) {
+                anyhow::bail!(
+                    "[network] {key} = {prefix:?}: use 1 to 6 letters, digits, - or _ (the rest of the 15-character name identifies the network or container)"
+                );
+            }
+        }
+        let subnet = |key: &str, v: &str| {
+            v.parse::<berth_network::Subnet>().with_context(|| {
+                format!("[network] {key} = {v:?}: give an IPv4 CIDR such as 10.213.0.0/24")
+            })
+        };
+        Ok(berth_network::NetworkConfig {
+            default_subnet: subnet("subnet", &self.subnet)?,
+            default_bridge: self.bridge.clone(),
+            pool: subnet("pool", &self.pool)?,
+            bridge_prefix: self.bridge_prefix.clone(),
+            veth_prefix: self.veth_prefix.clone(),
+            ..berth_network::NetworkConfig::default()
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -106,5 +179,52 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn the_network_section_defaults_to_the_managers_defaults() {
+        let c: Config = toml::from_str("").unwrap();
+        let n = c.network.to_config().unwrap();
+        let d = berth_network::NetworkConfig::default();
+        assert_eq!(n.default_bridge, d.default_bridge);
+        assert_eq!(n.default_subnet, d.default_subnet);
+        assert_eq!(n.pool, d.pool);
+        assert_eq!(n.veth_prefix, d.veth_prefix);
+    }
+
+    #[test]
+    fn a_second_daemon_can_have_its_own_bridge_and_names() {
+        let c: Config = toml::from_str(
+            "[network]\nbridge = \"berth1\"\nsubnet = \"10.214.0.0/24\"\npool = \"10.214.0.0/16\"\nbridge_prefix = \"b1-\"\nveth_prefix = \"v1-\"\n",
+        )
+        .unwrap();
+        let n = c.network.to_config().unwrap();
+        assert_eq!(n.default_bridge, "berth1");
+        assert_eq!(n.default_subnet.to_string(), "10.214.0.0/24");
+        assert_eq!(n.veth_prefix, "v1-");
+    }
+
+    #[test]
+    fn bad_network_settings_say_which_key() {
+        for (toml, key) in [
+            (
+                "[network]\nbridge = \"a-very-long-bridge-name\"\n",
+                "bridge",
+            ),
+            ("[network]\nveth_prefix = \"\"\n", "veth_prefix"),
+            ("[network]\nbridge_prefix = \"a/b\"\n", "bridge_prefix"),
+            ("[network]\nsubnet = \"10.0.0.0\"\n", "subnet"),
+            ("[network]\npool = \"nope\"\n", "pool"),
+        ] {
+            let c: Config = toml::from_str(toml).unwrap();
+            let err = format!("{:#}", c.network.to_config().unwrap_err());
+            assert!(err.contains(&format!("[network] {key}")), "{toml}: {err}");
+        }
     }
 }

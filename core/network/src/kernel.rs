@@ -9,7 +9,9 @@ use std::future::Future;
 use std::path::Path;
 
 use crate::records::{Endpoint, Network};
-use crate::{NetworkError, nat, netlink};
+use std::time::Instant;
+
+use crate::{NetworkError, nat, netlink, timing};
 
 /// Kernel operations on behalf of a bridge network.
 pub trait Kernel: Send + Sync + 'static {
@@ -58,11 +60,15 @@ impl Kernel for Linux {
         net: &Network,
         ep: &Endpoint,
     ) -> Result<(), NetworkError> {
+        let t = Instant::now();
         let ns_file = netlink::open_netns(netns)?;
         let host = netlink::host()?;
+        timing::step("add_endpoint: host socket", t);
+        let t = Instant::now();
         let bridge = netlink::link_index(&host, &net.bridge_name)
             .await?
             .ok_or_else(|| NetworkError::LinkNotFound(net.bridge_name.clone()))?;
+        timing::step("add_endpoint: bridge index", t);
         // A temporary name for the container end while it is still on the
         // host, where `eth0` is taken.
         let tail: String = {
@@ -71,9 +77,13 @@ impl Kernel for Linux {
         };
         let peer = format!("bp{tail}");
         netlink::create_veth(&host, &ep.veth_host, &peer, bridge, &ns_file).await?;
+        let t = Instant::now();
         let inside = netlink::in_netns(netns).await?;
+        timing::step("add_endpoint: socket in netns", t);
         // eth0 for the first network, eth1 for the next, as Docker does.
+        let t = Instant::now();
         let names = netlink::link_names(&inside).await?;
+        timing::step("add_endpoint: list links in netns", t);
         let ifname = (0..)
             .map(|n| format!("eth{n}"))
             .find(|n| !names.contains(n))

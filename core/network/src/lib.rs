@@ -29,6 +29,7 @@ mod netlink;
 mod ports;
 mod records;
 mod store;
+mod timing;
 
 pub use error::NetworkError;
 pub use files::{parse_extra_hosts, render_hosts, resolv_conf, write_in_place};

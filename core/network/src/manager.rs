@@ -10,7 +10,8 @@ use berth_state::State;
 use crate::kernel::{Kernel, Linux};
 use crate::records::{Endpoint, Network, NetworkConfig, NetworkMode, Subnet};
 use crate::store::{EndpointSpec, NetworkStore};
-use crate::{NetworkError, files, netlink};
+use crate::{NetworkError, files, netlink, timing};
+use std::time::Instant;
 
 /// Container networking for one daemon.
 #[derive(Clone)]
@@ -138,8 +139,13 @@ impl<K: Kernel> Networks<K> {
         network: &str,
         spec: EndpointSpec,
     ) -> Result<Endpoint, NetworkError> {
+        let t = Instant::now();
         let (net, endpoint) = self.store.reserve(network, container_id, &spec)?;
-        if let Err(e) = self.plumb(netns, &net, &endpoint).await {
+        timing::step("attach: reserve address (sled)", t);
+        let t = Instant::now();
+        let plumbed = self.plumb(netns, &net, &endpoint).await;
+        timing::step("attach: links (netlink)", t);
+        if let Err(e) = plumbed {
             tracing::warn!(container_id, network, error = %e, "attach failed; rolling back");
             // The bridge and rules stay: they are the network's, and shared.
             if let Err(e) = self.kernel.delete_link(&endpoint.veth_host).await {
@@ -151,7 +157,9 @@ impl<K: Kernel> Networks<K> {
             return Err(e);
         }
         tracing::info!(container_id, network, ip = %endpoint.ip, veth = %endpoint.veth_host, "attached");
+        let t = Instant::now();
         self.refresh_hosts(network)?;
+        timing::step("attach: hosts files", t);
         Ok(endpoint)
     }
 
@@ -164,7 +172,9 @@ impl<K: Kernel> Networks<K> {
             .map(|p| p.contains(&net.name))
             .unwrap_or(false);
         if !prepared {
+            let t = Instant::now();
             self.kernel.ensure_bridge(net).await?;
+            timing::step("attach: ensure bridge (once)", t);
             if self.store.config().nat {
                 self.kernel.ensure_nat(net).await?;
             }
@@ -189,6 +199,7 @@ impl<K: Kernel> Networks<K> {
     /// Detach a container from one network: delete its veth (both ends go)
     /// and free its address.
     pub async fn detach(&self, container_id: &str, network: &str) -> Result<(), NetworkError> {
+        let t = Instant::now();
         let endpoint = self
             .store
             .endpoints(network)?
@@ -198,11 +209,18 @@ impl<K: Kernel> Networks<K> {
                 container_id: container_id.to_owned(),
                 network: network.to_owned(),
             })?;
+        timing::step("detach: find endpoint (sled)", t);
         // The link is gone already when the container's namespace died.
+        let t = Instant::now();
         self.kernel.delete_link(&endpoint.veth_host).await?;
+        timing::step("detach: delete veth (netlink)", t);
+        let t = Instant::now();
         self.store.release(network, container_id)?;
+        timing::step("detach: release address (sled)", t);
         tracing::info!(container_id, network, ip = %endpoint.ip, "detached");
+        let t = Instant::now();
         self.refresh_hosts(network)?;
+        timing::step("detach: hosts files", t);
         Ok(())
     }
 

@@ -14,8 +14,10 @@ use futures::TryStreamExt;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use rtnetlink::Handle;
 
-use crate::NetworkError;
+use std::time::Instant;
+
 use crate::records::Endpoint;
+use crate::{NetworkError, timing};
 
 const ENODEV: i32 = -19;
 const EEXIST: i32 = -17;
@@ -194,10 +196,16 @@ pub(crate) async fn ensure_bridge(
 /// Delete link `name`; returns whether it existed. Deleting one end of a
 /// veth pair deletes both.
 pub(crate) async fn delete_link(handle: &Handle, name: &str) -> Result<bool, NetworkError> {
-    let Some(index) = link_index(handle, name).await? else {
+    let t = Instant::now();
+    let found = link_index(handle, name).await?;
+    timing::step("delete: look up link", t);
+    let Some(index) = found else {
         return Ok(false);
     };
-    match handle.link().del(index).execute().await {
+    let t = Instant::now();
+    let deleted = handle.link().del(index).execute().await;
+    timing::step("delete: RTM_DELLINK", t);
+    match deleted {
         Ok(()) => Ok(true),
         Err(e) if errno(&e) == Some(ENODEV) => Ok(false),
         Err(e) => Err(NetworkError::Netlink {
@@ -218,6 +226,7 @@ pub(crate) async fn create_veth(
 ) -> Result<(), NetworkError> {
     use std::os::fd::AsRawFd;
 
+    let t = Instant::now();
     handle
         .link()
         .add()
@@ -225,7 +234,11 @@ pub(crate) async fn create_veth(
         .execute()
         .await
         .map_err(NetworkError::netlink(format!("creating veth {host_name}")))?;
+    timing::step("veth: create pair", t);
+    let t = Instant::now();
     let host_index = require_index(handle, host_name).await?;
+    timing::step("veth: host index", t);
+    let t = Instant::now();
     handle
         .link()
         .set(host_index)
@@ -236,7 +249,11 @@ pub(crate) async fn create_veth(
         .map_err(NetworkError::netlink(format!(
             "attaching {host_name} to its bridge"
         )))?;
+    timing::step("veth: enslave + up", t);
+    let t = Instant::now();
     let peer_index = require_index(handle, peer_name).await?;
+    timing::step("veth: peer index", t);
+    let t = Instant::now();
     handle
         .link()
         .set(peer_index)
@@ -246,6 +263,7 @@ pub(crate) async fn create_veth(
         .map_err(NetworkError::netlink(format!(
             "moving {peer_name} into the container"
         )))?;
+    timing::step("veth: move peer to netns", t);
     Ok(())
 }
 
@@ -271,7 +289,10 @@ pub(crate) async fn configure_eth(
     ep: &Endpoint,
 ) -> Result<(), NetworkError> {
     let (ip, prefix, gateway) = (ep.ip, ep.prefix, ep.gateway);
+    let t = Instant::now();
     let index = require_index(handle, peer_name).await?;
+    timing::step("eth: index", t);
+    let t = Instant::now();
     let mut set = handle.link().set(index).name(ifname.to_owned());
     if let Some(mac) = parse_mac(&ep.mac) {
         set = set.address(mac);
@@ -279,6 +300,8 @@ pub(crate) async fn configure_eth(
     set.execute().await.map_err(NetworkError::netlink(format!(
         "renaming the container's interface to {ifname}"
     )))?;
+    timing::step("eth: rename + mac", t);
+    let t = Instant::now();
     handle
         .address()
         .add(index, IpAddr::V4(ip), prefix)
@@ -287,6 +310,8 @@ pub(crate) async fn configure_eth(
         .map_err(NetworkError::netlink(format!(
             "adding {ip}/{prefix} to {ifname}"
         )))?;
+    timing::step("eth: address", t);
+    let t = Instant::now();
     handle
         .link()
         .set(index)
@@ -294,8 +319,14 @@ pub(crate) async fn configure_eth(
         .execute()
         .await
         .map_err(NetworkError::netlink(format!("bringing up {ifname}")))?;
+    timing::step("eth: up", t);
+    let t = Instant::now();
     loopback_up(handle).await?;
-    match handle.route().add().v4().gateway(gateway).execute().await {
+    timing::step("eth: lo up", t);
+    let t = Instant::now();
+    let route = handle.route().add().v4().gateway(gateway).execute().await;
+    timing::step("eth: default route", t);
+    match route {
         Ok(()) => Ok(()),
         Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
         Err(e) => Err(NetworkError::Netlink {

@@ -90,7 +90,10 @@ pub fn parse_extra_hosts(values: &[String]) -> Result<Vec<ExtraHost>, NetworkErr
 
 /// Replace the contents of `path`. The file is rewritten in place, not
 /// renamed over: the daemon bind-mounts it into the container, and a rename
-/// would leave the container looking at the old inode.
+/// would leave the container looking at the old inode. No fsync: a hosts
+/// file is derived from the records and written again at every attach, and
+/// a crash that could lose the page cache (the machine's) also ends the
+/// containers that read it; the fsync cost ~0.6 ms per file on this disk.
 pub fn write_in_place(path: &Path, contents: &str) -> Result<(), NetworkError> {
     let op = || format!("writing {}", path.display());
     let mut file = std::fs::OpenOptions::new()
@@ -103,7 +106,6 @@ pub fn write_in_place(path: &Path, contents: &str) -> Result<(), NetworkError> {
             source: e,
         })?;
     file.write_all(contents.as_bytes())
-        .and_then(|()| file.sync_all())
         .map_err(|e| NetworkError::Io {
             op: op(),
             source: e,

@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::records::{Endpoint, Network};
 use std::time::Instant;
 
-use crate::{NetworkError, nat, netlink, timing};
+use crate::{NetworkError, link_delete, nat, netlink, timing};
 
 /// Kernel operations on behalf of a bridge network.
 pub trait Kernel: Send + Sync + 'static {
@@ -29,7 +29,8 @@ pub trait Kernel: Send + Sync + 'static {
         ep: &Endpoint,
     ) -> impl Future<Output = Result<(), NetworkError>> + Send;
 
-    /// Delete a host link; `false` when it did not exist.
+    /// Delete a host link; `false` when it did not exist. Returns once the
+    /// link is no longer visible, not once the kernel has freed it.
     fn delete_link(&self, name: &str) -> impl Future<Output = Result<bool, NetworkError>> + Send;
 
     /// Names of the host's links that could be leftovers: not the host end
@@ -60,26 +61,17 @@ impl Kernel for Linux {
         net: &Network,
         ep: &Endpoint,
     ) -> Result<(), NetworkError> {
-        let t = Instant::now();
         let ns_file = netlink::open_netns(netns)?;
+        let t = Instant::now();
         let host = netlink::host()?;
-        timing::step("add_endpoint: host socket", t);
-        let t = Instant::now();
-        let bridge = netlink::link_index(&host, &net.bridge_name)
-            .await?
-            .ok_or_else(|| NetworkError::LinkNotFound(net.bridge_name.clone()))?;
-        timing::step("add_endpoint: bridge index", t);
-        // A temporary name for the container end while it is still on the
-        // host, where `eth0` is taken.
-        let tail: String = {
-            let chars: Vec<char> = ep.veth_host.chars().collect();
-            chars[chars.len().saturating_sub(13)..].iter().collect()
-        };
-        let peer = format!("bp{tail}");
-        netlink::create_veth(&host, &ep.veth_host, &peer, bridge, &ns_file).await?;
-        let t = Instant::now();
-        let inside = netlink::in_netns(netns).await?;
-        timing::step("add_endpoint: socket in netns", t);
+        // The socket inside the namespace comes from a thread of its own:
+        // let it start while the bridge is looked up.
+        let (bridge, inside) = tokio::try_join!(
+            netlink::link_index(&host, &net.bridge_name),
+            netlink::in_netns(netns)
+        )?;
+        let bridge = bridge.ok_or_else(|| NetworkError::LinkNotFound(net.bridge_name.clone()))?;
+        timing::step("add_endpoint: sockets + bridge index", t);
         // eth0 for the first network, eth1 for the next, as Docker does.
         let t = Instant::now();
         let names = netlink::link_names(&inside).await?;
@@ -88,11 +80,20 @@ impl Kernel for Linux {
             .map(|n| format!("eth{n}"))
             .find(|n| !names.contains(n))
             .unwrap_or_else(|| "eth0".to_owned());
-        netlink::configure_eth(&inside, &peer, &ifname, ep).await
+        netlink::create_veth(
+            &host,
+            &ep.veth_host,
+            bridge,
+            &ns_file,
+            &ifname,
+            netlink::parse_mac(&ep.mac),
+        )
+        .await?;
+        netlink::configure_eth(&inside, &ifname, ep).await
     }
 
     async fn delete_link(&self, name: &str) -> Result<bool, NetworkError> {
-        netlink::delete_link(&netlink::host()?, name).await
+        link_delete::delete_link(&netlink::host()?, name).await
     }
 
     async fn host_links(&self) -> Result<Vec<String>, NetworkError> {

@@ -23,6 +23,7 @@
 mod error;
 mod files;
 mod kernel;
+mod link_delete;
 mod manager;
 mod nat;
 mod netlink;

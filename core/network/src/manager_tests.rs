@@ -254,3 +254,36 @@ async fn aliases_cannot_inject_hosts_entries() -> Result<(), Box<dyn std::error:
     assert!(nets.inspect("bridge")?.endpoints.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn hosts_files_are_rewritten_only_where_names_are_shared()
+-> Result<(), Box<dyn std::error::Error>> {
+    let (dir, nets) = setup(Fake::default())?;
+    nets.create("app", None)?;
+    let spec = |name: &str| EndpointSpec {
+        aliases: vec![name.into()],
+        hosts_path: Some(dir.path().join(format!("{name}.hosts"))),
+        ..EndpointSpec::default()
+    };
+    let hosts = |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.hosts")));
+    for network in ["bridge", "app"] {
+        let (a, b) = (format!("{network}-a"), format!("{network}-b"));
+        nets.attach(Path::new(NETNS), &a, network, spec(&a)).await?;
+        // A marker that only a rewrite of a's file would remove.
+        std::fs::write(dir.path().join(format!("{a}.hosts")), "untouched")?;
+        nets.attach(Path::new(NETNS), &b, network, spec(&b)).await?;
+        assert!(hosts(&b)?.contains("127.0.0.1\tlocalhost"));
+        if network == "bridge" {
+            // No name discovery on the default network: b's start leaves
+            // a's file alone, and so does b's leaving.
+            assert_eq!(hosts(&a)?, "untouched");
+            nets.detach(&b, network).await?;
+            assert_eq!(hosts(&a)?, "untouched");
+        } else {
+            assert!(hosts(&a)?.contains(&format!("\t{b}")), "{}", hosts(&a)?);
+            nets.detach(&b, network).await?;
+            assert!(!hosts(&a)?.contains(&b), "{}", hosts(&a)?);
+        }
+    }
+    Ok(())
+}

@@ -11,7 +11,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use futures::TryStreamExt;
-use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlag, LinkInfo, LinkMessage,
+};
 use rtnetlink::Handle;
 
 use std::time::Instant;
@@ -19,7 +21,7 @@ use std::time::Instant;
 use crate::records::Endpoint;
 use crate::{NetworkError, timing};
 
-const ENODEV: i32 = -19;
+pub(crate) const ENODEV: i32 = -19;
 const EEXIST: i32 = -17;
 
 fn errno(e: &rtnetlink::Error) -> Option<i32> {
@@ -193,78 +195,50 @@ pub(crate) async fn ensure_bridge(
     Ok(index)
 }
 
-/// Delete link `name`; returns whether it existed. Deleting one end of a
-/// veth pair deletes both.
-pub(crate) async fn delete_link(handle: &Handle, name: &str) -> Result<bool, NetworkError> {
-    let t = Instant::now();
-    let found = link_index(handle, name).await?;
-    timing::step("delete: look up link", t);
-    let Some(index) = found else {
-        return Ok(false);
-    };
-    let t = Instant::now();
-    let deleted = handle.link().del(index).execute().await;
-    timing::step("delete: RTM_DELLINK", t);
-    match deleted {
-        Ok(()) => Ok(true),
-        Err(e) if errno(&e) == Some(ENODEV) => Ok(false),
-        Err(e) => Err(NetworkError::Netlink {
-            op: format!("deleting link {name}"),
-            source: Box::new(e),
-        }),
-    }
-}
-
-/// Create the veth pair `host_name`/`peer_name`, enslave the host end to
-/// the bridge and bring it up, and move the peer into `netns`.
+/// Create a veth pair in one request: the host end `host_name`, enslaved
+/// to the bridge and up, and the container end made directly inside the
+/// namespace `netns` as `ifname`, with `mac`. Making it there rather than
+/// moving it in afterwards matters: the kernel's move of a device between
+/// namespaces waits for an RCU barrier (`rcu_barrier()` in
+/// `__dev_change_net_namespace`), which cost ~30 ms per container here,
+/// holding the request (and so an async worker) all that time. The
+/// container end cannot be brought up in the same request (the kernel
+/// configures it before the pair is joined, and `veth_open` refuses).
 pub(crate) async fn create_veth(
     handle: &Handle,
     host_name: &str,
-    peer_name: &str,
     bridge_index: u32,
     netns: &File,
+    ifname: &str,
+    mac: Option<Vec<u8>>,
 ) -> Result<(), NetworkError> {
     use std::os::fd::AsRawFd;
 
+    let mut peer = LinkMessage::default();
+    peer.attributes
+        .push(LinkAttribute::IfName(ifname.to_owned()));
+    if let Some(mac) = mac {
+        peer.attributes.push(LinkAttribute::Address(mac));
+    }
+    peer.attributes
+        .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
+    let mut request = handle.link().add().name(host_name.to_owned());
+    let message = request.message_mut();
+    message.header.flags.push(LinkFlag::Up);
+    message.header.change_mask.push(LinkFlag::Up);
+    message
+        .attributes
+        .push(LinkAttribute::Controller(bridge_index));
+    message.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+    ]));
     let t = Instant::now();
-    handle
-        .link()
-        .add()
-        .veth(host_name.to_owned(), peer_name.to_owned())
-        .execute()
-        .await
-        .map_err(NetworkError::netlink(format!("creating veth {host_name}")))?;
-    timing::step("veth: create pair", t);
-    let t = Instant::now();
-    let host_index = require_index(handle, host_name).await?;
-    timing::step("veth: host index", t);
-    let t = Instant::now();
-    handle
-        .link()
-        .set(host_index)
-        .controller(bridge_index)
-        .up()
-        .execute()
-        .await
-        .map_err(NetworkError::netlink(format!(
-            "attaching {host_name} to its bridge"
-        )))?;
-    timing::step("veth: enslave + up", t);
-    let t = Instant::now();
-    let peer_index = require_index(handle, peer_name).await?;
-    timing::step("veth: peer index", t);
-    let t = Instant::now();
-    handle
-        .link()
-        .set(peer_index)
-        .setns_by_fd(netns.as_raw_fd())
-        .execute()
-        .await
-        .map_err(NetworkError::netlink(format!(
-            "moving {peer_name} into the container"
-        )))?;
-    timing::step("veth: move peer to netns", t);
-    Ok(())
+    let created = request.execute().await;
+    timing::step("veth: create pair (peer in netns, host end on bridge)", t);
+    created.map_err(NetworkError::netlink(format!(
+        "creating veth {host_name} with {ifname} in the container"
+    )))
 }
 
 /// Bring `lo` up in the namespace of `handle`.
@@ -279,28 +253,18 @@ pub(crate) async fn loopback_up(handle: &Handle) -> Result<(), NetworkError> {
         .map_err(NetworkError::netlink("bringing up lo"))
 }
 
-/// Inside the container: rename the peer to `ifname`, set its MAC and
-/// address, bring it and `lo` up, and route everything via the gateway
-/// unless an earlier network already gave the container a default route.
+/// Inside the container: give `ifname` its address, bring it and `lo` up,
+/// and route everything via the gateway unless an earlier network already
+/// gave the container a default route.
 pub(crate) async fn configure_eth(
     handle: &Handle,
-    peer_name: &str,
     ifname: &str,
     ep: &Endpoint,
 ) -> Result<(), NetworkError> {
     let (ip, prefix, gateway) = (ep.ip, ep.prefix, ep.gateway);
     let t = Instant::now();
-    let index = require_index(handle, peer_name).await?;
+    let index = require_index(handle, ifname).await?;
     timing::step("eth: index", t);
-    let t = Instant::now();
-    let mut set = handle.link().set(index).name(ifname.to_owned());
-    if let Some(mac) = parse_mac(&ep.mac) {
-        set = set.address(mac);
-    }
-    set.execute().await.map_err(NetworkError::netlink(format!(
-        "renaming the container's interface to {ifname}"
-    )))?;
-    timing::step("eth: rename + mac", t);
     let t = Instant::now();
     handle
         .address()
@@ -336,7 +300,7 @@ pub(crate) async fn configure_eth(
     }
 }
 
-fn parse_mac(mac: &str) -> Option<Vec<u8>> {
+pub(crate) fn parse_mac(mac: &str) -> Option<Vec<u8>> {
     let bytes: Vec<u8> = mac
         .split(':')
         .map(|b| u8::from_str_radix(b, 16))

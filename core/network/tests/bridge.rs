@@ -248,6 +248,20 @@ async fn detach_removes_veth_and_frees_address() {
         .await
         .unwrap();
     assert_eq!(veths().await.len(), 2);
+    // The container end was made inside the namespace as eth0 with the
+    // endpoint's MAC; the host end is on the bridge and up.
+    let mac = a.exec(&["cat", "/sys/class/net/eth0/address"]);
+    assert_eq!(
+        String::from_utf8_lossy(&mac.stdout).trim(),
+        ea.mac,
+        "{mac:?}"
+    );
+    let host_end = std::path::Path::new("/sys/class/net").join(&ea.veth_host);
+    let master = std::fs::read_link(host_end.join("master")).unwrap();
+    assert!(master.ends_with("bt4def"), "{master:?}");
+    let flags = std::fs::read_to_string(host_end.join("flags")).unwrap();
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "IFF_UP on {}", ea.veth_host);
     assert!(matches!(
         nets.attach(
             &a.path(),
@@ -260,6 +274,12 @@ async fn detach_removes_veth_and_frees_address() {
     ));
 
     nets.detach("f7f7f7f7f7f7f7f7", "bridge").await.unwrap();
+    // Gone from sysfs too (the last place a link shows) once detach returns.
+    assert!(
+        !host_end.exists(),
+        "{} still in /sys/class/net",
+        ea.veth_host
+    );
     assert_eq!(veths().await, std::slice::from_ref(&eb.veth_host));
     assert_eq!(links_in(&a.path()).await.unwrap(), ["lo"]);
     assert!(matches!(

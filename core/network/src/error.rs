@@ -55,6 +55,10 @@ pub enum NetworkError {
     },
     #[error("link {0:?} not found")]
     LinkNotFound(String),
+    #[error(
+        "cannot create veth {host}: a link of that name exists on the host, or {container} exists in the container; remove the stray link (`ip link del {host}`)"
+    )]
+    LinkExists { host: String, container: String },
     #[error("opening network namespace {path}: {source}")]
     Netns {
         path: PathBuf,

@@ -15,17 +15,21 @@ use crate::{NetworkError, link_delete, nat, netlink, timing};
 
 /// Kernel operations on behalf of a bridge network.
 pub trait Kernel: Send + Sync + 'static {
-    /// Create the network's bridge if missing, with the gateway address, up.
-    fn ensure_bridge(&self, net: &Network)
-    -> impl Future<Output = Result<(), NetworkError>> + Send;
+    /// Create the network's bridge if missing, with the gateway address, up;
+    /// returns its interface index.
+    fn ensure_bridge(
+        &self,
+        net: &Network,
+    ) -> impl Future<Output = Result<u32, NetworkError>> + Send;
 
-    /// Create `ep`'s veth pair on the bridge and configure its container
-    /// end inside the namespace at `netns` (name `ethN`, address, MAC, up,
-    /// `lo` up, default route unless one exists).
+    /// Create `ep`'s veth pair on the bridge (interface index `bridge`) and
+    /// configure its container end inside the namespace at `netns` (name
+    /// `ethN`, address, MAC, up, `lo` up, default route unless one exists).
     fn add_endpoint(
         &self,
         netns: &Path,
         net: &Network,
+        bridge: u32,
         ep: &Endpoint,
     ) -> impl Future<Output = Result<(), NetworkError>> + Send;
 
@@ -49,46 +53,61 @@ pub trait Kernel: Send + Sync + 'static {
 pub struct Linux;
 
 impl Kernel for Linux {
-    async fn ensure_bridge(&self, net: &Network) -> Result<(), NetworkError> {
+    async fn ensure_bridge(&self, net: &Network) -> Result<u32, NetworkError> {
         let host = netlink::host()?;
-        netlink::ensure_bridge(&host, &net.bridge_name, net.gateway, net.subnet.prefix()).await?;
-        Ok(())
+        netlink::ensure_bridge(&host, &net.bridge_name, net.gateway, net.subnet.prefix()).await
     }
 
     async fn add_endpoint(
         &self,
         netns: &Path,
         net: &Network,
+        bridge: u32,
         ep: &Endpoint,
     ) -> Result<(), NetworkError> {
         let ns_file = netlink::open_netns(netns)?;
-        let t = Instant::now();
+        let mac = netlink::parse_mac(&ep.mac);
         let host = netlink::host()?;
-        // The socket inside the namespace comes from a thread of its own:
-        // let it start while the bridge is looked up.
-        let (bridge, inside) = tokio::try_join!(
-            netlink::link_index(&host, &net.bridge_name),
-            netlink::in_netns(netns)
-        )?;
-        let bridge = bridge.ok_or_else(|| NetworkError::LinkNotFound(net.bridge_name.clone()))?;
-        timing::step("add_endpoint: sockets + bridge index", t);
-        // eth0 for the first network, eth1 for the next, as Docker does.
         let t = Instant::now();
-        let names = netlink::link_names(&inside).await?;
-        timing::step("add_endpoint: list links in netns", t);
-        let ifname = (0..)
-            .map(|n| format!("eth{n}"))
-            .find(|n| !names.contains(n))
-            .unwrap_or_else(|| "eth0".to_owned());
-        netlink::create_veth(
-            &host,
-            &ep.veth_host,
-            bridge,
-            &ns_file,
-            &ifname,
-            netlink::parse_mac(&ep.mac),
-        )
-        .await?;
+        // The socket inside the namespace needs a thread of its own (~1 ms
+        // on a busy machine): make the pair meanwhile, guessing `eth0`,
+        // which a container's first network gets.
+        let first_try = async {
+            let made =
+                netlink::create_veth(&host, &ep.veth_host, bridge, &ns_file, "eth0", mac.clone())
+                    .await;
+            match made {
+                // The index is remembered from the network's first attach:
+                // say so plainly if the bridge went since.
+                Err(e) => match netlink::link_index(&host, &net.bridge_name).await {
+                    Ok(Some(index)) if index == bridge => Err(e),
+                    _ => Err(NetworkError::LinkNotFound(net.bridge_name.clone())),
+                },
+                made => made,
+            }
+        };
+        let (inside, made) = tokio::try_join!(netlink::in_netns(netns), first_try)?;
+        timing::step("add_endpoint: socket in netns + veth", t);
+        let ifname = if made {
+            "eth0".to_owned()
+        } else {
+            // A later network: eth1, eth2… as Docker does.
+            let names = netlink::link_names(&inside).await?;
+            let ifname = (0..)
+                .map(|n| format!("eth{n}"))
+                .find(|n| !names.contains(n))
+                .unwrap_or_else(|| "eth0".to_owned());
+            if ifname == "eth0"
+                || !netlink::create_veth(&host, &ep.veth_host, bridge, &ns_file, &ifname, mac)
+                    .await?
+            {
+                return Err(NetworkError::LinkExists {
+                    host: ep.veth_host.clone(),
+                    container: ifname,
+                });
+            }
+            ifname
+        };
         netlink::configure_eth(&inside, &ifname, ep).await
     }
 

@@ -1,7 +1,7 @@
 //! The operations the daemon calls: network create / ls / inspect / rm and
 //! container attach / detach, tying records, links, rules and files together.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -22,9 +22,10 @@ pub struct Networks<K: Kernel = Linux> {
     /// writes, and two interleaved could leave the older view on disk.
     hosts_lock: Arc<Mutex<()>>,
     /// Networks whose bridge and NAT rules this process has already set
-    /// up: checking them costs a netlink round trip and several `iptables`
-    /// runs, which would dominate every container start.
-    prepared: Arc<Mutex<BTreeSet<String>>>,
+    /// up, with the bridge's interface index: checking them costs netlink
+    /// round trips and several `iptables` runs, which would dominate every
+    /// container start.
+    prepared: Arc<Mutex<BTreeMap<String, u32>>>,
 }
 
 /// What `berth network inspect` shows.
@@ -173,20 +174,24 @@ impl<K: Kernel> Networks<K> {
         let prepared = self
             .prepared
             .lock()
-            .map(|p| p.contains(&net.name))
-            .unwrap_or(false);
-        if !prepared {
-            let t = Instant::now();
-            self.kernel.ensure_bridge(net).await?;
-            timing::step("attach: ensure bridge (once)", t);
-            if self.store.config().nat {
-                self.kernel.ensure_nat(net).await?;
+            .ok()
+            .and_then(|p| p.get(&net.name).copied());
+        let bridge = match prepared {
+            Some(index) => index,
+            None => {
+                let t = Instant::now();
+                let index = self.kernel.ensure_bridge(net).await?;
+                timing::step("attach: ensure bridge (once)", t);
+                if self.store.config().nat {
+                    self.kernel.ensure_nat(net).await?;
+                }
+                if let Ok(mut p) = self.prepared.lock() {
+                    p.insert(net.name.clone(), index);
+                }
+                index
             }
-            if let Ok(mut p) = self.prepared.lock() {
-                p.insert(net.name.clone());
-            }
-        }
-        let added = self.kernel.add_endpoint(netns, net, ep).await;
+        };
+        let added = self.kernel.add_endpoint(netns, net, bridge, ep).await;
         if added.is_err() {
             // Perhaps someone removed the bridge: check it again next time.
             self.forget_prepared(&net.name);

@@ -30,12 +30,19 @@ impl Fake {
 }
 
 impl Kernel for Fake {
-    async fn ensure_bridge(&self, net: &Network) -> Result<(), NetworkError> {
+    async fn ensure_bridge(&self, net: &Network) -> Result<u32, NetworkError> {
         self.log(format!("bridge {}", net.bridge_name));
-        Ok(())
+        Ok(7)
     }
 
-    async fn add_endpoint(&self, _: &Path, _: &Network, ep: &Endpoint) -> Result<(), NetworkError> {
+    async fn add_endpoint(
+        &self,
+        _: &Path,
+        _: &Network,
+        bridge: u32,
+        ep: &Endpoint,
+    ) -> Result<(), NetworkError> {
+        assert_eq!(bridge, 7, "the index ensure_bridge returned");
         self.log(format!("endpoint {} {}", ep.veth_host, ep.ip));
         if self.fail_endpoint {
             return Err(NetworkError::LinkNotFound("injected".into()));

@@ -204,6 +204,7 @@ pub(crate) async fn ensure_bridge(
 /// holding the request (and so an async worker) all that time. The
 /// container end cannot be brought up in the same request (the kernel
 /// configures it before the pair is joined, and `veth_open` refuses).
+/// `false` when a link of one of the two names exists already.
 pub(crate) async fn create_veth(
     handle: &Handle,
     host_name: &str,
@@ -211,7 +212,7 @@ pub(crate) async fn create_veth(
     netns: &File,
     ifname: &str,
     mac: Option<Vec<u8>>,
-) -> Result<(), NetworkError> {
+) -> Result<bool, NetworkError> {
     use std::os::fd::AsRawFd;
 
     let mut peer = LinkMessage::default();
@@ -236,17 +237,24 @@ pub(crate) async fn create_veth(
     let t = Instant::now();
     let created = request.execute().await;
     timing::step("veth: create pair (peer in netns, host end on bridge)", t);
-    created.map_err(NetworkError::netlink(format!(
-        "creating veth {host_name} with {ifname} in the container"
-    )))
+    match created {
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == Some(EEXIST) => Ok(false),
+        Err(e) => Err(NetworkError::Netlink {
+            op: format!("creating veth {host_name} with {ifname} in the container"),
+            source: Box::new(e),
+        }),
+    }
 }
+
+/// `lo` has this index in every namespace (`LOOPBACK_IFINDEX`).
+const LOOPBACK_INDEX: u32 = 1;
 
 /// Bring `lo` up in the namespace of `handle`.
 pub(crate) async fn loopback_up(handle: &Handle) -> Result<(), NetworkError> {
-    let lo = require_index(handle, "lo").await?;
     handle
         .link()
-        .set(lo)
+        .set(LOOPBACK_INDEX)
         .up()
         .execute()
         .await

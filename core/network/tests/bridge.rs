@@ -451,3 +451,57 @@ async fn reconcile_removes_what_a_crash_left() {
     assert!(!rules.contains("berth:bt7-stray"), "{rules}");
     nets.detach_all("7a7a7a7a7a7a7a7a").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_deleted_behind_our_back_is_made_again() {
+    // The bridge's index is remembered from the first attach; an attach
+    // after someone deleted the bridge fails plainly and leaves nothing,
+    // and the next one makes the bridge again.
+    let (_dir, nets, _cleanup) = open(8, false);
+    let a = Netns::new("bnt-gone-a");
+    let b = Netns::new("bnt-gone-b");
+    nets.attach(
+        &a.path(),
+        "8a8a8a8a8a8a8a8a",
+        "bridge",
+        EndpointSpec::default(),
+    )
+    .await
+    .unwrap();
+    nets.detach_all("8a8a8a8a8a8a8a8a").await.unwrap();
+    run("ip", &["link", "del", "bt8def"]);
+    let err = nets
+        .attach(
+            &b.path(),
+            "8b8b8b8b8b8b8b8b",
+            "bridge",
+            EndpointSpec::default(),
+        )
+        .await;
+    assert!(
+        matches!(&err, Err(NetworkError::LinkNotFound(name)) if name == "bt8def"),
+        "{err:?}"
+    );
+    assert!(nets.inspect("bridge").unwrap().endpoints.is_empty());
+    let ours = |l: &String| l.starts_with("vt8-");
+    assert!(!host_links().await.unwrap().iter().any(ours));
+    assert_eq!(links_in(&b.path()).await.unwrap(), ["lo"]);
+
+    let ep = nets
+        .attach(
+            &b.path(),
+            "8b8b8b8b8b8b8b8b",
+            "bridge",
+            EndpointSpec::default(),
+        )
+        .await
+        .unwrap();
+    let master = std::fs::read_link(
+        std::path::Path::new("/sys/class/net")
+            .join(&ep.veth_host)
+            .join("master"),
+    )
+    .unwrap();
+    assert!(master.ends_with("bt8def"), "{master:?}");
+    nets.detach_all("8b8b8b8b8b8b8b8b").await.unwrap();
+}

@@ -8,11 +8,8 @@ use berth_e2e::Berthd;
 use berth_e2e::containers::{BUSYBOX, import_busybox};
 
 fn host_veths() -> Vec<String> {
-    std::fs::read_dir("/sys/class/net")
+    links()
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("vb-"))
         .collect()
 }

@@ -168,8 +168,8 @@ pub async fn session(daemon: &Daemon, a: Attached) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Print the frames; the exit code from the last one.
-async fn relay(mut body: Incoming) -> anyhow::Result<Outcome> {
+/// Print the frames (of attach and exec); the exit code from the last one.
+pub(super) async fn relay(mut body: Incoming) -> anyhow::Result<Outcome> {
     let mut buf = BytesMut::new();
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     loop {
@@ -206,7 +206,7 @@ async fn relay(mut body: Incoming) -> anyhow::Result<Outcome> {
                     buf.extend_from_slice(&d);
                 }
             }
-            Some(Err(e)) => return Err(e).context("reading the container's output from berthd"),
+            Some(Err(e)) => return Err(e).context("reading the output from berthd"),
             None => return Ok(Outcome::Lost),
         }
     }

@@ -2,18 +2,14 @@
 //! back (Docker's multiplexed frames, see `berth_api`'s exec), its exit
 //! code ours.
 
-use std::io::Write;
-
-use anyhow::Context;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use clap::Args;
 use futures::{StreamExt, TryStreamExt};
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::StreamBody;
 use hyper::body::Frame;
 
 use super::http::Daemon;
 use super::terminal::{self, RawMode};
-use berth_api::control::containers::{EXIT, STDERR, STDOUT};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -99,54 +95,14 @@ pub async fn exec(daemon: &Daemon, a: ExecArgs) -> anyhow::Result<()> {
     } else {
         RawMode::none()
     };
-    let code = relay(resp).await;
+    let code = match super::attach::relay(resp).await {
+        Ok(super::attach::Outcome::Exited(code)) => Ok(code),
+        Ok(_) => {
+            eprintln!("berth: the connection to berthd ended before the command's exit code");
+            Ok(125)
+        }
+        Err(e) => Err(e),
+    };
     raw.restore();
     std::process::exit(code?);
-}
-
-/// Print the frames; the exit code from the last one.
-async fn relay(resp: hyper::body::Incoming) -> anyhow::Result<i32> {
-    let mut body = resp;
-    let mut buf = BytesMut::new();
-    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    loop {
-        while buf.len() >= 8 {
-            let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
-            if buf.len() < 8 + len {
-                break;
-            }
-            let stream = buf[0];
-            buf.advance(8);
-            let data = buf.split_to(len);
-            match stream {
-                STDOUT => {
-                    out.write_all(&data)?;
-                    out.flush()?;
-                }
-                STDERR => {
-                    err.write_all(&data)?;
-                    err.flush()?;
-                }
-                EXIT => {
-                    return String::from_utf8_lossy(&data)
-                        .trim()
-                        .parse()
-                        .context("berthd sent a damaged exit code");
-                }
-                _ => {}
-            }
-        }
-        match body.frame().await {
-            Some(Ok(f)) => {
-                if let Ok(d) = f.into_data() {
-                    buf.extend_from_slice(&d);
-                }
-            }
-            Some(Err(e)) => return Err(e).context("reading the command's output from berthd"),
-            None => {
-                eprintln!("berth: the connection to berthd ended before the command's exit code");
-                return Ok(125);
-            }
-        }
-    }
 }

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_runtime::attach;
 use bytes::Bytes;
@@ -36,7 +36,6 @@ use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::{mpsc, oneshot};
 
-use super::exec::MULTIPLEXED;
 use super::record::{ContainerRecord, Status, find, shim_alive, status_of};
 use crate::control::{ControlError, Shared};
 
@@ -188,16 +187,7 @@ pub(crate) async fn attach(
     };
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(relay(conn, body, stdin, tx));
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<Bytes, std::io::Error>(b), rx))
-    });
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, MULTIPLEXED)
-        .body(Body::from_stream(stream))
-        .map_err(ControlError::internal)
+    super::exec::multiplexed(rx)
 }
 
 /// The monitor's frames to the client as they are; the client's body to

@@ -229,6 +229,11 @@ pub(crate) async fn exec(
         };
         let _ = tx.send(frame(EXIT, code.to_string().as_bytes())).await;
     });
+    multiplexed(rx)
+}
+
+/// A response streaming the frames sent to `rx` (exec and attach).
+pub(crate) fn multiplexed(rx: mpsc::Receiver<Bytes>) -> Result<Response, ControlError> {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

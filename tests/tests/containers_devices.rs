@@ -1,8 +1,8 @@
 //! The device cgroup on real containers: Docker's default lets a container
 //! make any device node (CAP_MKNOD is in its set) but open only the
 //! standard ones, so a node made for a host device — /dev/kvm, a host
-//! console — cannot be opened. `--privileged` opens them all, and `exec`
-//! is held to the same rules.
+//! console — cannot be opened. `--privileged` opens them all and finds
+//! the host's nodes in its /dev, and `exec` is held to the same rules.
 
 use berth_e2e::Berthd;
 use berth_e2e::containers::{BUSYBOX, import_busybox};
@@ -50,6 +50,35 @@ fn host_devices_cannot_be_opened_unless_privileged() -> anyhow::Result<()> {
     assert!(
         out.contains("opened kvm") && out.contains("opened tty1"),
         "{out}"
+    );
+    // --privileged also brings the host's nodes in, as Docker does.
+    let out = daemon.berth_ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "--network",
+        "none",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "exec 3</dev/kvm && echo kvm-here; test -c /dev/tty1 && echo tty1-here",
+    ])?;
+    assert!(
+        out.contains("kvm-here") && out.contains("tty1-here"),
+        "{out}"
+    );
+    let out = daemon.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        BUSYBOX,
+        "ls",
+        "/dev/kvm",
+    ])?;
+    assert!(
+        !out.status.success(),
+        "a default container has the host's /dev/kvm"
     );
 
     // exec joins the container's device cgroup too.

@@ -1,11 +1,14 @@
-//! The container's device rules in its OCI spec (`linux.resources.devices`):
-//! written from `berth_cgroups`' Docker defaults when the spec is made, and
-//! read back by the monitor when it makes the cgroup that enforces them.
+//! The container's devices in its OCI spec: the rules
+//! (`linux.resources.devices`), written from `berth_cgroups`' Docker
+//! defaults when the spec is made and read back by the monitor when it
+//! makes the cgroup that enforces them; and for `--privileged`, the host's
+//! device nodes (`linux.devices`), which the runtime makes in the
+//! container's `/dev`, as Docker does.
 
 use berth_cgroups::{DeviceKind, DeviceRule};
 use oci_spec::runtime::{
-    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources,
-    LinuxResourcesBuilder, Spec,
+    LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxResources, LinuxResourcesBuilder, Spec,
 };
 
 use crate::error::RuntimeError;
@@ -72,6 +75,40 @@ fn rule(d: &LinuxDeviceCgroup) -> DeviceRule {
     }
 }
 
+/// The character and block devices directly in the host's `/dev`
+/// (Docker's `--privileged` gives them all; subdirectories such as
+/// `/dev/net` are not copied).
+pub fn host_nodes() -> Vec<LinuxDevice> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut nodes: Vec<LinuxDevice> = std::fs::read_dir("/dev")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok()?;
+            let ft = meta.file_type();
+            let typ = if ft.is_char_device() {
+                LinuxDeviceType::C
+            } else if ft.is_block_device() {
+                LinuxDeviceType::B
+            } else {
+                return None;
+            };
+            let rdev = meta.rdev();
+            LinuxDeviceBuilder::default()
+                .path(entry.path())
+                .typ(typ)
+                .major(i64::from(nix::sys::stat::major(rdev) as u32))
+                .minor(i64::from(nix::sys::stat::minor(rdev) as u32))
+                .file_mode(meta.mode() & 0o7777)
+                .build()
+                .ok()
+        })
+        .collect();
+    nodes.sort_by(|a, b| a.path().cmp(b.path()));
+    nodes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +135,23 @@ mod tests {
         let mut spec = Spec::default();
         spec.set_linux(Some(oci_spec::runtime::Linux::default()));
         assert!(from_spec(&spec).is_empty());
+    }
+
+    #[test]
+    fn the_hosts_nodes_are_listed_with_their_numbers() {
+        let nodes = host_nodes();
+        let null = nodes
+            .iter()
+            .find(|d| d.path() == std::path::Path::new("/dev/null"))
+            .expect("/dev/null is a host device");
+        assert_eq!(
+            (null.typ(), null.major(), null.minor()),
+            (LinuxDeviceType::C, 1, 3)
+        );
+        assert!(
+            nodes
+                .iter()
+                .all(|d| d.path().parent() == Some(std::path::Path::new("/dev")))
+        );
     }
 }

@@ -235,7 +235,16 @@ fn run_step<K: Kernel>(k: &K, step: &Step) -> Result<(), i32> {
                 k.mount(None, target, None, *rf, None)?;
             }
         }
-        Step::Mknod { path, major, minor } => k.mknod_char(path, *major, *minor)?,
+        Step::Mknod {
+            path,
+            mode,
+            major,
+            minor,
+        } => match k.mknod(path, *mode, *major, *minor) {
+            // A device the spec names twice (or one of the defaults).
+            Err(libc::EEXIST) => {}
+            other => other?,
+        },
         Step::Symlink { target, link } => k.symlink(target, link)?,
         Step::Mask { path } => match k.is_dir(path) {
             // Paths this kernel does not have need no masking.

@@ -73,7 +73,7 @@ impl Kernel for Recorder {
     fn create_file(&self, path: &CStr) -> Result<(), Errno> {
         self.rec(format!("create {}", s(path)))
     }
-    fn mknod_char(&self, path: &CStr, major: u32, minor: u32) -> Result<(), Errno> {
+    fn mknod(&self, path: &CStr, _mode: libc::mode_t, major: u32, minor: u32) -> Result<(), Errno> {
         self.rec(format!("mknod {} {major}:{minor}", s(path)))
     }
     fn symlink(&self, target: &CStr, link: &CStr) -> Result<(), Errno> {

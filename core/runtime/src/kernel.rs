@@ -31,7 +31,8 @@ pub(crate) trait Kernel {
     fn mkdir(&self, path: &CStr) -> Result<(), Errno>;
     /// Create an empty file if there is none.
     fn create_file(&self, path: &CStr) -> Result<(), Errno>;
-    fn mknod_char(&self, path: &CStr, major: u32, minor: u32) -> Result<(), Errno>;
+    /// A device node; `mode` is `S_IFCHR` or `S_IFBLK` with the permissions.
+    fn mknod(&self, path: &CStr, mode: libc::mode_t, major: u32, minor: u32) -> Result<(), Errno>;
     fn symlink(&self, target: &CStr, link: &CStr) -> Result<(), Errno>;
     fn is_dir(&self, path: &CStr) -> Result<bool, Errno>;
     fn chdir(&self, path: &CStr) -> Result<(), Errno>;
@@ -177,10 +178,10 @@ impl Kernel for LibcKernel {
         Ok(())
     }
 
-    fn mknod_char(&self, path: &CStr, major: u32, minor: u32) -> Result<(), Errno> {
+    fn mknod(&self, path: &CStr, mode: libc::mode_t, major: u32, minor: u32) -> Result<(), Errno> {
         let dev = libc::makedev(major, minor);
         // SAFETY: see above.
-        ok(unsafe { libc::mknod(path.as_ptr(), libc::S_IFCHR | 0o666, dev) }.into())
+        ok(unsafe { libc::mknod(path.as_ptr(), mode, dev) }.into())
     }
 
     fn symlink(&self, target: &CStr, link: &CStr) -> Result<(), Errno> {

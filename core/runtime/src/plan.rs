@@ -34,6 +34,8 @@ pub(crate) enum Step {
     },
     Mknod {
         path: CString,
+        /// `S_IFCHR` or `S_IFBLK` and the permissions.
+        mode: libc::mode_t,
         major: u32,
         minor: u32,
     },
@@ -272,6 +274,7 @@ impl Plan {
                     labels.push(format!(" of /dev/{name}"));
                     steps.push(Step::Mknod {
                         path: cpath(&dev.join(name))?,
+                        mode: libc::S_IFCHR | 0o666,
                         major: *major,
                         minor: *minor,
                     });
@@ -282,6 +285,10 @@ impl Plan {
                         target: cstr(target)?,
                         link: cpath(&dev.join(link))?,
                     });
+                }
+                for d in linux.devices().iter().flatten() {
+                    labels.push(format!(" of {}", d.path().display()));
+                    steps.push(device_node(&dev, d)?);
                 }
             }
         }
@@ -452,4 +459,34 @@ mod tests {
         assert_eq!(secure_join(&dir, Path::new("/../../a")), dir.join("a"));
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// A node the spec's `linux.devices` asks for, in the fresh `/dev` tmpfs
+/// (`--privileged` lists the host's devices there).
+fn device_node(dev: &Path, d: &oci_spec::runtime::LinuxDevice) -> Result<Step, RuntimeError> {
+    use oci_spec::runtime::LinuxDeviceType;
+    let bad = |why: &str| RuntimeError::BadSpec {
+        reason: format!("device {}: {why}", d.path().display()),
+    };
+    let name = d
+        .path()
+        .strip_prefix("/dev")
+        .ok()
+        .filter(|n| {
+            let mut parts = n.components();
+            matches!(parts.next(), Some(std::path::Component::Normal(_))) && parts.next().is_none()
+        })
+        .ok_or_else(|| bad("only nodes directly in /dev can be made"))?;
+    let kind = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+        LinuxDeviceType::B => libc::S_IFBLK,
+        _ => return Err(bad("only character and block devices can be made")),
+    };
+    let number = |n: i64| u32::try_from(n).map_err(|_| bad("major and minor are 0 to 2^32-1"));
+    Ok(Step::Mknod {
+        path: cpath(&dev.join(name))?,
+        mode: kind | (d.file_mode().unwrap_or(0o666) & 0o7777),
+        major: number(d.major())?,
+        minor: number(d.minor())?,
+    })
 }

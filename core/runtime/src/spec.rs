@@ -200,6 +200,7 @@ pub fn build_spec(
     if opts.privileged {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
+        linux.set_devices(Some(crate::devices::host_nodes()));
     }
     if !opts.privileged && !opts.seccomp_unconfined {
         linux.set_seccomp(Some(seccomp::default_profile(&seccomp_caps)));

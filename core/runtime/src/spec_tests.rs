@@ -294,3 +294,48 @@ fn plan_keeps_image_symlinks_inside_the_rootfs() {
         .collect();
     assert_eq!(cands, ["/opt/bin/sh", "/bin/sh"]);
 }
+
+#[test]
+fn privileged_makes_the_hosts_device_nodes_and_refuses_odd_ones() {
+    let root = rootfs();
+    let opts = RunOptions {
+        privileged: true,
+        ..RunOptions::default()
+    };
+    let mut spec = build_spec("id", root.path(), &image(), &opts).unwrap();
+    let plan = Plan::from_spec(&spec).unwrap();
+    let nodes: Vec<(String, libc::mode_t)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Mknod { path, mode, .. } => {
+                Some((path.to_string_lossy().into_owned(), *mode & libc::S_IFMT))
+            }
+            _ => None,
+        })
+        .collect();
+    // This machine's disk and kvm come in, with their kinds.
+    let dev = root.path().join("dev");
+    for (host, kind) in [("vda", libc::S_IFBLK), ("kvm", libc::S_IFCHR)] {
+        if std::path::Path::new("/dev").join(host).exists() {
+            let want = dev.join(host).to_string_lossy().into_owned();
+            assert!(nodes.contains(&(want, kind)), "{host} missing: {nodes:?}");
+        }
+    }
+    assert!(nodes.len() > 12, "{nodes:?}");
+
+    let not_in_dev = oci_spec::runtime::LinuxDeviceBuilder::default()
+        .path("/dev/net/tun")
+        .typ(oci_spec::runtime::LinuxDeviceType::C)
+        .major(10)
+        .minor(200)
+        .build()
+        .unwrap();
+    let mut linux = spec.linux().clone().unwrap();
+    linux.set_devices(Some(vec![not_in_dev]));
+    spec.set_linux(Some(linux));
+    let Err(err) = Plan::from_spec(&spec) else {
+        panic!("a device under /dev/net was accepted");
+    };
+    assert!(err.to_string().contains("/dev/net/tun"), "{err}");
+}

@@ -441,26 +441,6 @@ fn rlimit_resource(name: &str) -> Option<libc::c_int> {
     } as libc::c_int)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secure_join_keeps_symlinks_inside_root() {
-        let dir = std::env::temp_dir().join(format!("berth-sj-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(dir.join("real"));
-        let _ = std::os::unix::fs::symlink("/etc", dir.join("evil"));
-        let _ = std::os::unix::fs::symlink("../../real", dir.join("up"));
-        assert_eq!(
-            secure_join(&dir, Path::new("/evil/passwd")),
-            dir.join("etc/passwd")
-        );
-        assert_eq!(secure_join(&dir, Path::new("/up/x")), dir.join("real/x"));
-        assert_eq!(secure_join(&dir, Path::new("/../../a")), dir.join("a"));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
 /// A node the spec's `linux.devices` asks for, in the fresh `/dev` tmpfs
 /// (`--privileged` lists the host's devices there).
 fn device_node(dev: &Path, d: &oci_spec::runtime::LinuxDevice) -> Result<Step, RuntimeError> {
@@ -489,4 +469,24 @@ fn device_node(dev: &Path, d: &oci_spec::runtime::LinuxDevice) -> Result<Step, R
         major: number(d.major())?,
         minor: number(d.minor())?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secure_join_keeps_symlinks_inside_root() {
+        let dir = std::env::temp_dir().join(format!("berth-sj-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(dir.join("real"));
+        let _ = std::os::unix::fs::symlink("/etc", dir.join("evil"));
+        let _ = std::os::unix::fs::symlink("../../real", dir.join("up"));
+        assert_eq!(
+            secure_join(&dir, Path::new("/evil/passwd")),
+            dir.join("etc/passwd")
+        );
+        assert_eq!(secure_join(&dir, Path::new("/up/x")), dir.join("real/x"));
+        assert_eq!(secure_join(&dir, Path::new("/../../a")), dir.join("a"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -135,18 +135,8 @@ impl Container {
             console: console.as_ref().map_or(-1, |(_, c)| c.as_raw_fd()),
         };
         // Prepared before the clone: the child must not allocate.
-        let argv: Vec<*const libc::c_char> = plan
-            .argv
-            .iter()
-            .map(|c| c.as_ptr())
-            .chain([std::ptr::null()])
-            .collect();
-        let envp: Vec<*const libc::c_char> = plan
-            .env
-            .iter()
-            .map(|c| c.as_ptr())
-            .chain([std::ptr::null()])
-            .collect();
+        let argv = crate::plan::null_terminated(&plan.argv);
+        let envp = crate::plan::null_terminated(&plan.env);
         let parent_fds = [
             err_r.as_raw_fd(),
             start_w.as_raw_fd(),

@@ -128,18 +128,8 @@ pub fn exec(
         Some((rows, cols)) => Some(crate::exec_tty::open(rows, cols)?),
         None => None,
     };
-    let argv: Vec<*const libc::c_char> = plan
-        .argv
-        .iter()
-        .map(|c| c.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
-    let envp: Vec<*const libc::c_char> = plan
-        .env
-        .iter()
-        .map(|c| c.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
+    let argv = crate::plan::null_terminated(&plan.argv);
+    let envp = crate::plan::null_terminated(&plan.env);
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::Sys {
             what: "creating a pipe",

@@ -471,6 +471,16 @@ fn device_node(dev: &Path, d: &oci_spec::runtime::LinuxDevice) -> Result<Step, R
     })
 }
 
+/// `execve`'s argument and environment arrays: pointers into `strings`,
+/// then NULL. Made before a clone, as the child must not allocate.
+pub(crate) fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain([std::ptr::null()])
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

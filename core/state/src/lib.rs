@@ -52,15 +52,31 @@ impl State {
         let path = path.as_ref();
         // sled's default page cache is 1 GiB; berth's metadata is small and
         // the daemon's memory must stay flat.
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(16 * 1024 * 1024)
-            .flush_every_ms(Some(200))
-            .open()
-            .map_err(|source| StateError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .flush_every_ms(Some(200));
+        // sled drops its file lock when its flusher thread ends, a moment
+        // after the last handle of a database closed in this process (a
+        // reopen in tests, an in-process restart): wait that out briefly.
+        // Another process holding the database still fails, after 2 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => {
+                    break other.map_err(|source| StateError::Open {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                }
+            }
+        };
         let tree = |name: &str| db.open_tree(name).map_err(StateError::from);
         Ok(State {
             repos: tree("repos")?,

@@ -100,15 +100,19 @@ async fn require_index(handle: &Handle, name: &str) -> Result<u32, NetworkError>
         .ok_or_else(|| NetworkError::LinkNotFound(name.to_owned()))
 }
 
-/// Names of every link in the namespace of `handle`.
-pub(crate) async fn link_names(handle: &Handle) -> Result<Vec<String>, NetworkError> {
-    let links: Vec<LinkMessage> = handle
+async fn all_links(handle: &Handle) -> Result<Vec<LinkMessage>, NetworkError> {
+    handle
         .link()
         .get()
         .execute()
         .try_collect()
         .await
-        .map_err(NetworkError::netlink("listing links"))?;
+        .map_err(NetworkError::netlink("listing links"))
+}
+
+/// Names of every link in the namespace of `handle`.
+pub(crate) async fn link_names(handle: &Handle) -> Result<Vec<String>, NetworkError> {
+    let links = all_links(handle).await?;
     Ok(links
         .iter()
         .filter_map(|l| {
@@ -126,13 +130,7 @@ pub(crate) async fn link_names(handle: &Handle) -> Result<Vec<String>, NetworkEr
 /// container's pair goes away with its namespace, so what is left out here
 /// is never a leftover.
 pub(crate) async fn local_link_names(handle: &Handle) -> Result<Vec<String>, NetworkError> {
-    let links: Vec<LinkMessage> = handle
-        .link()
-        .get()
-        .execute()
-        .try_collect()
-        .await
-        .map_err(NetworkError::netlink("listing links"))?;
+    let links = all_links(handle).await?;
     Ok(links
         .iter()
         .filter(|l| {

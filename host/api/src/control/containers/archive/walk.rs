@@ -19,6 +19,28 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 
 /// The directory behind `dir` as `name/…` entries of `b`, itself first.
 pub fn append_tree<W: Write>(b: &mut tar::Builder<W>, dir: OwnedFd, name: &Path) -> io::Result<()> {
+    append_dir(b, dir, name, 0)
+}
+
+/// Directories nested deeper than this are refused: each level holds a
+/// descriptor and a stack frame, and a container can nest without end.
+const MAX_DEPTH: usize = 256;
+
+fn append_dir<W: Write>(
+    b: &mut tar::Builder<W>,
+    dir: OwnedFd,
+    name: &Path,
+    depth: usize,
+) -> io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is nested more than {MAX_DEPTH} directories deep: copy a deeper directory instead",
+                name.display()
+            ),
+        ));
+    }
     let st = rustix::fs::fstat(&dir)?;
     append_dir_header(b, &st, name)?;
     let mut entries: Vec<std::ffi::OsString> = Vec::new();
@@ -32,7 +54,7 @@ pub fn append_tree<W: Write>(b: &mut tar::Builder<W>, dir: OwnedFd, name: &Path)
     // Sorted, so the same tree gives the same archive.
     entries.sort();
     for entry in entries {
-        append_entry(b, &dir, &entry, &name.join(&entry))?;
+        append_entry(b, &dir, &entry, &name.join(&entry), depth)?;
     }
     Ok(())
 }
@@ -43,6 +65,7 @@ fn append_entry<W: Write>(
     parent: &OwnedFd,
     entry: &std::ffi::OsStr,
     name: &Path,
+    depth: usize,
 ) -> io::Result<()> {
     let st = match rustix::fs::statat(parent, entry, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
@@ -58,7 +81,7 @@ fn append_entry<W: Write>(
                 Err(e) if vanished(&e) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            append_tree(b, dir, name)
+            append_dir(b, dir, name, depth + 1)
         }
         FileType::RegularFile => {
             let fd = match open_nofollow(parent, entry, OFlags::NONBLOCK) {
@@ -262,5 +285,25 @@ mod tests {
         let mut out = Vec::new();
         r.read_to_end(&mut out).expect("read");
         assert_eq!(out, b"abcd");
+    }
+
+    #[test]
+    fn a_tree_nested_without_end_is_refused_not_followed_to_the_bottom() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("deep");
+        std::fs::create_dir(&root).expect("mkdir");
+        // Made by descriptors: the path would pass PATH_MAX.
+        let mut dir = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+            .expect("open");
+        for _ in 0..MAX_DEPTH + 5 {
+            rustix::fs::mkdirat(&dir, "d", Mode::from_raw_mode(0o755)).expect("mkdirat");
+            dir = rustix::fs::openat(&dir, "d", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+                .expect("openat");
+        }
+        let fd = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+            .expect("open");
+        let mut b = tar::Builder::new(Vec::new());
+        let err = append_tree(&mut b, fd, Path::new("deep")).expect_err("too deep");
+        assert!(err.to_string().contains("nested more than 256"), "{err}");
     }
 }

@@ -3,13 +3,18 @@
 # same machine, same run, alternating, on loopback over plain HTTP, with skopeo as client.
 #
 #   bench/registry.sh [--rounds N] [--storage tmpfs|disk] [--only berth|docker-registry]
-#                     [--size MB] [--concurrency N]
+#                     [--size MB] [--concurrency N] [--ceiling]
 #
 # Measures, for each registry: push and pull of the --big fixture (~200 MB of
 # incompressible gzip layers; each skopeo call with an empty private blob-info cache and a
 # fresh repository, so every byte is really sent), then N concurrent pushes of it to N fresh
 # repositories. Prints MB/s (10^6 bytes/s of blob data), the ratio berth/docker-registry,
 # server CPU seconds and peak RSS (VmHWM).
+#
+# --ceiling adds a third server, the `registry_ceiling` example: it reads and drops what is
+# pushed and serves pulls from the fixture held in memory, doing no other work. What skopeo
+# gets from it is the most any server could get through skopeo on this machine, so its
+# ratio over docker-registry bounds the ratio berth can reach.
 #
 # Storage: both registries keep their data, and pulls land, on one private tmpfs by default
 # (so the servers are measured, not the disk); --storage disk puts it all in a directory on
@@ -18,7 +23,7 @@
 # existing binaries instead of `cargo build --release`.
 set -euo pipefail
 
-rounds=3 storage=tmpfs only= size_mb=200 conc=16
+rounds=3 storage=tmpfs only= size_mb=200 conc=16 ceiling=
 while [[ $# -gt 0 ]]; do
     case $1 in
         --rounds) rounds=$2; shift ;;
@@ -26,6 +31,7 @@ while [[ $# -gt 0 ]]; do
         --only) only=$2; shift ;;
         --size) size_mb=$2; shift ;;
         --concurrency) conc=$2; shift ;;
+        --ceiling) ceiling=1 ;;
         -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
@@ -44,6 +50,7 @@ done
 targets=()
 [[ $only != docker-registry ]] && targets+=(berth)
 [[ $only != berth ]] && targets+=(docker-registry)
+[[ -n $ceiling ]] && targets+=(ceiling)
 
 # --- binaries and fixture -------------------------------------------------------------
 if [[ " ${targets[*]} " == *" berth "* ]]; then
@@ -55,6 +62,11 @@ if [[ " ${targets[*]} " == *" berth "* ]]; then
         bindir=${CARGO_TARGET_DIR:-$repo_root/target}/release
     fi
     [[ -x $bindir/berthd ]] || { echo "no berthd in $bindir" >&2; exit 1; }
+fi
+if [[ -n $ceiling ]]; then
+    echo "# building the ceiling server (cargo build --release -p berth-api --example registry_ceiling)"
+    cargo build --release -q -p berth-api --example registry_ceiling
+    ceiling_bin=${CARGO_TARGET_DIR:-$repo_root/target}/release/examples/registry_ceiling
 fi
 fixture=${CARGO_TARGET_DIR:-$repo_root/target}/bench-fixture-$size_mb
 if [[ ! -f $fixture/index.json ]]; then
@@ -125,6 +137,14 @@ YAML
     wait_ready "${addr[docker-registry]}" "${pid[docker-registry]}" docker-registry "$work/dr/log"
 fi
 
+if [[ -n $ceiling ]]; then
+    addr[ceiling]=127.0.0.1:$(free_port)
+    mkdir -p "$work/ceiling"
+    "$ceiling_bin" "${addr[ceiling]}" "$fixture" >"$work/ceiling/log" 2>&1 &
+    pid[ceiling]=$!; pids+=("$!")
+    wait_ready "${addr[ceiling]}" "${pid[ceiling]}" registry_ceiling "$work/ceiling/log"
+fi
+
 # --- measuring ------------------------------------------------------------------------
 skopeo_quiet() { # skopeo with an empty private blob-info cache
     unshare -m sh -c 'mount -t tmpfs none /var/lib/containers/cache && exec skopeo "$@"' skopeo \
@@ -191,13 +211,22 @@ echo "concurrent"
 for t in "${targets[@]}"; do concurrent_push "$t"; done
 
 hz=$(getconf CLK_TCK)
+# Ratio columns: berth and the ceiling, each over docker-registry, when both are measured.
+ratios=()
+if [[ " ${targets[*]} " == *" docker-registry "* ]]; then
+    for t in berth ceiling; do [[ " ${targets[*]} " == *" $t "* ]] && ratios+=("$t"); done
+fi
 echo
 printf '%-28s' "summary (median of rounds)"; for t in "${targets[@]}"; do printf '%18s' "$t"; done
-((${#targets[@]} == 2)) && printf '%22s' "berth/docker-registry"; echo
-row() { # LABEL VALUES... (higher is better for MB/s rows)
+for t in "${ratios[@]}"; do printf '%26s' "$t/docker-registry"; done; echo
+row() { # LABEL VALUES... (one per target, in order)
     local label=$1; shift
-    printf '%-28s' "$label"; for v in "$@"; do printf '%18s' "$v"; done
-    if (($# == 2)); then printf '%22s' "$(awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')"; fi
+    local -A v=()
+    printf '%-28s' "$label"
+    for t in "${targets[@]}"; do v[$t]=$1; printf '%18s' "$1"; shift; done
+    for t in "${ratios[@]}"; do
+        printf '%26s' "$(awk -v a="${v[$t]}" -v b="${v[docker-registry]}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')"
+    done
     echo
 }
 vals=(); for t in "${targets[@]}"; do vals+=("$(mbps "$blob_bytes" "$(echo "${push_s[$t]}" | median)")"); done; row "push MB/s" "${vals[@]}"
@@ -207,4 +236,4 @@ vals=(); for t in "${targets[@]}"; do vals+=("$(awk -v c="${cpu_push[$t]}" -v h=
 vals=(); for t in "${targets[@]}"; do vals+=("$(awk -v c="${cpu_pull[$t]}" -v h="$hz" -v n="$rounds" 'BEGIN{printf "%.2f", c/h/n}')"); done; row "server CPU s per pull" "${vals[@]}"
 vals=(); for t in "${targets[@]}"; do vals+=("$(awk -v c="${cpu_conc[$t]}" -v h="$hz" 'BEGIN{printf "%.2f", c/h}')"); done; row "server CPU s, concurrent" "${vals[@]}"
 vals=(); for t in "${targets[@]}"; do vals+=("$(awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/${pid[$t]}/status")"); done; row "peak RSS MiB (VmHWM)" "${vals[@]}"
-echo "(ratio > 1 means berth is faster for MB/s rows, and uses more for CPU and RSS rows)"
+echo "(ratio > 1 means faster for MB/s rows, and uses more for CPU and RSS rows; the ceiling holds the whole fixture in memory, so its RSS says nothing)"

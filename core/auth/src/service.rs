@@ -414,6 +414,14 @@ impl AuthService {
         Ok(principal)
     }
 
+    /// Whether `principal`, already let in by [`AuthService::check`], may
+    /// also do `action` on `repository`. For choices the registry makes
+    /// after the request's own access is settled, such as which repository
+    /// an anonymous blob mount may take a blob from.
+    pub fn allows(&self, principal: &Principal, action: Action, repository: &str) -> bool {
+        self.config.mode == Mode::None || self.authz(principal, action, repository).is_allowed()
+    }
+
     /// The control API on TCP: always authenticated, whatever the registry's
     /// mode, and `operation` (e.g. `/v1/containers`) must be allowed as an
     /// admin action by the provider in charge (the plugin chain, or the

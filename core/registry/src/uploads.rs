@@ -97,6 +97,21 @@ impl Registry {
         Ok(UploadStart::Session(id))
     }
 
+    /// Repositories holding blob `digest`, in name order: the candidates an
+    /// anonymous mount (`?mount=` without `from`) may take it from, once the
+    /// caller's right to pull from them is checked. One lookup per
+    /// repository name.
+    pub fn repositories_with_blob(&self, digest: &str) -> Result<Vec<String>, RegistryError> {
+        let d = parse_digest(digest)?;
+        let mut holders = Vec::new();
+        for repo in self.state.list_repos(None, None)? {
+            if self.state.blob_linked(&repo, &d)? {
+                holders.push(repo);
+            }
+        }
+        Ok(holders)
+    }
+
     /// The ingest of a session, opened (or reopened after a restart) once.
     async fn slot(&self, repo: &str, id: &str) -> Result<IngestSlot, RegistryError> {
         check_repo(repo)?;

@@ -17,7 +17,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use berth_auth::{Access, Action, AuthService};
+use berth_auth::{Access, Action, AuthService, Principal};
 use berth_registry::Registry;
 
 pub use errors::ApiError;
@@ -80,7 +80,7 @@ async fn dispatch(State(app): Shared, req: Request) -> Response {
         Ok(route) => {
             let required = required_access(&route, &method, &query);
             match check(&app, req.headers(), required).await {
-                Ok(()) => handle(&app, route, method, query, req).await,
+                Ok(principal) => handle(&app, &principal, route, method, query, req).await,
                 Err(denied) => Err(denied),
             }
         }
@@ -143,7 +143,7 @@ async fn check(
     app: &RegistryApp,
     headers: &HeaderMap,
     required: Vec<Access>,
-) -> Result<(), ApiError> {
+) -> Result<Principal, ApiError> {
     let authz = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -161,11 +161,12 @@ async fn check(
                 })
         }
     };
-    result.map(|_| ()).map_err(ApiError::Denied)
+    result.map_err(ApiError::Denied)
 }
 
 async fn handle(
     app: &RegistryApp,
+    principal: &Principal,
     route: Route,
     method: Method,
     query: Query,
@@ -189,7 +190,7 @@ async fn handle(
             blobs::handle(app, &repo, &digest, m, req.headers()).await
         }
         (Route::UploadStart { repo }, Method::POST) => {
-            uploads::start(app, &repo, &query, req).await
+            uploads::start(app, principal, &repo, &query, req).await
         }
         (Route::Upload { repo, id }, m) => uploads::handle(app, &repo, &id, m, &query, req).await,
         (_, m) => Err(ApiError::unsupported(&m)),

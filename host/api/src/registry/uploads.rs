@@ -4,6 +4,7 @@
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use berth_auth::{Action, Principal};
 use berth_oci::ErrorCode;
 use berth_registry::UploadStart;
 
@@ -82,13 +83,34 @@ fn content_range(h: &HeaderMap) -> Result<Option<(u64, u64)>, ApiError> {
     )))
 }
 
+/// Where an anonymous mount (`?mount=` without `from`, which the spec lets
+/// a registry honour) takes its blob from: the first repository holding it
+/// that the caller may pull from. None leaves the mount to fall back to an
+/// upload session, as for a blob the caller cannot reach.
+fn anonymous_mount_source(
+    app: &RegistryApp,
+    principal: &Principal,
+    digest: &str,
+) -> Result<Option<String>, ApiError> {
+    Ok(app
+        .registry
+        .repositories_with_blob(digest)?
+        .into_iter()
+        .find(|holder| app.auth.allows(principal, Action::Pull, holder)))
+}
+
 pub(crate) async fn start(
     app: &RegistryApp,
+    principal: &Principal,
     repo: &str,
     query: &Query,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let mount = query.get("mount").map(|m| (m, query.get("from")));
+    let from = match (query.get("mount"), query.get("from")) {
+        (Some(digest), None) => anonymous_mount_source(app, principal, digest)?,
+        (_, from) => from.map(str::to_string),
+    };
+    let mount = query.get("mount").map(|m| (m, from.as_deref()));
     let digest = query.get("digest");
     let result = app
         .registry

@@ -61,6 +61,11 @@ fn dir_storage(store: &std::path::Path) -> Arc<dyn berth_content::BlobBackend> {
 }
 
 pub async fn start() -> Server {
+    start_with_auth(|state| AuthService::open(state, AuthConfig::default()).unwrap()).await
+}
+
+/// A registry whose auth service `auth` makes, over the registry's state.
+pub async fn start_with_auth(auth: impl FnOnce(&State) -> AuthService) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut content = ContentStore::open(dir.path().join("content"))
         .await
@@ -69,7 +74,7 @@ pub async fn start() -> Server {
         content = content.with_backend(dir_storage(&dir.path().join("plugin-store")));
     }
     let state = State::open(dir.path().join("state")).unwrap();
-    let auth = AuthService::open(&state, AuthConfig::default()).unwrap();
+    let auth = auth(&state);
     let registry = Registry::new(content, state, RegistryConfig::default());
     let router = app(Arc::new(RegistryApp {
         registry,

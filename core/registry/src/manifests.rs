@@ -22,6 +22,9 @@ pub struct ManifestPut {
     pub digest: Digest,
     /// Set when the manifest has a subject: the `OCI-Subject` header.
     pub subject: Option<Digest>,
+    /// The tags given as `?tag=` parameters, all now pointing at the
+    /// manifest: one `OCI-Tag` header each.
+    pub tags: Vec<String>,
 }
 
 fn manifest_unknown(repo: &str, reference: &str) -> RegistryError {
@@ -122,11 +125,18 @@ impl Registry {
         &self,
         repo: &str,
         reference: &str,
+        extra_tags: &[String],
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<ManifestPut, RegistryError> {
         check_repo(repo)?;
         let reference = parse_reference(reference)?;
+        for t in extra_tags {
+            berth_oci::validate_tag(t).map_err(|e| {
+                RegistryError::new(ErrorCode::ManifestInvalid, format!("tag parameter: {e}"))
+                    .with_status(400)
+            })?;
+        }
         if body.len() as u64 > self.config.max_manifest_bytes {
             return Err(RegistryError::new(
                 ErrorCode::SizeInvalid,
@@ -180,12 +190,17 @@ impl Registry {
             platform: None,
             urls: None,
         });
-        let tag = match &reference {
-            Ref::Tag(t) => Some(t.as_str()),
-            Ref::Digest(_) => None,
-        };
+        let mut extra: Vec<&str> = extra_tags.iter().map(String::as_str).collect();
+        extra.sort_unstable();
+        extra.dedup();
+        let mut tags = extra.clone();
+        if let Ref::Tag(t) = &reference
+            && !tags.contains(&t.as_str())
+        {
+            tags.push(t);
+        }
         self.state
-            .put_manifest(repo, &digest, &record, referrer.as_ref(), tag)
+            .put_manifest(repo, &digest, &record, referrer.as_ref(), &tags)
             .map_err(|e| match e {
                 berth_state::StateError::BlobDeleting(d) => RegistryError::new(
                     ErrorCode::ManifestBlobUnknown,
@@ -197,6 +212,7 @@ impl Registry {
         Ok(ManifestPut {
             digest,
             subject: record.subject,
+            tags: extra.into_iter().map(str::to_string).collect(),
         })
     }
 

@@ -87,7 +87,7 @@ impl State {
         self.manifests.get(&k)?.map(|v| decode(&k, &v)).transpose()
     }
 
-    /// Store a manifest record (and tag it), taking references on its blobs
+    /// Store a manifest record (and give it `tags`), taking references on its blobs
     /// and indexing it as a referrer of its subject, all in one transaction.
     /// `referrer` is the descriptor the referrers API lists for it.
     pub fn put_manifest(
@@ -96,7 +96,7 @@ impl State {
         d: &Digest,
         record: &ManifestRecord,
         referrer: Option<&Descriptor>,
-        tag: Option<&str>,
+        tags: &[&str],
     ) -> Result<(), StateError> {
         let ds = d.to_string();
         let mkey = keys::key(&[repo, &ds]);
@@ -107,7 +107,7 @@ impl State {
             &self.blob_meta,
             &self.repos,
         )
-            .transaction(|(manifests, tags, referrers, meta, repos)| {
+            .transaction(|(manifests, tag_tree, referrers, meta, repos)| {
                 if manifests.get(&mkey)?.is_none() {
                     adjust_refs(meta, &record.refs, 1)?;
                     manifests.insert(mkey.clone(), encode(record))?;
@@ -116,8 +116,8 @@ impl State {
                             .insert(keys::key(&[repo, &subject.to_string(), &ds]), encode(desc))?;
                     }
                 }
-                if let Some(t) = tag {
-                    tags.insert(keys::key(&[repo, t]), ds.as_bytes())?;
+                for t in tags {
+                    tag_tree.insert(keys::key(&[repo, t]), ds.as_bytes())?;
                 }
                 if repos.get(repo.as_bytes())?.is_none() {
                     repos.insert(repo.as_bytes(), &now().to_be_bytes())?;

@@ -31,10 +31,10 @@ fn manifests_hold_blobs_and_gc_respects_them() {
     );
     s.link_blob("a/b", &layer).unwrap();
     s.link_blob("a/b", &loose).unwrap();
-    s.put_manifest("a/b", &m, &rec(&[&m, &layer]), None, Some("v1"))
+    s.put_manifest("a/b", &m, &rec(&[&m, &layer]), None, &["v1"])
         .unwrap();
     // The same manifest again (re-push) takes no second reference.
-    s.put_manifest("a/b", &m, &rec(&[&m, &layer]), None, Some("v2"))
+    s.put_manifest("a/b", &m, &rec(&[&m, &layer]), None, &["v2"])
         .unwrap();
     assert_eq!(s.blob_meta(&layer).unwrap().refs, 1);
     assert_eq!(s.list_tags("a/b", None, None).unwrap(), vec!["v1", "v2"]);
@@ -56,7 +56,7 @@ fn manifests_hold_blobs_and_gc_respects_them() {
         Err(StateError::BlobDeleting(_))
     ));
     assert!(matches!(
-        s.put_manifest("c", &Digest::sha256_of(b"m2"), &rec(&[&loose]), None, None),
+        s.put_manifest("c", &Digest::sha256_of(b"m2"), &rec(&[&loose]), None, &[]),
         Err(StateError::BlobDeleting(_))
     ));
     assert_eq!(s.blobs_being_deleted().unwrap(), vec![loose.clone()]);

@@ -133,3 +133,128 @@ async fn anonymous_mount_only_from_repositories_the_caller_may_pull() {
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(header(&r, "docker-content-digest"), Some(d.clone()));
 }
+
+/// The suite's `TagParam` push: `PUT /manifests/<digest>?tag=a&tag=b` tags
+/// the manifest in the same request and answers one `OCI-Tag` per tag
+/// (distribution-spec, "Pushing manifests with tags"). An invalid tag is
+/// refused before anything is stored.
+#[tokio::test]
+async fn manifest_put_by_digest_with_tag_parameters() {
+    let s = start().await;
+    let repo = "conformance/tagparam";
+    let (c, l) = s.push_image_blobs(repo, "tag-param").await;
+    let body = image_manifest(&c, &[l], "");
+    let d = sha256(&body);
+
+    let r = s
+        .req(Method::PUT, &format!("/v2/{repo}/manifests/{d}"))
+        .query(&[("tag", "bad tag!")])
+        .header("content-type", OCI_MANIFEST)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "MANIFEST_INVALID").await;
+    let r = s
+        .req(Method::GET, &format!("/v2/{repo}/manifests/{d}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "a refused push stores nothing"
+    );
+
+    let r = s
+        .req(Method::PUT, &format!("/v2/{repo}/manifests/{d}"))
+        .query(&[("tag", "one"), ("tag", "two"), ("tag", "one")])
+        .header("content-type", OCI_MANIFEST)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(header(&r, "docker-content-digest"), Some(d.clone()));
+    let mut oci_tags: Vec<String> = r
+        .headers()
+        .get_all("oci-tag")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    oci_tags.sort();
+    assert_eq!(oci_tags, ["one", "two"]);
+    for tag in ["one", "two"] {
+        let r = s
+            .req(Method::GET, &format!("/v2/{repo}/manifests/{tag}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{tag}");
+        assert_eq!(header(&r, "docker-content-digest"), Some(d.clone()));
+    }
+    let r = s
+        .req(Method::GET, &format!("/v2/{repo}/tags/list"))
+        .send()
+        .await
+        .unwrap();
+    let list: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(list["tags"], serde_json::json!(["one", "two"]));
+}
+
+/// A chunk out of order gets 416, and the answer carries the session's
+/// `Location` and `Range` (as in the spec's example) so a client can go on
+/// from there; the session is unchanged and the upload still completes.
+#[tokio::test]
+async fn out_of_order_chunk_answer_says_where_the_session_stands() {
+    let s = start().await;
+    let repo = "conformance/chunks";
+    let data: Vec<u8> = (0..30u8).collect();
+    let r = s
+        .req(Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
+        .header("content-length", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let loc = header(&r, "location").unwrap();
+    let r = s
+        .client
+        .patch(s.resolve(&loc))
+        .header("content-range", "0-9")
+        .header("content-type", "application/octet-stream")
+        .body(data[..10].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let loc = header(&r, "location").unwrap();
+
+    for method in [Method::PATCH, Method::PUT] {
+        let r = s
+            .client
+            .request(method.clone(), s.resolve(&loc))
+            .query(&[("digest", sha256(&data))])
+            .header("content-range", "20-29")
+            .header("content-type", "application/octet-stream")
+            .body(data[20..].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{method}");
+        assert_eq!(header(&r, "location"), Some(loc.clone()), "{method}");
+        assert_eq!(header(&r, "range").as_deref(), Some("0-9"), "{method}");
+    }
+
+    let r = s
+        .client
+        .put(s.resolve(&loc))
+        .query(&[("digest", sha256(&data))])
+        .header("content-range", "10-29")
+        .header("content-type", "application/octet-stream")
+        .body(data[10..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}

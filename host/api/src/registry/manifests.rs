@@ -100,6 +100,7 @@ pub(crate) async fn handle(
     repo: &str,
     reference: &str,
     method: Method,
+    query: &Query,
     req: Request,
 ) -> Result<Response, ApiError> {
     match method {
@@ -168,7 +169,13 @@ pub(crate) async fn handle(
                 })?;
             let put = app
                 .registry
-                .manifest_put(repo, reference, content_type.as_deref(), &body)
+                .manifest_put(
+                    repo,
+                    reference,
+                    &query.all("tag"),
+                    content_type.as_deref(),
+                    &body,
+                )
                 .await?;
             if let Some(tx) = &app.pushed {
                 // The receiver may be gone at shutdown; the push stands.
@@ -191,6 +198,9 @@ pub(crate) async fn handle(
                 .into_response();
             if let Some(s) = put.subject.and_then(|s| s.to_string().parse().ok()) {
                 resp.headers_mut().insert("OCI-Subject", s);
+            }
+            for t in put.tags.iter().filter_map(|t| t.parse().ok()) {
+                resp.headers_mut().append("OCI-Tag", t);
             }
             Ok(resp)
         }

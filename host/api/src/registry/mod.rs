@@ -184,7 +184,7 @@ async fn handle(
             manifests::referrers(app, &repo, &digest, &query)
         }
         (Route::Manifest { repo, reference }, m) => {
-            manifests::handle(app, &repo, &reference, m, req).await
+            manifests::handle(app, &repo, &reference, m, &query, req).await
         }
         (Route::Blob { repo, digest }, m) => {
             blobs::handle(app, &repo, &digest, m, req.headers()).await

@@ -99,6 +99,34 @@ fn anonymous_mount_source(
         .find(|holder| app.auth.allows(principal, Action::Pull, holder)))
 }
 
+/// A chunk out of order (416) leaves the session as it was. The answer
+/// says where it stands, with `Location` and `Range` as in the spec's
+/// example, so a client can go on without asking for the status first.
+async fn with_session_state(
+    app: &RegistryApp,
+    repo: &str,
+    id: &str,
+    result: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let Err(ApiError::Registry(e)) = result else {
+        return result;
+    };
+    if e.status() != 416 {
+        return Err(ApiError::Registry(e));
+    }
+    let offset = app.registry.upload_offset(repo, id).await;
+    let mut resp = ApiError::Registry(e).into_response();
+    if let Ok(offset) = offset {
+        let state = session(StatusCode::NO_CONTENT, repo, id, offset);
+        for name in [header::LOCATION, header::RANGE] {
+            if let Some(v) = state.headers().get(&name) {
+                resp.headers_mut().insert(name, v.clone());
+            }
+        }
+    }
+    Ok(resp)
+}
+
 pub(crate) async fn start(
     app: &RegistryApp,
     principal: &Principal,
@@ -138,13 +166,17 @@ pub(crate) async fn handle(
             Ok(session(StatusCode::NO_CONTENT, repo, id, offset))
         }
         Method::PATCH => {
-            let range = content_range(req.headers())?;
-            let len = content_length(req.headers());
-            let offset = app
-                .registry
-                .upload_patch(repo, id, range, len, body_reader(req.into_body()))
-                .await?;
-            Ok(session(StatusCode::ACCEPTED, repo, id, offset))
+            let result = async {
+                let range = content_range(req.headers())?;
+                let len = content_length(req.headers());
+                let offset = app
+                    .registry
+                    .upload_patch(repo, id, range, len, body_reader(req.into_body()))
+                    .await?;
+                Ok(session(StatusCode::ACCEPTED, repo, id, offset))
+            }
+            .await;
+            with_session_state(app, repo, id, result).await
         }
         Method::PUT => {
             let digest = query.get("digest").ok_or_else(|| {
@@ -153,13 +185,17 @@ pub(crate) async fn handle(
                     "PUT that completes an upload needs ?digest=",
                 )
             })?;
-            let range = content_range(req.headers())?;
-            let len = content_length(req.headers());
-            let d = app
-                .registry
-                .upload_finish(repo, id, digest, range, len, body_reader(req.into_body()))
-                .await?;
-            Ok(blob_created(repo, &d))
+            let result = async {
+                let range = content_range(req.headers())?;
+                let len = content_length(req.headers());
+                let d = app
+                    .registry
+                    .upload_finish(repo, id, digest, range, len, body_reader(req.into_body()))
+                    .await?;
+                Ok(blob_created(repo, &d))
+            }
+            .await;
+            with_session_state(app, repo, id, result).await
         }
         Method::DELETE => {
             app.registry.upload_cancel(repo, id).await?;

@@ -82,15 +82,9 @@ impl Ingest {
     /// that were fully written and stays usable from its new offset, so a
     /// client can resume; anything torn is cut off.
     pub async fn append<R: AsyncRead + Unpin>(&mut self, src: R) -> Result<u64, ContentError> {
+        self.cut_unacknowledged().await?;
         let mut written = 0;
-        let res = hash_copy(
-            src,
-            &mut self.file,
-            &mut self.hasher,
-            &mut written,
-            &self.path,
-        )
-        .await;
+        let res = hash_copy(src, &self.file, &mut self.hasher, &mut written, &self.path).await;
         self.offset += written;
         if res.is_err() {
             let _ = self.file.set_len(self.offset).await;
@@ -98,14 +92,37 @@ impl Ingest {
         res.map(|()| written)
     }
 
+    /// An append whose request went away mid-body (its future dropped) may
+    /// have left a chunk on disk that the offset and the hash never took in:
+    /// cut it off, so the file is again exactly what was acknowledged.
+    async fn cut_unacknowledged(&mut self) -> Result<(), ContentError> {
+        let on_disk = self
+            .file
+            .metadata()
+            .await
+            .map_err(ContentError::io("stat upload", &self.path))?
+            .len();
+        if on_disk != self.offset {
+            tracing::debug!(upload = %self.id, on_disk, offset = self.offset, "cutting an abandoned chunk");
+            self.file
+                .set_len(self.offset)
+                .await
+                .map_err(ContentError::io("truncate upload", &self.path))?;
+        }
+        Ok(())
+    }
+
     /// Verify the ingest against `expected` (and `expected_size`, if given)
     /// and make it a blob. On a mismatch nothing becomes visible and the
     /// ingest is left as it was; the caller decides whether to drop it.
     pub async fn commit(
-        self,
+        mut self,
         expected: &Digest,
         expected_size: Option<u64>,
     ) -> Result<u64, ContentError> {
+        // The hash covers what was acknowledged; the published file must be
+        // exactly that too.
+        self.cut_unacknowledged().await?;
         if let Some(want) = expected_size
             && want != self.offset
         {

@@ -257,12 +257,12 @@ impl ContentStore {
         src: R,
         publish: Publish,
     ) -> Result<u64, ContentError> {
-        let mut f = File::create(tmp)
+        let f = File::create(tmp)
             .await
             .map_err(ContentError::io("create", tmp))?;
         let mut hasher = expected.algorithm().hasher();
         let mut size = 0;
-        hash_copy(src, &mut f, &mut hasher, &mut size, tmp).await?;
+        hash_copy(src, &f, &mut hasher, &mut size, tmp).await?;
         let actual = hasher.finish();
         if let Some(want) = expected_size
             && want != size

@@ -1,8 +1,12 @@
 //! The one streaming write loop: read, hash, write; shared by whole-blob
 //! writes and ingest appends so that both keep memory flat.
 
+use std::io::Write as _;
+use std::os::fd::AsFd;
+use std::path::Path;
+
 use berth_oci::Hasher;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::ContentError;
 
@@ -10,67 +14,85 @@ use crate::ContentError;
 /// with many concurrent uploads.
 pub(crate) const CHUNK: usize = 256 * 1024;
 
-/// Copy `src` into `dst` while feeding every byte to `hasher`. `written`
-/// counts the bytes that reached `dst` and the hasher, so that after an
-/// error the two still agree and an ingest can resume from there. Errors
-/// reading `src` are [`ContentError::Source`].
-pub(crate) async fn hash_copy<R, W>(
+/// Copy `src` into `dst` at its current offset while feeding every byte to
+/// `hasher`. `written` counts the bytes that reached `dst` and the hasher,
+/// so that after an error the two still agree and an ingest can resume from
+/// there. Errors reading `src` are [`ContentError::Source`].
+///
+/// Each chunk is written from its own buffer on the blocking pool: one
+/// buffer per copy, where `tokio::fs::File` kept a second copy of every
+/// write in a buffer of its own. While a chunk is written the body is not
+/// read; the kernel's receive buffer covers that, and a writer thread fed
+/// through a queue measured no faster through skopeo.
+pub(crate) async fn hash_copy<R: AsyncRead + Unpin>(
     mut src: R,
-    dst: &mut W,
+    dst: &tokio::fs::File,
     hasher: &mut Hasher,
     written: &mut u64,
-    path: &std::path::Path,
-) -> Result<(), ContentError>
-where
-    R: AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
+    path: &Path,
+) -> Result<(), ContentError> {
+    let mut file: Option<std::fs::File> = Some(
+        dst.as_fd()
+            .try_clone_to_owned()
+            .map_err(ContentError::io("duplicate the descriptor of", path))?
+            .into(),
+    );
     let mut buf = vec![0u8; CHUNK];
     loop {
         // Fill the buffer before writing: network bodies arrive in frames of
         // a few KiB, and every file write costs a trip to the blocking pool.
         let mut n = 0;
-        let mut eof = false;
+        let mut end = None;
         while n < buf.len() {
             match src.read(&mut buf[n..]).await {
                 Ok(0) => {
-                    eof = true;
+                    end = Some(None);
                     break;
                 }
                 Ok(k) => n += k,
                 Err(e) => {
                     // Keep what arrived before the failure, so a resumable
                     // ingest can continue from exactly there.
-                    flush_part(dst, hasher, written, &buf[..n], path).await?;
-                    return Err(ContentError::Source(e));
+                    end = Some(Some(e));
+                    break;
                 }
             }
         }
-        flush_part(dst, hasher, written, &buf[..n], path).await?;
-        if eof {
-            break;
+        if n > 0 {
+            buf = write_part(&mut file, buf, n, path).await?;
+            hasher.update(&buf[..n]);
+            *written += n as u64;
+        }
+        match end {
+            None => {}
+            Some(None) => return Ok(()),
+            Some(Some(e)) => return Err(ContentError::Source(e)),
         }
     }
-    dst.flush().await.map_err(ContentError::io("flush", path))?;
-    Ok(())
 }
 
-async fn flush_part<W: tokio::io::AsyncWrite + Unpin>(
-    dst: &mut W,
-    hasher: &mut Hasher,
-    written: &mut u64,
-    part: &[u8],
-    path: &std::path::Path,
-) -> Result<(), ContentError> {
-    if part.is_empty() {
-        return Ok(());
-    }
-    dst.write_all(part)
-        .await
-        .map_err(ContentError::io("write", path))?;
-    hasher.update(part);
-    *written += part.len() as u64;
-    Ok(())
+/// Write `buf[..n]` to `file` on the blocking pool and hand the buffer back.
+async fn write_part(
+    file: &mut Option<std::fs::File>,
+    buf: Vec<u8>,
+    n: usize,
+    path: &Path,
+) -> Result<Vec<u8>, ContentError> {
+    let lost = || ContentError::Io {
+        op: "write",
+        path: path.to_path_buf(),
+        source: std::io::Error::other("the writing thread stopped"),
+    };
+    let mut f = file.take().ok_or_else(lost)?;
+    let (f, buf, res) = tokio::task::spawn_blocking(move || {
+        let res = f.write_all(&buf[..n]);
+        (f, buf, res)
+    })
+    .await
+    .map_err(|_| lost())?;
+    *file = Some(f);
+    res.map_err(ContentError::io("write", path))?;
+    Ok(buf)
 }
 
 /// fsync a directory so that a rename or unlink inside it is durable.

@@ -177,6 +177,29 @@ async fn ingest_resumes_after_reopen_and_commits() {
 }
 
 #[tokio::test]
+async fn ingest_cuts_a_chunk_its_request_never_acknowledged() {
+    // A request dropped mid-body can leave the chunk being written on disk
+    // after the ingest's offset and hash stopped counting. The next append
+    // must not build on it, or the upload could never match its digest.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("content");
+    let s = ContentStore::open(&root).await.unwrap();
+    let data: Vec<u8> = (0..600_000u32).map(|i| (i * 11 % 253) as u8).collect();
+    let d = sha256(&data);
+    let mut ing = s.ingest("abandoned").await.unwrap();
+    assert_eq!(ing.append(&data[..250_000]).await.unwrap(), 250_000);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(root.join("ingest").join("abandoned"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, &[0xAA; 70_000]).unwrap();
+    assert_eq!(ing.offset(), 250_000);
+    ing.append(&data[250_000..]).await.unwrap();
+    assert_eq!(ing.commit(&d, Some(600_000)).await.unwrap(), 600_000);
+    assert_only_verified_blobs(&s).await;
+}
+
+#[tokio::test]
 async fn ingest_wrong_digest_publishes_nothing() {
     let (_d, s) = store().await;
     let mut ing = s.ingest("u2").await.unwrap();

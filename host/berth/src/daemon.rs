@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use berth_api::{control, registry};
 use berth_auth::{AuthConfig, AuthService};
 use berth_client::ClientConfig;
@@ -194,14 +193,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             auth,
             pushed,
         }));
-        // Without TCP_NODELAY a streamed response's first bytes can wait out
-        // the client's delayed ACK (tens of ms per request).
-        let l = l.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "setting TCP_NODELAY");
-            }
-        });
-        tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown()).await })
+        tokio::spawn(crate::registry_server::serve(l, app, shutdown()))
     });
 
     control_task.await?.context("serving the control plane")?;

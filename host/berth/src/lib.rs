@@ -6,3 +6,4 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod plugins;
+pub mod registry_server;

@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::Arc;
 
 use berth_oci::Hasher;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -31,7 +32,7 @@ pub(crate) async fn hash_copy<R: AsyncRead + Unpin>(
     written: &mut u64,
     path: &Path,
 ) -> Result<(), ContentError> {
-    let mut file: Option<std::fs::File> = Some(
+    let file: Arc<std::fs::File> = Arc::new(
         dst.as_fd()
             .try_clone_to_owned()
             .map_err(ContentError::io("duplicate the descriptor of", path))?
@@ -59,7 +60,7 @@ pub(crate) async fn hash_copy<R: AsyncRead + Unpin>(
             }
         }
         if n > 0 {
-            buf = write_part(&mut file, buf, n, path).await?;
+            buf = write_part(&file, buf, n, path).await?;
             hasher.update(&buf[..n]);
             *written += n as u64;
         }
@@ -73,24 +74,22 @@ pub(crate) async fn hash_copy<R: AsyncRead + Unpin>(
 
 /// Write `buf[..n]` to `file` on the blocking pool and hand the buffer back.
 async fn write_part(
-    file: &mut Option<std::fs::File>,
+    file: &Arc<std::fs::File>,
     buf: Vec<u8>,
     n: usize,
     path: &Path,
 ) -> Result<Vec<u8>, ContentError> {
-    let lost = || ContentError::Io {
-        op: "write",
-        path: path.to_path_buf(),
-        source: std::io::Error::other("the writing thread stopped"),
-    };
-    let mut f = file.take().ok_or_else(lost)?;
-    let (f, buf, res) = tokio::task::spawn_blocking(move || {
-        let res = f.write_all(&buf[..n]);
-        (f, buf, res)
+    let f = Arc::clone(file);
+    let (buf, res) = tokio::task::spawn_blocking(move || {
+        let res = (&*f).write_all(&buf[..n]);
+        (buf, res)
     })
     .await
-    .map_err(|_| lost())?;
-    *file = Some(f);
+    .map_err(|join| ContentError::Io {
+        op: "write",
+        path: path.to_path_buf(),
+        source: std::io::Error::other(join.to_string()),
+    })?;
     res.map_err(ContentError::io("write", path))?;
     Ok(buf)
 }

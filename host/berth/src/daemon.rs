@@ -193,7 +193,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             auth,
             pushed,
         }));
-        tokio::spawn(crate::registry_server::serve(l, app, shutdown()))
+        tokio::spawn(crate::registry_server::serve(
+            l,
+            app,
+            crate::registry_server::HEADER_TIMEOUT,
+            shutdown(),
+        ))
     });
 
     control_task.await?.context("serving the control plane")?;

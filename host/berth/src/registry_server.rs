@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -17,16 +17,27 @@ use tokio::net::TcpListener;
 /// any registry request's (nginx allows 8 KiB by default).
 const READ_BUFFER: usize = 64 * 1024;
 
+/// How long a client may take to send a request's head. Without it a
+/// client that trickles headers (slowloris) holds a connection and its task
+/// for ever; `axum::serve` sets no timer, so it had none.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serve `app` on `listener` until `shutdown` completes, then let the
 /// requests in flight finish, as `axum::serve(..).with_graceful_shutdown`.
+/// A connection whose request head is not complete within `header_timeout`
+/// is closed.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.max_buf_size(READ_BUFFER);
+    builder
+        .max_buf_size(READ_BUFFER)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -59,4 +70,49 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route("/v2/", axum::routing::get(|| async { "{}" }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            app,
+            Duration::from_millis(200),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+
+        // A whole request is served.
+        let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+        ok.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        ok.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+        // A head that never ends is dropped after the timeout, not held.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest))
+            .await
+            .expect("the server should close a connection whose head never ends");
+        assert!(closed.is_ok() || rest.is_empty(), "{closed:?}");
+
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
 }

@@ -41,7 +41,7 @@ use std::sync::Arc;
 pub use devices::{DeviceKind, DeviceRule, all_devices, docker_default};
 pub use error::{CgroupError, Result};
 pub use fs::{CgroupFs, HostFs, MemoryFs};
-pub use layout::{Layout, V1_CONTROLLERS};
+pub use layout::{LAYOUT_ENV, Layout, V1_CONTROLLERS};
 pub use nix::sys::signal::Signal;
 pub use resources::{
     CPU_PERIOD_US, Limit, Resources, blkio_to_io_weight, cpu_quota_us, shares_to_weight,

@@ -25,7 +25,9 @@
 //! # Ok(()) }
 //! ```
 
+mod bpf;
 mod common;
+mod device_filter;
 mod devices;
 mod error;
 mod fs;
@@ -38,6 +40,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use bpf::{device_filters, program_loaded};
+pub use device_filter::{DevicePolicy, Insn};
 pub use devices::{DeviceKind, DeviceRule, all_devices, docker_default};
 pub use error::{CgroupError, Result};
 pub use fs::{CgroupFs, HostFs, MemoryFs};

@@ -1,7 +1,8 @@
 //! Container resource limits on cgroups. This crate owns the cgroup
 //! directories of containers: it detects whether the host runs cgroup v1,
 //! v2 or the hybrid of both, creates one cgroup per container in every
-//! hierarchy, writes limits (Docker's `--cpus`, `--memory`, ... semantics),
+//! hierarchy, writes limits (Docker's `--cpus`, `--memory`, ... semantics)
+//! and device rules (v1's `devices` files, v2's BPF device filter),
 //! freezes, signals, reports stats and OOM kills, and removes everything
 //! on `destroy`. It never starts processes or enters namespaces: the
 //! runtime hands it pids.

@@ -22,6 +22,8 @@ pub struct Berthd {
     config_path: PathBuf,
     log_path: PathBuf,
     docker_config: PathBuf,
+    /// Extra environment for the daemon (and so its shims), kept across restarts.
+    env: Vec<(String, String)>,
     process: Option<Supervised>,
     dir: tempfile::TempDir,
 }
@@ -40,6 +42,12 @@ impl Berthd {
     /// Starts berthd with this config TOML and waits until it is ready: the control socket
     /// exists and `GET /v2/` answers 200 or 401.
     pub fn start(config_toml: &str) -> anyhow::Result<Self> {
+        Self::start_with_env(config_toml, &[])
+    }
+
+    /// [`Berthd::start`] with extra environment variables for the daemon, which the
+    /// shims it starts inherit (e.g. `BERTH_CGROUP_LAYOUT=v2`).
+    pub fn start_with_env(config_toml: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("e2e-berthd-").tempdir()?;
         let root = dir.path().join("root");
         let docker_config = dir.path().join("docker-config");
@@ -54,6 +62,10 @@ impl Berthd {
             config_path,
             log_path: dir.path().join("berthd.log"),
             docker_config,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             process: None,
             dir,
         };
@@ -70,7 +82,8 @@ impl Berthd {
             .arg("--registry-listen")
             .arg(self.addr.to_string())
             .arg("--config")
-            .arg(&self.config_path);
+            .arg(&self.config_path)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::device_filter::DevicePolicy;
 use crate::error::{CgroupError, Result};
 use crate::fs::CgroupFs;
 
@@ -84,6 +85,17 @@ impl Dir {
             });
         }
         self.write(name, value)
+    }
+
+    /// Make `policy`'s program the device filter of this v2 directory.
+    pub(crate) fn set_device_filter(&self, policy: &DevicePolicy) -> Result<()> {
+        tracing::debug!(path = %self.path.display(), "attaching the device filter");
+        self.fs
+            .set_device_filter(&self.path, &policy.program())
+            .map_err(|source| CgroupError::DeviceFilter {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     pub(crate) fn exists(&self) -> bool {

@@ -1,5 +1,6 @@
 //! Which device nodes a container may open: the OCI spec's
-//! `linux.resources.devices`, enforced by the v1 `devices` controller.
+//! `linux.resources.devices`, enforced by the v1 `devices` controller and,
+//! on cgroup v2, by a BPF device filter (`device_filter.rs`).
 //!
 //! Docker's default capability set includes CAP_MKNOD, so without these
 //! rules a container could make a node for any host device (a disk, say)

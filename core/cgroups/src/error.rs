@@ -54,6 +54,21 @@ pub enum CgroupError {
         /// What was looked at and what was missing.
         reason: String,
     },
+    /// The device filter of a cgroup v2 directory could not be attached,
+    /// so its device rules would not be enforced.
+    #[error(
+        "cannot attach the device filter (a BPF cgroup device program) to {path}: {source}; \
+         on cgroup v2 it is what enforces the container's device rules, so the container \
+         cannot start without it: run berth as root (CAP_SYS_ADMIN) on a kernel with \
+         CONFIG_CGROUP_BPF"
+    )]
+    DeviceFilter {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
     /// A control file held something we could not parse.
     #[error("cannot parse {path}: unexpected content {content:?}")]
     Parse {

@@ -1,13 +1,16 @@
 //! The seam between cgroup logic and the kernel: every control-file read,
-//! write, mkdir and rmdir goes through [`CgroupFs`], so the mapping from
-//! [`crate::Resources`] to files can be checked without root by
-//! [`MemoryFs`], while integration tests drive [`HostFs`] for real.
+//! write, mkdir and rmdir, and the attaching of a cgroup v2 device filter,
+//! goes through [`CgroupFs`], so the mapping from [`crate::Resources`] to
+//! files and programs can be checked without root by [`MemoryFs`], while
+//! integration tests drive [`HostFs`] for real.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+
+use crate::device_filter::Insn;
 
 /// Read/write access to a cgroup file system.
 pub trait CgroupFs: Send + Sync + fmt::Debug {
@@ -22,6 +25,10 @@ pub trait CgroupFs: Send + Sync + fmt::Debug {
     fn mkdir(&self, path: &Path) -> io::Result<()>;
     /// Remove one (cgroup) directory.
     fn rmdir(&self, path: &Path) -> io::Result<()>;
+    /// Make `program` the one device filter (`BPF_PROG_TYPE_CGROUP_DEVICE`)
+    /// of the cgroup v2 directory `cgroup`, replacing any attached before.
+    /// The parents' filters keep applying. Removing the cgroup removes it.
+    fn set_device_filter(&self, cgroup: &Path, program: &[Insn]) -> io::Result<()>;
 }
 
 /// The real cgroup file system of this host.
@@ -56,6 +63,10 @@ impl CgroupFs for HostFs {
     fn rmdir(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_dir(path)
     }
+
+    fn set_device_filter(&self, cgroup: &Path, program: &[Insn]) -> io::Result<()> {
+        crate::bpf::replace_device_filter(cgroup, program)
+    }
 }
 
 /// An in-memory cgroup file system that records every write, for unit
@@ -75,6 +86,10 @@ struct MemoryInner {
     writes: Vec<(PathBuf, String)>,
     /// Control file names every new directory gets, with their initial value.
     template: BTreeMap<String, String>,
+    /// The device filter of each directory that has one.
+    filters: BTreeMap<PathBuf, Vec<Insn>>,
+    /// Whether attaching a device filter fails (as without `bpf(2)`).
+    refuse_filters: bool,
 }
 
 impl MemoryFs {
@@ -130,6 +145,17 @@ impl MemoryFs {
     pub fn is_dir(&self, path: impl AsRef<Path>) -> bool {
         self.lock().dirs.contains(path.as_ref())
     }
+
+    /// The device filter attached to the directory `path`, if any.
+    pub fn device_filter(&self, path: impl AsRef<Path>) -> Option<Vec<Insn>> {
+        self.lock().filters.get(path.as_ref()).cloned()
+    }
+
+    /// Make every later attach of a device filter fail with `EPERM`, as on
+    /// a kernel without cgroup BPF or for a caller without the privilege.
+    pub fn refuse_device_filters(&self) {
+        self.lock().refuse_filters = true;
+    }
 }
 
 impl CgroupFs for MemoryFs {
@@ -181,6 +207,21 @@ impl CgroupFs for MemoryFs {
             return Err(io::Error::from(io::ErrorKind::NotFound));
         }
         inner.files.retain(|p, _| p.parent() != Some(path));
+        inner.filters.remove(path);
+        Ok(())
+    }
+
+    fn set_device_filter(&self, cgroup: &Path, program: &[Insn]) -> io::Result<()> {
+        let mut inner = self.lock();
+        if inner.refuse_filters {
+            return Err(io::Error::from_raw_os_error(
+                nix::errno::Errno::EPERM as i32,
+            ));
+        }
+        if !inner.dirs.contains(cgroup) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        inner.filters.insert(cgroup.to_path_buf(), program.to_vec());
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
 //! Which cgroup hierarchies this host has, found at run time from
-//! `/proc/self/mountinfo` and the contents of `/sys/fs/cgroup`.
+//! `/proc/self/mountinfo` and the contents of `/sys/fs/cgroup`, and the
+//! one override of that finding, [`LAYOUT_ENV`], with which tests drive the
+//! pure cgroup v2 path on a hybrid host.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,17 @@ use crate::error::{CgroupError, Result};
 pub const V1_CONTROLLERS: [&str; 8] = [
     "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio", "devices",
 ];
+
+/// The environment variable that overrides the detected layout. Its one
+/// value, `v2`, makes berth drive the v2 hierarchy alone, as on a pure
+/// cgroup v2 host: on the hybrid layout that is the controller-less
+/// unified mount, so containers get no v1 controller at all (device rules
+/// then rest on the BPF device program alone). It is meant for tests of
+/// the v2 path on hosts that are not pure v2; it is honoured only where a
+/// cgroup2 mount exists. Every process that manages a container's cgroup
+/// (berthd and its shims) must see the same value, which the shims do by
+/// inheriting the daemon's environment.
+pub const LAYOUT_ENV: &str = "BERTH_CGROUP_LAYOUT";
 
 /// How cgroups are mounted on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +49,7 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// Detect the layout of this host.
+    /// Detect the layout of this host, as [`LAYOUT_ENV`] may override it.
     pub fn detect() -> Result<Layout> {
         let mountinfo = read("/proc/self/mountinfo")?;
         let v2_controllers = |root: &Path| {
@@ -45,8 +58,37 @@ impl Layout {
                 .unwrap_or(false)
         };
         let layout = Self::from_mountinfo(&mountinfo, v2_controllers)?;
+        let forced = std::env::var_os(LAYOUT_ENV);
+        let forced = match &forced {
+            None => None,
+            Some(value) => Some(value.to_str().ok_or_else(|| CgroupError::Layout {
+                reason: format!("{LAYOUT_ENV} is not UTF-8; unset it or set it to v2"),
+            })?),
+        };
+        let layout = layout.overridden(forced)?;
         tracing::debug!(?layout, "detected cgroup layout");
         Ok(layout)
+    }
+
+    /// The layout as [`LAYOUT_ENV`] set to `value` asks: unset or empty
+    /// keeps it; `v2` keeps only the v2 hierarchy.
+    pub fn overridden(self, value: Option<&str>) -> Result<Layout> {
+        match (value.unwrap_or("").trim(), self) {
+            ("", layout) => Ok(layout),
+            ("v2", Layout::Unified { root }) => Ok(Layout::Unified { root }),
+            ("v2", Layout::Hybrid { unified, .. }) => Ok(Layout::Unified { root: unified }),
+            ("v2", Layout::Legacy { .. }) => Err(CgroupError::Layout {
+                reason: format!(
+                    "{LAYOUT_ENV}=v2 asks for the cgroup v2 hierarchy, but this host has no \
+                     cgroup2 mount; mount one or unset {LAYOUT_ENV}"
+                ),
+            }),
+            (other, _) => Err(CgroupError::Layout {
+                reason: format!(
+                    "{LAYOUT_ENV}={other:?} is not understood; unset it or set it to v2"
+                ),
+            }),
+        }
     }
 
     /// Decide the layout from the text of a `mountinfo` file.
@@ -276,6 +318,29 @@ mod tests {
         );
         assert_eq!(controllers["cpu"], Path::new("/sys/fs/cgroup/cpu/"));
         assert_eq!(unified, Path::new("/sys/fs/cgroup/unified/u"));
+    }
+
+    #[test]
+    fn the_override_keeps_v2_alone_where_there_is_one() {
+        let hybrid = Layout::from_mountinfo(HYBRID, |_| false).unwrap();
+        assert_eq!(hybrid.clone().overridden(None).unwrap(), hybrid);
+        assert_eq!(hybrid.clone().overridden(Some("")).unwrap(), hybrid);
+        assert_eq!(
+            hybrid.clone().overridden(Some("v2")).unwrap(),
+            Layout::Unified {
+                root: "/sys/fs/cgroup/unified".into()
+            }
+        );
+        let unified = Layout::Unified {
+            root: "/sys/fs/cgroup".into(),
+        };
+        assert_eq!(unified.clone().overridden(Some("v2")).unwrap(), unified);
+        let v1 = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
+        let legacy = Layout::from_mountinfo(v1, |_| true).unwrap();
+        let err = legacy.overridden(Some("v2")).unwrap_err().to_string();
+        assert!(err.contains("no cgroup2 mount"), "{err}");
+        let err = hybrid.overridden(Some("v3")).unwrap_err().to_string();
+        assert!(err.contains("\"v3\" is not understood"), "{err}");
     }
 
     #[test]

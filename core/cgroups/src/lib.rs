@@ -1,7 +1,8 @@
 //! Container resource limits on cgroups. This crate owns the cgroup
 //! directories of containers: it detects whether the host runs cgroup v1,
 //! v2 or the hybrid of both, creates one cgroup per container in every
-//! hierarchy, writes limits (Docker's `--cpus`, `--memory`, ... semantics),
+//! hierarchy, writes limits (Docker's `--cpus`, `--memory`, ... semantics)
+//! and device rules (v1's `devices` files, v2's BPF device filter),
 //! freezes, signals, reports stats and OOM kills, and removes everything
 //! on `destroy`. It never starts processes or enters namespaces: the
 //! runtime hands it pids.
@@ -25,7 +26,9 @@
 //! # Ok(()) }
 //! ```
 
+mod bpf;
 mod common;
+mod device_filter;
 mod devices;
 mod error;
 mod fs;
@@ -38,10 +41,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use bpf::{device_filters, program_loaded};
+pub use device_filter::{DevicePolicy, Insn};
 pub use devices::{DeviceKind, DeviceRule, all_devices, docker_default};
 pub use error::{CgroupError, Result};
 pub use fs::{CgroupFs, HostFs, MemoryFs};
-pub use layout::{Layout, V1_CONTROLLERS};
+pub use layout::{LAYOUT_ENV, Layout, V1_CONTROLLERS};
 pub use nix::sys::signal::Signal;
 pub use resources::{
     CPU_PERIOD_US, Limit, Resources, blkio_to_io_weight, cpu_quota_us, shares_to_weight,

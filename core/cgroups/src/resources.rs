@@ -46,7 +46,8 @@ pub struct Resources {
     pub blkio_weight: Option<u16>,
     /// Device access rules, applied in order when the cgroup is made (not
     /// by `apply`: a live update cannot widen them); empty leaves the
-    /// parent's.
+    /// parent's. On cgroup v2 they become the cgroup's device filter, which
+    /// a later `create` replaces.
     pub devices: Vec<crate::DeviceRule>,
 }
 
@@ -54,9 +55,7 @@ impl Resources {
     /// Check ranges and the settings that constrain each other, before any
     /// file is written, so a bad `update` changes nothing.
     pub fn validate(&self) -> Result<()> {
-        for rule in &self.devices {
-            rule.validate()?;
-        }
+        crate::device_filter::DevicePolicy::from_rules(&self.devices)?;
         if let Some(cpus) = self.cpus {
             if !cpus.is_finite() || cpus < 0.0 {
                 return Err(invalid("--cpus", cpus, "must be 0 or a positive number"));

@@ -1,13 +1,16 @@
 //! cgroup v1: one directory per controller hierarchy. On the hybrid
 //! layout the same path is also created in the controller-less v2
 //! hierarchy, as systemd does, so that every process of the container is
-//! tracked in one place and `cgroup.kill` can end them all at once.
+//! tracked in one place and `cgroup.kill` can end them all at once; the
+//! device rules are attached there too, as a BPF device filter, in case
+//! the v1 controller alone is not what the kernel consults.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::common::{self, Dir, Teardown, wait_until};
+use crate::device_filter::DevicePolicy;
 use crate::error::{CgroupError, Result};
 use crate::fs::CgroupFs;
 use crate::resources::{CPU_PERIOD_US, Limit, Resources, cpu_quota_us};
@@ -208,6 +211,15 @@ impl CgroupManager for V1Manager {
                     "devices.deny"
                 };
                 dir.set("device rules", file, &rule.v1_line())?;
+            }
+            // Defence in depth: the kernel runs the v2 filter as well as
+            // the v1 controller on every device access. The v1 rules are
+            // in place, so a filter that cannot be attached is not fatal.
+            if let Some(unified) = &self.unified {
+                let policy = DevicePolicy::from_rules(&resources.devices)?;
+                if let Err(error) = unified.set_device_filter(&policy) {
+                    tracing::warn!(%error, "device rules rest on the v1 devices controller alone");
+                }
             }
         }
         self.apply(resources)

@@ -215,3 +215,43 @@ fn stats_and_destroy() {
     assert!(fs.is_dir("/cg/memory/berth"), "parents are kept");
     m.destroy().unwrap();
 }
+
+#[test]
+fn hybrid_attaches_the_device_filter_on_top_of_the_v1_rules() {
+    let fs = fake(true);
+    fs.template("devices.allow", "");
+    fs.template("devices.deny", "");
+    fs.seed_dir("/u");
+    fs.template("cgroup.kill", "");
+    let controllers: BTreeMap<String, PathBuf> = crate::V1_CONTROLLERS
+        .iter()
+        .map(|c| ((*c).to_owned(), PathBuf::from(format!("/cg/{c}"))))
+        .collect();
+    let m = V1Manager::new(
+        fs.clone(),
+        &controllers,
+        Some(Path::new("/u")),
+        Path::new("c1"),
+    );
+    let devices = crate::docker_default();
+    m.create(&Resources {
+        devices: devices.clone(),
+        ..Resources::default()
+    })
+    .unwrap();
+    assert_eq!(fs.get("/cg/devices/c1/devices.deny").unwrap(), "a");
+    let want = crate::DevicePolicy::from_rules(&devices).unwrap().program();
+    assert_eq!(fs.device_filter("/u/c1"), Some(want));
+    m.destroy().unwrap();
+    assert_eq!(fs.device_filter("/u/c1"), None);
+
+    // Where the filter cannot be attached, the v1 rules still hold.
+    fs.refuse_device_filters();
+    m.create(&Resources {
+        devices,
+        ..Resources::default()
+    })
+    .unwrap();
+    assert_eq!(fs.get("/cg/devices/c1/devices.deny").unwrap(), "a");
+    assert_eq!(fs.device_filter("/u/c1"), None);
+}

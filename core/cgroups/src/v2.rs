@@ -1,11 +1,14 @@
 //! cgroup v2: one directory in the unified hierarchy. Controllers must be
 //! enabled in every parent's `cgroup.subtree_control` before their files
-//! appear in the container's directory.
+//! appear in the container's directory. Device rules have no control file
+//! here: they become a BPF device filter attached to the directory, and a
+//! container whose rules cannot be enforced that way does not start.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::common::{self, Dir, Teardown, wait_until};
+use crate::device_filter::DevicePolicy;
 use crate::error::{CgroupError, Result};
 use crate::fs::CgroupFs;
 use crate::resources::{
@@ -107,14 +110,6 @@ fn v2_limit(limit: Limit) -> String {
 impl CgroupManager for V2Manager {
     fn create(&self, resources: &Resources) -> Result<()> {
         resources.validate()?;
-        if !resources.devices.is_empty() {
-            // v2 has no devices files: rules need a BPF_PROG_TYPE_CGROUP_DEVICE
-            // program attached to the cgroup, which berth does not load yet.
-            tracing::warn!(
-                cgroup = %self.dir.path.display(),
-                "device rules are not enforced on cgroup v2"
-            );
-        }
         let fs = self.dir.fs.clone();
         let mut parents: Vec<&Path> = self
             .dir
@@ -136,6 +131,18 @@ impl CgroupManager for V2Manager {
                 Self::enable_controllers(dir)
             }
         })?;
+        // Before any process joins. Without the filter, CAP_MKNOD (in
+        // Docker's default set) would open any device: fail closed.
+        if !resources.devices.is_empty() {
+            let policy = DevicePolicy::from_rules(&resources.devices)?;
+            match self.dir.set_device_filter(&policy) {
+                Ok(()) => {}
+                Err(error) if policy.allows_all() => {
+                    tracing::debug!(%error, "no device filter, but every device is allowed anyway");
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.apply(resources)
     }
 

@@ -2,6 +2,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::*;
+use crate::device_filter::DevicePolicy;
 use crate::fs::MemoryFs;
 
 const MB: u64 = 1 << 20;
@@ -136,4 +137,85 @@ fn stats_from_v2_files() {
         }
     );
     assert!(m.oom_killed().unwrap());
+}
+
+#[test]
+fn device_rules_become_the_cgroups_filter_before_any_process_joins() {
+    let fs = fake();
+    let m = V2Manager::new(fs.clone(), Path::new("/cg2"), Path::new("berth/c1"));
+    m.create(&Resources {
+        devices: crate::docker_default(),
+        ..Resources::default()
+    })
+    .unwrap();
+    let want = DevicePolicy::from_rules(&crate::docker_default())
+        .unwrap()
+        .program();
+    assert_eq!(fs.device_filter("/cg2/berth/c1"), Some(want));
+    assert_eq!(
+        fs.device_filter("/cg2/berth"),
+        None,
+        "the parent keeps none"
+    );
+    // A second create (a restart) replaces it.
+    m.create(&Resources {
+        devices: crate::all_devices(),
+        ..Resources::default()
+    })
+    .unwrap();
+    let all = DevicePolicy::from_rules(&crate::all_devices()).unwrap();
+    assert_eq!(fs.device_filter("/cg2/berth/c1"), Some(all.program()));
+    m.destroy().unwrap();
+    assert_eq!(fs.device_filter("/cg2/berth/c1"), None);
+    // No rules: the parent's apply, and no filter is made.
+    let m = V2Manager::new(fs.clone(), Path::new("/cg2"), Path::new("berth/c2"));
+    m.create(&Resources::default()).unwrap();
+    assert_eq!(fs.device_filter("/cg2/berth/c2"), None);
+}
+
+#[test]
+fn rules_that_cannot_be_enforced_stop_the_container() {
+    let fs = fake();
+    fs.refuse_device_filters();
+    let m = V2Manager::new(fs.clone(), Path::new("/cg2"), Path::new("c1"));
+    let err = m
+        .create(&Resources {
+            devices: crate::docker_default(),
+            ..Resources::default()
+        })
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, CgroupError::DeviceFilter { .. }), "{err:?}");
+    assert!(
+        text.contains("/cg2/c1") && text.contains("cannot start"),
+        "{text}"
+    );
+    // --privileged has nothing to enforce, so it still runs.
+    m.create(&Resources {
+        devices: crate::all_devices(),
+        ..Resources::default()
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_rule_that_cannot_hold_is_refused_before_anything_is_made() {
+    let fs = fake();
+    let m = V2Manager::new(fs.clone(), Path::new("/cg2"), Path::new("c1"));
+    let mut rules = crate::docker_default();
+    rules.push(crate::DeviceRule {
+        allow: false,
+        kind: crate::DeviceKind::Block,
+        major: Some(8),
+        minor: Some(0),
+        access: "m".into(),
+    });
+    let err = m
+        .create(&Resources {
+            devices: rules,
+            ..Resources::default()
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("b 8:0 m"), "{err}");
+    assert!(!fs.is_dir("/cg2/c1"));
 }

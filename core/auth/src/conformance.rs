@@ -3,7 +3,7 @@
 //!
 //! Set the implementation up with the [`FIXTURE`]: a user `alice` with
 //! password `alice-pw` who may pull and push `team/app` but nothing on
-//! `other/app`, no admin rights, and anonymous pull off. Then
+//! `other/app`, no admin rights, no control rights, and anonymous pull off. Then
 //! `assert_eq!(conformance::run(&imp, &imp), Vec::<String>::new())`.
 
 use crate::{Action, Authenticator, Authorizer, CATALOG, Credentials, Decision, Principal};
@@ -96,6 +96,12 @@ pub fn run(authn: &dyn Authenticator, authz: &dyn Authorizer) -> Vec<String> {
     expect(
         !allows(&user, Action::Admin, CATALOG),
         "repository rights do not imply admin",
+    );
+    expect(
+        !authz
+            .authorize_control(&user, Action::Pull, "GET /v1/containers")
+            .is_allowed(),
+        "repository rights do not open the control API",
     );
     let anon = Principal::anonymous();
     expect(

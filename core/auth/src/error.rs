@@ -26,8 +26,17 @@ pub enum AuthError {
     NoSuchUser(String),
     #[error("password must not be empty")]
     EmptyPassword,
-    #[error("password is {0} bytes long; bcrypt uses at most 72")]
+    #[error("password is {0} bytes long; bcrypt takes at most 71")]
     PasswordTooLong(usize),
+    #[error("password contains a NUL character, which bcrypt cannot take")]
+    PasswordHasNul,
+    /// Too many failed password checks from this client: refused without
+    /// looking at the password.
+    #[error(
+        "too many failed logins from this client; try again in {} s",
+        crate::throttle::whole_secs(*retry_after)
+    )]
+    Throttled { retry_after: std::time::Duration },
     #[error("bcrypt cost {0} is out of range; use 4 to 31 (default 10)")]
     InvalidCost(u32),
     #[error("grant {grant:?} is invalid: {reason}")]
@@ -55,6 +64,12 @@ pub enum Denial {
     /// falls back from POST to GET only on 400/401/404/405, so unsupported
     /// grant types must end up here and nowhere else.
     BadRequest { message: String },
+    /// Too many failed logins from this client: answer 429 with
+    /// `Retry-After: {retry_after_secs}`.
+    TooManyRequests {
+        retry_after_secs: u64,
+        message: String,
+    },
     /// Berth itself failed (the state database, signing): answer 500.
     Internal { message: String },
 }
@@ -66,6 +81,7 @@ impl Denial {
             Denial::Unauthorized { .. } => 401,
             Denial::Denied { .. } => 403,
             Denial::BadRequest { .. } => 400,
+            Denial::TooManyRequests { .. } => 429,
             Denial::Internal { .. } => 500,
         }
     }
@@ -76,6 +92,7 @@ impl Denial {
             Denial::Unauthorized { message, .. }
             | Denial::Denied { message }
             | Denial::BadRequest { message }
+            | Denial::TooManyRequests { message, .. }
             | Denial::Internal { message } => message,
         }
     }

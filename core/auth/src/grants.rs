@@ -1,4 +1,5 @@
-//! Grants: what a user may do where, written `ACTIONS:GLOB` or `admin`.
+//! Grants: what a user may do where, written `ACTIONS:GLOB`, `control:read`,
+//! `control:write` or `admin`.
 //!
 //! `ACTIONS` is a comma-separated subset of `pull,push,delete`, or `*` for
 //! all three. `GLOB` matches repository names; `*` matches any run of
@@ -6,7 +7,16 @@
 //! globs do, so `team/*` covers `team/app` and `team/app/web` (but not
 //! `team` itself) and `*` covers every repository. `?`, `[...]` and `{a,b}`
 //! work as in globset. `admin` grants every action everywhere, including the
-//! registry-wide ones (catalog, garbage collection).
+//! registry-wide ones (catalog, garbage collection) and every operation of
+//! the control API on TCP.
+//!
+//! Repository grants never reach the control API. `control:read` lets a
+//! user do its read-only operations (lists, inspect, logs, stats: the ones
+//! the control API classifies as [`Action::Pull`]); `control:write` adds
+//! those that change berth's state without handing out the host (start,
+//! stop, tag, pull, remove: [`Action::Push`] and [`Action::Delete`]). Only
+//! `admin` allows what can give root on the host (run and create, exec,
+//! cp, update, image mount, plugins, users: [`Action::Admin`]).
 
 use globset::{GlobBuilder, GlobMatcher};
 
@@ -22,6 +32,10 @@ pub struct Grant {
 #[derive(Debug, Clone)]
 enum Kind {
     Admin,
+    /// `control:read` (`write: false`) or `control:write`.
+    Control {
+        write: bool,
+    },
     Repositories {
         actions: Vec<Action>,
         glob: GlobMatcher,
@@ -29,18 +43,30 @@ enum Kind {
 }
 
 impl Grant {
-    /// Parse `admin` or `ACTIONS:GLOB`.
+    /// Parse `admin`, `control:read`, `control:write` or `ACTIONS:GLOB`.
     pub fn parse(spec: &str) -> Result<Grant, AuthError> {
         let spec = spec.trim();
         let invalid = |reason: String| AuthError::InvalidGrant {
             grant: spec.to_string(),
             reason,
         };
-        if spec == "admin" {
-            return Ok(Grant {
+        let fixed = |kind: Kind| {
+            Ok(Grant {
                 spec: spec.to_string(),
-                kind: Kind::Admin,
-            });
+                kind,
+            })
+        };
+        match spec {
+            "admin" => return fixed(Kind::Admin),
+            "control:read" => return fixed(Kind::Control { write: false }),
+            "control:write" => return fixed(Kind::Control { write: true }),
+            _ if spec.starts_with("control:") => {
+                return Err(invalid(
+                    "the control API takes control:read or control:write (or admin for all)"
+                        .to_string(),
+                ));
+            }
+            _ => {}
         }
         // Repository globs never contain ':', so the first one separates.
         let (actions, pattern) = spec.split_once(':').ok_or_else(|| {
@@ -52,7 +78,7 @@ impl Grant {
                 "*" => parsed.extend(Action::REPOSITORY),
                 other => parsed.push(Action::parse(other).ok_or_else(|| {
                     invalid(format!(
-                        "unknown action {other:?}; use pull, push, delete or *"
+                        "unknown action {other:?}; use pull, push, delete or * (or control:read, control:write, admin)"
                     ))
                 })?),
             }
@@ -92,9 +118,24 @@ impl Grant {
     pub fn permits(&self, action: Action, repository: &str) -> bool {
         match &self.kind {
             Kind::Admin => true,
+            Kind::Control { .. } => false,
             Kind::Repositories { actions, glob } => {
                 action != Action::Admin && actions.contains(&action) && glob.is_match(repository)
             }
+        }
+    }
+
+    /// Whether this grant allows a control operation of class `action`
+    /// (see the module documentation).
+    pub fn permits_control(&self, action: Action) -> bool {
+        match &self.kind {
+            Kind::Admin => true,
+            Kind::Control { write } => match action {
+                Action::Pull => true,
+                Action::Push | Action::Delete => *write,
+                Action::Admin => false,
+            },
+            Kind::Repositories { .. } => false,
         }
     }
 }
@@ -108,6 +149,11 @@ impl std::fmt::Display for Grant {
 /// Whether any of `grants` allows `action` on `repository`.
 pub fn permits(grants: &[Grant], action: Action, repository: &str) -> bool {
     grants.iter().any(|g| g.permits(action, repository))
+}
+
+/// Whether any of `grants` allows a control operation of class `action`.
+pub fn permits_control(grants: &[Grant], action: Action) -> bool {
+    grants.iter().any(|g| g.permits_control(action))
 }
 
 /// Parse a list of grant strings, failing on the first invalid one.
@@ -156,8 +202,35 @@ mod tests {
     }
 
     #[test]
+    fn control_grants_are_classes_of_control_operations_only() -> Result<(), AuthError> {
+        let read = g("control:read")?;
+        assert!(read.permits_control(Action::Pull));
+        assert!(!read.permits_control(Action::Push));
+        assert!(!read.permits_control(Action::Delete));
+        assert!(!read.permits_control(Action::Admin));
+        let write = g("control:write")?;
+        assert!(write.permits_control(Action::Push));
+        assert!(write.permits_control(Action::Delete));
+        assert!(!write.permits_control(Action::Admin), "root needs admin");
+        assert!(g("admin")?.permits_control(Action::Admin));
+        // Neither kind crosses over to the other.
+        assert!(!g("*:*")?.permits_control(Action::Pull));
+        assert!(!read.permits(Action::Pull, "control"));
+        assert!(!write.permits(Action::Pull, "x"));
+        Ok(())
+    }
+
+    #[test]
     fn refuses_bad_grants() {
-        for bad in ["pull", "fetch:*", "pull:", "pull:[", ""] {
+        for bad in [
+            "pull",
+            "fetch:*",
+            "pull:",
+            "pull:[",
+            "",
+            "control:admin",
+            "control:*",
+        ] {
             assert!(g(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -1,7 +1,9 @@
-//! The registry's native authentication and authorisation: users with
-//! bcrypt passwords and `ACTIONS:GLOB` grants (see [`grants`]), anonymous
-//! pull, and Docker's token-auth flow with short-lived HS256 tokens signed
-//! by a key kept in the state database.
+//! The registry's and the TCP control API's native authentication and
+//! authorisation: users with bcrypt passwords and `ACTIONS:GLOB`,
+//! `control:read`, `control:write` and `admin` grants (see [`grants`]),
+//! anonymous pull, Docker's token-auth flow with short-lived HS256 tokens
+//! signed by a key kept in the state database, and a limit on failed logins
+//! per client.
 //!
 //! This crate knows nothing of HTTP servers: it takes header values as
 //! `&str` and returns [`Denial`]s that say which status and
@@ -16,7 +18,8 @@
 //! let auth = AuthService::open(&state, config)?;
 //! auth.users().add("alice", "s3cret", &["pull,push:alice/*"])?;
 //! let need = [Access::repository("alice/app", &[Action::Pull, Action::Push])];
-//! match auth.check(Some("Basic YWxpY2U6czNjcmV0"), &need) {
+//! let client = Some("192.0.2.7".parse()?);
+//! match auth.check(client, Some("Basic YWxpY2U6czNjcmV0"), &need) {
 //!     Ok(principal) => println!("hello {:?}", principal.name),
 //!     Err(denial) => println!("{} {}", denial.status(), denial),
 //! }
@@ -29,6 +32,7 @@ mod error;
 pub mod grants;
 mod principal;
 mod service;
+mod throttle;
 mod token;
 mod users;
 

@@ -72,9 +72,31 @@ pub trait Authenticator: Send + Sync {
     fn authenticate(&self, credentials: &Credentials) -> Result<Principal, AuthError>;
 }
 
-/// Decides whether a principal may perform `action` on `repository`.
+/// Decides whether a principal may perform `action` on `repository`, or
+/// an operation of the control API.
 /// For [`Action::Admin`] the repository is [`crate::CATALOG`] or whatever
 /// registry-wide operation is asked for, and is not a repository name.
 pub trait Authorizer: Send + Sync {
     fn authorize(&self, principal: &Principal, action: Action, repository: &str) -> Decision;
+
+    /// Whether `principal` may do `operation` on the control API (on TCP).
+    /// `operation` is the method and route template, such as
+    /// `GET /v1/containers/{id}`; `action` is its class: [`Action::Pull`]
+    /// reads, [`Action::Push`] changes berth's state, [`Action::Delete`]
+    /// removes something, [`Action::Admin`] can give root on the host (see
+    /// `wit/auth.wit`). Never decided by repository rights.
+    ///
+    /// An implementation that knows nothing of the control API denies,
+    /// which is what this default does.
+    fn authorize_control(
+        &self,
+        principal: &Principal,
+        action: Action,
+        operation: &str,
+    ) -> Decision {
+        let _ = principal;
+        Decision::Deny(format!(
+            "{operation} ({action}) is a control operation, and this provider does not authorise those"
+        ))
+    }
 }

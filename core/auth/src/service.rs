@@ -1,6 +1,9 @@
 //! The service the HTTP layer calls: parse the Authorization header, check a
-//! request against the access it needs, and run Docker's token endpoint.
+//! request against the access it needs (a registry request, or an operation
+//! of the control API), and run Docker's token endpoint. Every password
+//! check goes through the failed-login limit ([`crate::throttle`]).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -8,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use berth_state::State;
 use serde::{Deserialize, Serialize};
 
+use crate::throttle::{DEFAULT_MAX_FAILURES, DEFAULT_WINDOW, LoginThrottle, ThrottleKey};
 use crate::token::{TokenSigner, rfc3339};
 use crate::users::{DEFAULT_COST, UserStore};
 use crate::{
@@ -65,6 +69,12 @@ pub struct AuthConfig {
     pub realm: String,
     /// The service name clients echo back and tokens carry as audience.
     pub service: String,
+    /// Failed password checks a client may make, each within
+    /// `failed_login_window_secs` of the last, before it is locked out for
+    /// a window (429, whatever the password); 0 turns the limit off. See
+    /// `throttle`.
+    pub max_failed_logins: u32,
+    pub failed_login_window_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -75,6 +85,8 @@ impl Default for AuthConfig {
             token_ttl_secs: 300,
             realm: "http://127.0.0.1:5000/v2/token".to_string(),
             service: "berth".to_string(),
+            max_failed_logins: DEFAULT_MAX_FAILURES,
+            failed_login_window_secs: DEFAULT_WINDOW.as_secs(),
         }
     }
 }
@@ -122,6 +134,7 @@ pub struct AuthService {
     signer: TokenSigner,
     provider: std::sync::RwLock<Option<Arc<dyn Provider>>>,
     provider_cache: ProviderCache,
+    throttle: LoginThrottle,
 }
 
 /// How long a provider's "these basic credentials are good" is believed: a
@@ -210,6 +223,46 @@ impl Authorizer for NativeProvider {
             },
         }
     }
+
+    fn authorize_control(
+        &self,
+        principal: &Principal,
+        action: Action,
+        operation: &str,
+    ) -> Decision {
+        native_control(&self.users, principal, action, operation)
+    }
+}
+
+/// The native users' answer for a control operation: their `control:*` and
+/// `admin` grants decide; repository grants and anonymous pull never do, and
+/// a bearer token never does (it carries registry access only).
+fn native_control(
+    users: &UserStore,
+    principal: &Principal,
+    action: Action,
+    operation: &str,
+) -> Decision {
+    if principal.token_access.is_some() {
+        return Decision::Deny(format!(
+            "{operation}: a registry token does not open the control API"
+        ));
+    }
+    let Some(name) = &principal.name else {
+        return Decision::Deny(format!("{operation}: authentication required"));
+    };
+    let needs = match action {
+        Action::Pull => "control:read",
+        Action::Push | Action::Delete => "control:write",
+        Action::Admin => "admin",
+    };
+    match users.grants(name) {
+        Ok(Some(g)) if grants::permits_control(&g, action) => Decision::Allow,
+        Ok(_) => Decision::Deny(format!(
+            "user {name} may not {operation}: it needs the {needs} grant"
+        )),
+        Err(e) => Decision::Deny(format!("reading the grants of {name}: {e}")),
+    }
 }
 
 /// Parse an `Authorization` header value. No header is anonymous.
@@ -261,12 +314,17 @@ impl AuthService {
     ) -> Result<AuthService, AuthError> {
         let users = Arc::new(UserStore::open(state, cost)?);
         let signer = TokenSigner::open(state, &config.service, config.token_ttl_secs)?;
+        let throttle = LoginThrottle::new(
+            config.max_failed_logins,
+            std::time::Duration::from_secs(config.failed_login_window_secs),
+        );
         Ok(AuthService {
             config,
             users,
             signer,
             provider: std::sync::RwLock::new(None),
             provider_cache: ProviderCache::default(),
+            throttle,
         })
     }
 
@@ -296,9 +354,34 @@ impl AuthService {
         })
     }
 
-    /// Authentication as configured: tokens by this service's signature,
-    /// the rest by the provider when there is one.
-    fn authn(&self, credentials: &Credentials) -> Result<Principal, AuthError> {
+    /// Authentication as configured, behind the failed-login limit:
+    /// `client` is the peer's address, when known.
+    fn authn(
+        &self,
+        client: Option<IpAddr>,
+        credentials: &Credentials,
+    ) -> Result<Principal, AuthError> {
+        let Credentials::Basic { user, .. } = credentials else {
+            // Tokens fail on a signature check, which costs nothing to
+            // speak of and cannot be guessed.
+            return self.authn_unlimited(credentials);
+        };
+        let key = ThrottleKey::new(client, user);
+        // Before any cache: a locked-out client's right password is refused
+        // too, or the lockout would not limit guessing.
+        self.throttle
+            .admit(&key)
+            .map_err(|retry_after| AuthError::Throttled { retry_after })?;
+        let result = self.authn_unlimited(credentials);
+        if matches!(result, Err(AuthError::InvalidCredentials)) {
+            self.throttle.failed(&key);
+        }
+        result
+    }
+
+    /// Tokens by this service's signature, the rest by the provider when
+    /// there is one.
+    fn authn_unlimited(&self, credentials: &Credentials) -> Result<Principal, AuthError> {
         match (credentials, self.provider()) {
             (Credentials::Bearer(_), _) | (_, None) => self.authenticate(credentials),
             (Credentials::Basic { user, password }, Some(p)) => {
@@ -372,8 +455,12 @@ impl AuthService {
     /// A bearer token that lacks an action its user could have gets 401 with
     /// `error="insufficient_scope"` so the client fetches a wider token;
     /// a user who may not do it at all gets 403.
+    ///
+    /// `client` is the peer's address, which the failed-login limit counts
+    /// by (by user name when `None`).
     pub fn check(
         &self,
+        client: Option<IpAddr>,
         authorization: Option<&str>,
         required: &[Access],
     ) -> Result<Principal, Denial> {
@@ -386,11 +473,12 @@ impl AuthService {
         };
         let credentials =
             parse_authorization(authorization).map_err(|e| unauthorized(e.to_string(), None))?;
-        let principal = self.authn(&credentials).map_err(|e| match e {
+        let principal = self.authn(client, &credentials).map_err(|e| match e {
             AuthError::InvalidCredentials => unauthorized(e.to_string(), None),
             AuthError::TokenExpired | AuthError::InvalidToken(_) => {
                 unauthorized(e.to_string(), Some("invalid_token"))
             }
+            AuthError::Throttled { retry_after } => throttled(retry_after),
             other => {
                 tracing::error!(error = %other, "authentication failed");
                 Denial::Internal {
@@ -422,13 +510,18 @@ impl AuthService {
         self.config.mode == Mode::None || self.authz(principal, action, repository).is_allowed()
     }
 
-    /// The control API on TCP: always authenticated, whatever the registry's
-    /// mode, and `operation` (e.g. `/v1/containers`) must be allowed as an
-    /// admin action by the provider in charge (the plugin chain, or the
-    /// native users' `admin` grant).
+    /// The control API on TCP: always authenticated, whatever the
+    /// registry's mode, by basic credentials (registry bearer tokens carry
+    /// registry access and are refused here), and `operation` (method and
+    /// route template, e.g. `GET /v1/containers/{id}`) of class `action`
+    /// (see [`Authorizer::authorize_control`]) must be allowed by the
+    /// provider in charge: the plugin chain, or the native users'
+    /// `control:read`, `control:write` and `admin` grants.
     pub fn check_control(
         &self,
+        client: Option<IpAddr>,
         authorization: Option<&str>,
+        action: Action,
         operation: &str,
     ) -> Result<Principal, Denial> {
         let challenge = "Basic realm=\"berth\"".to_string();
@@ -438,15 +531,27 @@ impl AuthService {
         };
         let credentials =
             parse_authorization(authorization).map_err(|e| unauthorized(e.to_string()))?;
-        if credentials == Credentials::Anonymous {
-            return Err(unauthorized(
-                "the control API on TCP needs credentials (basic auth)".into(),
-            ));
+        match credentials {
+            Credentials::Anonymous => {
+                return Err(unauthorized(
+                    "the control API on TCP needs credentials (basic auth)".into(),
+                ));
+            }
+            Credentials::Bearer(_) => {
+                return Err(unauthorized(
+                    "the control API does not take bearer tokens: the registry's tokens grant \
+                     registry access only. Send basic credentials of a user allowed to control \
+                     berth (grants control:read, control:write or admin)"
+                        .into(),
+                ));
+            }
+            Credentials::Basic { .. } => {}
         }
-        let principal = self.authn(&credentials).map_err(|e| match e {
+        let principal = self.authn(client, &credentials).map_err(|e| match e {
             AuthError::InvalidCredentials
             | AuthError::TokenExpired
             | AuthError::InvalidToken(_) => unauthorized(e.to_string()),
+            AuthError::Throttled { retry_after } => throttled(retry_after),
             other => Denial::Internal {
                 message: other.to_string(),
             },
@@ -454,9 +559,16 @@ impl AuthService {
         if principal.is_anonymous() {
             return Err(unauthorized("authentication required".into()));
         }
-        match self.authz(&principal, Action::Admin, operation) {
+        let decision = match self.provider() {
+            Some(p) => p.authorize_control(&principal, action, operation),
+            None => native_control(&self.users, &principal, action, operation),
+        };
+        match decision {
             Decision::Allow => Ok(principal),
-            Decision::Deny(reason) => Err(Denial::Denied { message: reason }),
+            Decision::Deny(reason) => {
+                tracing::debug!(user = ?principal.name, %action, %operation, %reason, "control request denied");
+                Err(Denial::Denied { message: reason })
+            }
         }
     }
 
@@ -505,6 +617,7 @@ impl AuthService {
     /// may be less than what was asked for.
     pub fn issue_token(
         &self,
+        client: Option<IpAddr>,
         authorization: Option<&str>,
         service: Option<&str>,
         scopes: &[String],
@@ -522,9 +635,9 @@ impl AuthService {
         let principal = match form {
             Some(form) => {
                 all_scopes.extend(form.scope.clone());
-                self.form_principal(form)?
+                self.form_principal(client, form)?
             }
-            None => self.header_principal(authorization)?,
+            None => self.header_principal(client, authorization)?,
         };
         let requested = parse_scopes(&all_scopes).map_err(|e| bad(e.to_string()))?;
         let granted: Vec<Access> = requested
@@ -557,12 +670,17 @@ impl AuthService {
         })
     }
 
-    fn verify_password(&self, user: &str, password: &str) -> Result<Principal, Denial> {
+    fn verify_password(
+        &self,
+        client: Option<IpAddr>,
+        user: &str,
+        password: &str,
+    ) -> Result<Principal, Denial> {
         let credentials = Credentials::Basic {
             user: user.to_string(),
             password: password.to_string(),
         };
-        match self.authn(&credentials) {
+        match self.authn(client, &credentials) {
             Ok(p) if p.is_anonymous() => Err(Denial::Unauthorized {
                 challenge: "Basic realm=\"berth\"".to_string(),
                 message: AuthError::InvalidCredentials.to_string(),
@@ -572,20 +690,25 @@ impl AuthService {
                 challenge: "Basic realm=\"berth\"".to_string(),
                 message: e.to_string(),
             }),
+            Err(AuthError::Throttled { retry_after }) => Err(throttled(retry_after)),
             Err(e) => Err(Denial::Internal {
                 message: e.to_string(),
             }),
         }
     }
 
-    fn header_principal(&self, authorization: Option<&str>) -> Result<Principal, Denial> {
+    fn header_principal(
+        &self,
+        client: Option<IpAddr>,
+        authorization: Option<&str>,
+    ) -> Result<Principal, Denial> {
         let credentials = parse_authorization(authorization).map_err(|e| Denial::Unauthorized {
             challenge: "Basic realm=\"berth\"".to_string(),
             message: e.to_string(),
         })?;
         match credentials {
             Credentials::Anonymous => Ok(Principal::anonymous()),
-            Credentials::Basic { user, password } => self.verify_password(&user, &password),
+            Credentials::Basic { user, password } => self.verify_password(client, &user, &password),
             // A token that could mint tokens would never expire.
             Credentials::Bearer(_) => Err(Denial::BadRequest {
                 message: "the token endpoint takes basic credentials, not a bearer token".into(),
@@ -593,7 +716,7 @@ impl AuthService {
         }
     }
 
-    fn form_principal(&self, form: TokenForm) -> Result<Principal, Denial> {
+    fn form_principal(&self, client: Option<IpAddr>, form: TokenForm) -> Result<Principal, Denial> {
         let bad = |message: &str| Denial::BadRequest {
             message: message.to_string(),
         };
@@ -602,7 +725,7 @@ impl AuthService {
                 let (Some(user), Some(password)) = (form.username, form.password) else {
                     return Err(bad("grant_type=password needs username and password"));
                 };
-                self.verify_password(&user, &password)
+                self.verify_password(client, &user, &password)
             }
             Some("refresh_token") => Err(bad(
                 "refresh tokens are not supported; request a token with GET and basic credentials",
@@ -659,5 +782,27 @@ impl Authorizer for AuthService {
             Some(name) if self.user_permits(name, action, repository) => Decision::Allow,
             Some(name) => Decision::Deny(format!("user {name} may not {action} {repository}")),
         }
+    }
+
+    fn authorize_control(
+        &self,
+        principal: &Principal,
+        action: Action,
+        operation: &str,
+    ) -> Decision {
+        match self.provider() {
+            Some(p) if principal.token_access.is_none() => {
+                p.authorize_control(principal, action, operation)
+            }
+            _ => native_control(&self.users, principal, action, operation),
+        }
+    }
+}
+
+/// 429 for a locked-out client, with whole seconds to wait (at least one).
+fn throttled(retry_after: std::time::Duration) -> Denial {
+    Denial::TooManyRequests {
+        retry_after_secs: crate::throttle::whole_secs(retry_after),
+        message: AuthError::Throttled { retry_after }.to_string(),
     }
 }

@@ -122,8 +122,12 @@ impl UserStore {
         if password.is_empty() {
             return Err(AuthError::EmptyPassword);
         }
-        if password.len() > 72 {
-            return Err(AuthError::PasswordTooLong(password.len()));
+        if !bcrypt_takes(password) {
+            return Err(if password.contains('\0') {
+                AuthError::PasswordHasNul
+            } else {
+                AuthError::PasswordTooLong(password.len())
+            });
         }
         Ok(bcrypt::non_truncating_hash(password, self.cost)?)
     }
@@ -261,8 +265,12 @@ impl UserStore {
             tracing::debug!(user = name, "authentication failed: no such user");
             return Err(AuthError::InvalidCredentials);
         };
-        // A password bcrypt cannot hash (over 72 bytes) is simply wrong.
-        if !bcrypt::non_truncating_verify(password, &record.hash).unwrap_or(false) {
+        // A password bcrypt cannot take is simply wrong, but it costs a full
+        // verification all the same: answering at once would tell that the
+        // user exists (an unknown one costs a bcrypt check). `verify`
+        // truncates where `non_truncating_verify` would fail fast.
+        let matches = bcrypt::verify(password, &record.hash).unwrap_or(false);
+        if !(matches && bcrypt_takes(password)) {
             tracing::debug!(user = name, "authentication failed: wrong password");
             return Err(AuthError::InvalidCredentials);
         }
@@ -290,10 +298,20 @@ impl UserStore {
         })
     }
 
+    /// As long as a wrong password of a user that exists, so that unknown
+    /// names cannot be told apart by timing.
     fn burn_time(&self, password: &str) {
         let dummy = self
             .dummy_hash
             .get_or_init(|| bcrypt::hash("berth-dummy-password", self.cost).unwrap_or_default());
         let _ = bcrypt::verify(password, dummy);
     }
+}
+
+/// Whether bcrypt hashes `password` whole. It reads at most 72 bytes, the
+/// terminating NUL included, and repeats the key cyclically: a longer
+/// password would be cut, and one with a NUL could equal a shorter one
+/// (`ab\0ab` hashes as `ab`).
+fn bcrypt_takes(password: &str) -> bool {
+    password.len() < 72 && !password.contains('\0')
 }

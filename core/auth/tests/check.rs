@@ -44,19 +44,27 @@ fn parses_authorization_headers() -> anyhow::Result<()> {
 fn basic_mode_applies_grants_and_globs() -> anyhow::Result<()> {
     let e = env(Mode::Basic, false)?;
     let alice = basic("alice", "alice-pw");
-    let p = e.auth.check(Some(&alice), &push("team/app"))?;
+    let p = e.auth.check(None, Some(&alice), &push("team/app"))?;
     assert_eq!(p, Principal::user("alice"));
-    assert!(e.auth.check(Some(&alice), &push("team/app/deep")).is_ok());
-    assert!(e.auth.check(Some(&alice), &pull("other/x")).is_ok());
-    let denied = e.auth.check(Some(&alice), &push("other/x"));
+    assert!(
+        e.auth
+            .check(None, Some(&alice), &push("team/app/deep"))
+            .is_ok()
+    );
+    assert!(e.auth.check(None, Some(&alice), &pull("other/x")).is_ok());
+    let denied = e.auth.check(None, Some(&alice), &push("other/x"));
     assert!(matches!(&denied, Err(Denial::Denied { .. })), "{denied:?}");
     assert_eq!(denied.err().map(|d| d.status()), Some(403));
     let del = vec![Access::repository("team/app", &[Action::Delete])];
     assert!(matches!(
-        e.auth.check(Some(&alice), &del),
+        e.auth.check(None, Some(&alice), &del),
         Err(Denial::Denied { .. })
     ));
-    assert!(e.auth.check(Some(&basic("all", "all-pw")), &del).is_ok());
+    assert!(
+        e.auth
+            .check(None, Some(&basic("all", "all-pw")), &del)
+            .is_ok()
+    );
     Ok(())
 }
 
@@ -68,7 +76,7 @@ fn wrong_or_missing_credentials_get_the_basic_challenge() -> anyhow::Result<()> 
         Some(basic("alice", "nope")),
         Some("Basic !!".to_string()),
     ] {
-        match e.auth.check(header.as_deref(), &pull("team/app")) {
+        match e.auth.check(None, header.as_deref(), &pull("team/app")) {
             Err(Denial::Unauthorized { challenge, .. }) => {
                 assert_eq!(challenge, "Basic realm=\"berth\"")
             }
@@ -83,20 +91,23 @@ fn anonymous_pull_on_and_off() -> anyhow::Result<()> {
     for mode in [Mode::Basic, Mode::Token] {
         let off = env(mode, false)?;
         assert!(matches!(
-            off.auth.check(None, &pull("a/b")),
+            off.auth.check(None, None, &pull("a/b")),
             Err(Denial::Unauthorized { .. })
         ));
         let on = env(mode, true)?;
-        assert_eq!(on.auth.check(None, &pull("a/b"))?, Principal::anonymous());
+        assert_eq!(
+            on.auth.check(None, None, &pull("a/b"))?,
+            Principal::anonymous()
+        );
         assert!(matches!(
-            on.auth.check(None, &push("a/b")),
+            on.auth.check(None, None, &push("a/b")),
             Err(Denial::Unauthorized { .. })
         ));
         // Anonymous pull extends to users whose grants lack pull.
         on.auth.users().set_grants("bob", &["push:only/*"])?;
         assert!(
             on.auth
-                .check(Some(&basic("bob", "bob:pw")), &pull("a/b"))
+                .check(None, Some(&basic("bob", "bob:pw")), &pull("a/b"))
                 .is_ok()
         );
     }
@@ -106,7 +117,8 @@ fn anonymous_pull_on_and_off() -> anyhow::Result<()> {
 #[test]
 fn token_mode_challenge_has_docker_format() -> anyhow::Result<()> {
     let e = env(Mode::Token, false)?;
-    let Err(Denial::Unauthorized { challenge, .. }) = e.auth.check(None, &push("team/app")) else {
+    let Err(Denial::Unauthorized { challenge, .. }) = e.auth.check(None, None, &push("team/app"))
+    else {
         anyhow::bail!("expected 401");
     };
     assert_eq!(
@@ -115,14 +127,15 @@ fn token_mode_challenge_has_docker_format() -> anyhow::Result<()> {
             "Bearer realm=\"{REALM}\",service=\"berth\",scope=\"repository:team/app:pull,push\""
         )
     );
-    let Err(Denial::Unauthorized { challenge, .. }) = e.auth.check(None, &[]) else {
+    let Err(Denial::Unauthorized { challenge, .. }) = e.auth.check(None, None, &[]) else {
         anyhow::bail!("the /v2/ ping must challenge anonymous clients");
     };
     assert_eq!(
         challenge,
         format!("Bearer realm=\"{REALM}\",service=\"berth\"")
     );
-    let Err(Denial::Unauthorized { challenge, .. }) = e.auth.check(None, &[Access::catalog()])
+    let Err(Denial::Unauthorized { challenge, .. }) =
+        e.auth.check(None, None, &[Access::catalog()])
     else {
         anyhow::bail!("expected 401");
     };
@@ -133,10 +146,14 @@ fn token_mode_challenge_has_docker_format() -> anyhow::Result<()> {
     // Basic credentials work on /v2/ in token mode too.
     assert!(
         e.auth
-            .check(Some(&basic("alice", "alice-pw")), &push("team/app"))
+            .check(None, Some(&basic("alice", "alice-pw")), &push("team/app"))
             .is_ok()
     );
-    assert!(e.auth.check(Some(&basic("alice", "alice-pw")), &[]).is_ok());
+    assert!(
+        e.auth
+            .check(None, Some(&basic("alice", "alice-pw")), &[])
+            .is_ok()
+    );
     Ok(())
 }
 
@@ -145,20 +162,20 @@ fn catalog_needs_admin() -> anyhow::Result<()> {
     let e = env(Mode::Basic, true)?;
     assert!(
         e.auth
-            .check(Some(&basic("root", "root-pw")), &[Access::catalog()])
+            .check(None, Some(&basic("root", "root-pw")), &[Access::catalog()])
             .is_ok()
     );
     assert!(matches!(
         e.auth
-            .check(Some(&basic("all", "all-pw")), &[Access::catalog()]),
+            .check(None, Some(&basic("all", "all-pw")), &[Access::catalog()]),
         Err(Denial::Denied { .. })
     ));
     assert!(matches!(
-        e.auth.check(None, &[Access::catalog()]),
+        e.auth.check(None, None, &[Access::catalog()]),
         Err(Denial::Unauthorized { .. })
     ));
     // A repository that happens to be called "catalog" is just a repository.
-    assert!(e.auth.check(None, &pull("catalog")).is_ok());
+    assert!(e.auth.check(None, None, &pull("catalog")).is_ok());
     Ok(())
 }
 
@@ -174,7 +191,11 @@ fn modes_parse_and_print() -> anyhow::Result<()> {
 #[test]
 fn mode_none_allows_everything() -> anyhow::Result<()> {
     let e = env(Mode::None, false)?;
-    assert!(e.auth.check(None, &push("x")).is_ok());
-    assert!(e.auth.check(Some("Garbage"), &[Access::catalog()]).is_ok());
+    assert!(e.auth.check(None, None, &push("x")).is_ok());
+    assert!(
+        e.auth
+            .check(None, Some("Garbage"), &[Access::catalog()])
+            .is_ok()
+    );
     Ok(())
 }

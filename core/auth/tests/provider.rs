@@ -47,19 +47,19 @@ fn the_provider_decides_passwords_and_permissions() -> anyhow::Result<()> {
     e.auth.set_provider(Some(Arc::new(Carol)));
     let p = e
         .auth
-        .check(Some(&basic("carol", "c-pw")), &push("team/app"));
+        .check(None, Some(&basic("carol", "c-pw")), &push("team/app"));
     assert_eq!(
         p.map_err(|d| anyhow::anyhow!("{d}"))?.name.as_deref(),
         Some("carol")
     );
     let denied = e
         .auth
-        .check(Some(&basic("carol", "c-pw")), &push("other/app"));
+        .check(None, Some(&basic("carol", "c-pw")), &push("other/app"));
     assert!(matches!(denied, Err(Denial::Denied { .. })), "{denied:?}");
     // The native users are no longer consulted.
     let native = e
         .auth
-        .check(Some(&basic("alice", "alice-pw")), &push("team/app"));
+        .check(None, Some(&basic("alice", "alice-pw")), &push("team/app"));
     assert!(
         matches!(native, Err(Denial::Unauthorized { .. })),
         "{native:?}"
@@ -68,7 +68,7 @@ fn the_provider_decides_passwords_and_permissions() -> anyhow::Result<()> {
     e.auth.set_provider(None);
     assert!(
         e.auth
-            .check(Some(&basic("alice", "alice-pw")), &push("team/app"))
+            .check(None, Some(&basic("alice", "alice-pw")), &push("team/app"))
             .is_ok()
     );
     Ok(())
@@ -84,15 +84,29 @@ fn tokens_carry_what_the_provider_allowed() -> anyhow::Result<()> {
     ];
     let t = e
         .auth
-        .issue_token(Some(&basic("carol", "c-pw")), Some("berth"), &scopes, None)
+        .issue_token(
+            None,
+            Some(&basic("carol", "c-pw")),
+            Some("berth"),
+            &scopes,
+            None,
+        )
         .map_err(|d| anyhow::anyhow!("{d}"))?;
-    let ok = e.auth.check(Some(&bearer(&t.token)), &push("team/app"));
-    assert!(ok.is_ok(), "{ok:?}");
-    let no = e.auth.check(Some(&bearer(&t.token)), &push("other/app"));
-    assert!(no.is_err(), "the token must not carry other/app");
-    let wrong = e
+    let ok = e
         .auth
-        .issue_token(Some(&basic("carol", "nope")), Some("berth"), &scopes, None);
+        .check(None, Some(&bearer(&t.token)), &push("team/app"));
+    assert!(ok.is_ok(), "{ok:?}");
+    let no = e
+        .auth
+        .check(None, Some(&bearer(&t.token)), &push("other/app"));
+    assert!(no.is_err(), "the token must not carry other/app");
+    let wrong = e.auth.issue_token(
+        None,
+        Some(&basic("carol", "nope")),
+        Some("berth"),
+        &scopes,
+        None,
+    );
     assert!(
         matches!(wrong, Err(Denial::Unauthorized { .. })),
         "{wrong:?}"
@@ -144,7 +158,7 @@ fn good_credentials_are_asked_once_bad_ones_every_time() -> anyhow::Result<()> {
     for _ in 0..5 {
         assert!(
             e.auth
-                .check(Some(&basic("carol", "c-pw")), &push("team/a"))
+                .check(None, Some(&basic("carol", "c-pw")), &push("team/a"))
                 .is_ok()
         );
     }
@@ -152,7 +166,7 @@ fn good_credentials_are_asked_once_bad_ones_every_time() -> anyhow::Result<()> {
     for _ in 0..3 {
         assert!(
             e.auth
-                .check(Some(&basic("carol", "bad")), &push("team/a"))
+                .check(None, Some(&basic("carol", "bad")), &push("team/a"))
                 .is_err()
         );
     }
@@ -161,7 +175,7 @@ fn good_credentials_are_asked_once_bad_ones_every_time() -> anyhow::Result<()> {
     e.auth.set_provider(Some(provider.clone()));
     assert!(
         e.auth
-            .check(Some(&basic("carol", "c-pw")), &push("team/a"))
+            .check(None, Some(&basic("carol", "c-pw")), &push("team/a"))
             .is_ok()
     );
     assert_eq!(provider.0.load(std::sync::atomic::Ordering::SeqCst), 5);

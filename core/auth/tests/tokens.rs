@@ -39,6 +39,7 @@ fn pull(repo: &str) -> Vec<Access> {
 fn issue_and_use_a_token() -> anyhow::Result<()> {
     let e = env(Mode::Token, false)?;
     let r = e.auth.issue_token(
+        None,
         Some(&basic("alice", "alice-pw")),
         Some("berth"),
         &scope("repository:team/app:pull,push"),
@@ -53,10 +54,14 @@ fn issue_and_use_a_token() -> anyhow::Result<()> {
         assert!(json.get(field).is_some(), "missing {field} in {json}");
     }
 
-    let p = e.auth.check(Some(&bearer(&r.token)), &push("team/app"))?;
+    let p = e
+        .auth
+        .check(None, Some(&bearer(&r.token)), &push("team/app"))?;
     assert_eq!(p.name.as_deref(), Some("alice"));
     // The token is for team/app only, although alice may push elsewhere in team/.
-    let other = e.auth.check(Some(&bearer(&r.token)), &push("team/other"));
+    let other = e
+        .auth
+        .check(None, Some(&bearer(&r.token)), &push("team/other"));
     match other {
         Err(Denial::Unauthorized { challenge, .. }) => assert!(
             challenge.ends_with(
@@ -73,6 +78,7 @@ fn issue_and_use_a_token() -> anyhow::Result<()> {
 fn token_carries_only_what_is_permitted() -> anyhow::Result<()> {
     let e = env(Mode::Token, false)?;
     let r = e.auth.issue_token(
+        None,
         Some(&basic("bob", "bob:pw")),
         None,
         &[
@@ -86,15 +92,16 @@ fn token_carries_only_what_is_permitted() -> anyhow::Result<()> {
     assert_eq!(t.access, pull("lib/x"), "bob may pull only, and no catalog");
     assert!(
         e.auth
-            .check(Some(&bearer(&r.token)), &pull("lib/x"))
+            .check(None, Some(&bearer(&r.token)), &pull("lib/x"))
             .is_ok()
     );
     assert!(matches!(
-        e.auth.check(Some(&bearer(&r.token)), &push("lib/x")),
+        e.auth.check(None, Some(&bearer(&r.token)), &push("lib/x")),
         Err(Denial::Denied { .. })
     ));
 
     let admin = e.auth.issue_token(
+        None,
         Some(&basic("root", "root-pw")),
         None,
         &scope("registry:catalog:* repository:a:delete"),
@@ -108,7 +115,7 @@ fn token_carries_only_what_is_permitted() -> anyhow::Result<()> {
     );
     assert!(
         e.auth
-            .check(Some(&bearer(&admin.token)), &[Access::catalog()])
+            .check(None, Some(&bearer(&admin.token)), &[Access::catalog()])
             .is_ok()
     );
     Ok(())
@@ -118,6 +125,7 @@ fn token_carries_only_what_is_permitted() -> anyhow::Result<()> {
 fn anonymous_tokens_follow_anonymous_pull() -> anyhow::Result<()> {
     let on = env(Mode::Token, true)?;
     let r = on.auth.issue_token(
+        None,
         None,
         Some("berth"),
         &scope("repository:a/b:pull,push"),
@@ -130,10 +138,10 @@ fn anonymous_tokens_follow_anonymous_pull() -> anyhow::Result<()> {
     let off = env(Mode::Token, false)?;
     let r = off
         .auth
-        .issue_token(None, None, &scope("repository:a/b:pull"), None)?;
+        .issue_token(None, None, None, &scope("repository:a/b:pull"), None)?;
     assert!(off.auth.signer().verify(&r.token)?.access.is_empty());
     assert!(matches!(
-        off.auth.check(Some(&bearer(&r.token)), &pull("a/b")),
+        off.auth.check(None, Some(&bearer(&r.token)), &pull("a/b")),
         Err(Denial::Unauthorized { .. })
     ));
     Ok(())
@@ -144,15 +152,17 @@ fn wrong_password_or_service_at_the_token_endpoint() -> anyhow::Result<()> {
     let e = env(Mode::Token, false)?;
     let bad = e
         .auth
-        .issue_token(Some(&basic("alice", "x")), None, &[], None);
+        .issue_token(None, Some(&basic("alice", "x")), None, &[], None);
     assert_eq!(bad.err().map(|d| d.status()), Some(401));
-    let svc = e.auth.issue_token(None, Some("other"), &[], None);
+    let svc = e.auth.issue_token(None, None, Some("other"), &[], None);
     assert_eq!(svc.err().map(|d| d.status()), Some(400));
     let scope = e
         .auth
-        .issue_token(None, None, &scope("repository:BAD:pull"), None);
+        .issue_token(None, None, None, &scope("repository:BAD:pull"), None);
     assert_eq!(scope.err().map(|d| d.status()), Some(400));
-    let with_token = e.auth.issue_token(Some("Bearer abc"), None, &[], None);
+    let with_token = e
+        .auth
+        .issue_token(None, Some("Bearer abc"), None, &[], None);
     assert_eq!(with_token.err().map(|d| d.status()), Some(400));
     Ok(())
 }
@@ -163,6 +173,7 @@ fn expired_forged_and_foreign_tokens_are_refused() -> anyhow::Result<()> {
     cfg.token_ttl_secs = 1;
     let e = env_with(cfg)?;
     let r = e.auth.issue_token(
+        None,
         Some(&basic("alice", "alice-pw")),
         None,
         &scope("repository:team/app:pull"),
@@ -170,7 +181,7 @@ fn expired_forged_and_foreign_tokens_are_refused() -> anyhow::Result<()> {
     )?;
     assert!(
         e.auth
-            .check(Some(&bearer(&r.token)), &pull("team/app"))
+            .check(None, Some(&bearer(&r.token)), &pull("team/app"))
             .is_ok()
     );
 
@@ -183,7 +194,7 @@ fn expired_forged_and_foreign_tokens_are_refused() -> anyhow::Result<()> {
     // Forged the other way: claims for a repository alice was not given,
     // with the original signature.
     let wider = other_payload(&r.token, "team/app", "team/secret");
-    let refused = |header: &str| match e.auth.check(Some(header), &pull("team/app")) {
+    let refused = |header: &str| match e.auth.check(None, Some(header), &pull("team/app")) {
         Err(Denial::Unauthorized { challenge, .. }) => {
             challenge.contains("error=\"invalid_token\"")
         }
@@ -198,6 +209,7 @@ fn expired_forged_and_foreign_tokens_are_refused() -> anyhow::Result<()> {
     other_cfg.service = "other".to_string();
     let other = AuthService::open_with_cost(&e.state, other_cfg, 4)?;
     let foreign = other.issue_token(
+        None,
         Some(&basic("alice", "alice-pw")),
         Some("other"),
         &scope("repository:team/app:pull"),
@@ -205,7 +217,7 @@ fn expired_forged_and_foreign_tokens_are_refused() -> anyhow::Result<()> {
     )?;
     assert!(
         other
-            .check(Some(&bearer(&foreign.token)), &pull("team/app"))
+            .check(None, Some(&bearer(&foreign.token)), &pull("team/app"))
             .is_ok()
     );
     assert!(refused(&bearer(&foreign.token)));
@@ -219,6 +231,7 @@ fn expired_forged_and_foreign_tokens_are_refused() -> anyhow::Result<()> {
 fn tokens_survive_reopening_the_state() -> anyhow::Result<()> {
     let e = env(Mode::Token, false)?;
     let r = e.auth.issue_token(
+        None,
         Some(&basic("alice", "alice-pw")),
         None,
         &scope("repository:team/app:pull"),
@@ -231,7 +244,7 @@ fn tokens_survive_reopening_the_state() -> anyhow::Result<()> {
     let state = berth_state::State::open(&path)?;
     let auth = AuthService::open(&state, config(Mode::Token, false))?;
     assert!(
-        auth.check(Some(&bearer(&r.token)), &pull("team/app"))
+        auth.check(None, Some(&bearer(&r.token)), &pull("team/app"))
             .is_ok()
     );
     drop(dir);
@@ -252,27 +265,27 @@ fn post_password_grant() -> anyhow::Result<()> {
     };
     let r = e
         .auth
-        .issue_token(None, None, &[], Some(form("password", "alice-pw")))?;
+        .issue_token(None, None, None, &[], Some(form("password", "alice-pw")))?;
     assert!(
         e.auth
-            .check(Some(&bearer(&r.access_token)), &push("team/app"))
+            .check(None, Some(&bearer(&r.access_token)), &push("team/app"))
             .is_ok()
     );
 
     let wrong = e
         .auth
-        .issue_token(None, None, &[], Some(form("password", "x")));
+        .issue_token(None, None, None, &[], Some(form("password", "x")));
     assert_eq!(wrong.err().map(|d| d.status()), Some(401));
     let refresh = TokenForm {
         grant_type: Some("refresh_token".to_string()),
         refresh_token: Some("whatever".to_string()),
         ..TokenForm::default()
     };
-    let r = e.auth.issue_token(None, None, &[], Some(refresh));
+    let r = e.auth.issue_token(None, None, None, &[], Some(refresh));
     assert!(matches!(r, Err(Denial::BadRequest { .. })), "{r:?}");
     let none = e
         .auth
-        .issue_token(None, None, &[], Some(TokenForm::default()));
+        .issue_token(None, None, None, &[], Some(TokenForm::default()));
     assert_eq!(none.err().map(|d| d.status()), Some(400));
     Ok(())
 }

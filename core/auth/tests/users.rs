@@ -110,6 +110,15 @@ fn manages_users() -> anyhow::Result<()> {
         u.add("carol", &"p".repeat(73), &["pull:*"]),
         Err(AuthError::PasswordTooLong(73))
     ));
+    // bcrypt reads 72 bytes with the terminating NUL: 72 would be cut.
+    assert!(matches!(
+        u.add("carol", &"p".repeat(72), &["pull:*"]),
+        Err(AuthError::PasswordTooLong(72))
+    ));
+    assert!(matches!(
+        u.add("carol", "ab\0ab", &["pull:*"]),
+        Err(AuthError::PasswordHasNul)
+    ));
     assert!(!u.exists("carol")?, "failed adds leave nothing behind");
     u.add("carol.d-1_x", "pw", &["pull:*"])?;
     let names: Vec<String> = u.list()?.into_iter().map(|i| i.name).collect();
@@ -138,6 +147,68 @@ fn users_survive_reopening() -> anyhow::Result<()> {
     assert!(matches!(
         UserStore::open(&state, 3),
         Err(AuthError::InvalidCost(3))
+    ));
+    Ok(())
+}
+
+/// The median of `n` timings of `f`.
+fn median(n: usize, mut f: impl FnMut()) -> Duration {
+    let mut v: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    v.sort();
+    v[n / 2]
+}
+
+#[test]
+fn a_long_password_costs_a_full_check_so_names_cannot_be_probed() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let state = berth_state::State::open(dir.path())?;
+    // Cost 8: slow enough to stand out from noise, fast enough for a test.
+    let u = UserStore::open(&state, 8)?;
+    let max = "x".repeat(71);
+    u.add("known", &max, &["pull:*"])?;
+    assert_eq!(u.verify("known", &max)?.name, "known", "71 bytes work");
+    for long in ["x".repeat(72), "x".repeat(80), "x".repeat(4096)] {
+        // The first 71 bytes are right: only the length makes it wrong.
+        assert!(matches!(
+            u.verify("known", &long),
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+    let long = "y".repeat(80);
+    let wrong = median(5, || {
+        let _ = u.verify("known", "wrong");
+    });
+    let known_long = median(5, || {
+        let _ = u.verify("known", &long);
+    });
+    let unknown_long = median(5, || {
+        let _ = u.verify("unknown", &long);
+    });
+    for (what, took) in [("known user", known_long), ("unknown user", unknown_long)] {
+        assert!(
+            took * 2 >= wrong,
+            "an 80-byte password for the {what} took {took:?}, a wrong one {wrong:?}: \
+             the time tells whether the user exists"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_nul_in_the_password_never_matches() -> anyhow::Result<()> {
+    let e = env(Mode::Basic, false)?;
+    // bcrypt repeats the key: "ab\0ab" would hash as "ab".
+    e.auth.users().add("short", "ab", &["pull:*"])?;
+    assert!(e.auth.users().verify("short", "ab").is_ok());
+    assert!(matches!(
+        e.auth.users().verify("short", "ab\0ab"),
+        Err(AuthError::InvalidCredentials)
     ));
     Ok(())
 }

@@ -147,6 +147,12 @@ pub struct RegistrySection {
     /// The storage-backend plugin (by name) that keeps the blobs; the local
     /// content store becomes a verified cache in front of it.
     pub storage: Option<String>,
+    /// Failed password checks one client address may make, each within
+    /// `failed_login_window_secs` of the last, on the registry, its token
+    /// endpoint and the control API together, before it is refused (429)
+    /// for a window, right password or not. 0: no limit.
+    pub max_failed_logins: u32,
+    pub failed_login_window_secs: u64,
 }
 
 impl Default for RegistrySection {
@@ -160,6 +166,8 @@ impl Default for RegistrySection {
             gc_grace_secs: 600,
             upload_expiry_secs: 24 * 3600,
             storage: None,
+            max_failed_logins: berth_auth::AuthConfig::default().max_failed_logins,
+            failed_login_window_secs: berth_auth::AuthConfig::default().failed_login_window_secs,
         }
     }
 }

@@ -111,6 +111,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             token_ttl_secs: config.registry.token_ttl_secs,
             realm,
             service: config.registry.service.clone(),
+            max_failed_logins: config.registry.max_failed_logins,
+            failed_login_window_secs: config.registry.failed_login_window_secs,
         },
     )?);
 
@@ -155,9 +157,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("binding the control API to {addr}"))?;
             tracing::info!(addr = %l.local_addr()?, "control API listening on TCP, behind auth");
             let app = control::tcp::app(control_state.clone());
-            Some(tokio::spawn(async move {
-                axum::serve(l, app).with_graceful_shutdown(shutdown()).await
-            }))
+            // The registry's server: the same header timeout against slow
+            // clients, and the peer address the failed-login limit counts by.
+            Some(tokio::spawn(crate::registry_server::serve(
+                l,
+                app,
+                crate::registry_server::HEADER_TIMEOUT,
+                shutdown(),
+            )))
         }
         None => None,
     };

@@ -1,13 +1,17 @@
-//! The registry endpoint's HTTP/1.1 server. `axum::serve` leaves hyper's
-//! read buffer at its default ceiling of about 400 KiB per connection, and a
+//! berthd's HTTP/1.1 server on TCP, for the registry endpoint and the
+//! control API's `--control-listen`. `axum::serve` leaves hyper's read
+//! buffer at its default ceiling of about 400 KiB per connection, and a
 //! streamed upload fills it: under 16 concurrent skopeo pushes berthd peaked
 //! at 41 MiB with it and at 29 MiB with 64 KiB, pushing no slower
-//! (`bench/registry.sh`).
+//! (`bench/registry.sh`). It sets no header timeout either. Each request
+//! carries the peer's address as `ConnectInfo<SocketAddr>`, which the
+//! failed-login limit counts by.
 
 use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -46,7 +50,7 @@ pub async fn serve(
                 Err(e) => {
                     // Out of descriptors and the like: the listener is fine,
                     // and another try soon may succeed (axum::serve does so).
-                    tracing::warn!(error = %e, "accepting a registry connection");
+                    tracing::warn!(error = %e, "accepting a connection");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -58,12 +62,16 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "setting TCP_NODELAY");
         }
-        let conn =
-            builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()));
+        let app = app.clone();
+        let service = tower::service_fn(move |mut req: axum::extract::Request<_>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), req)
+        });
+        let conn = builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "registry connection ended");
+                tracing::debug!(%peer, error = %e, "connection ended");
             }
         });
     }
@@ -81,7 +89,16 @@ mod tests {
     async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route("/v2/", axum::routing::get(|| async { "{}" }));
+        let app = Router::new()
+            .route("/v2/", axum::routing::get(|| async { "{}" }))
+            .route(
+                "/peer",
+                axum::routing::get(
+                    |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| async move {
+                        peer.ip().to_string()
+                    },
+                ),
+            );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(
             listener,
@@ -100,6 +117,15 @@ mod tests {
         let mut answer = String::new();
         ok.read_to_string(&mut answer).await.unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+        // Handlers learn the peer's address (the failed-login limit counts by it).
+        let mut peer = tokio::net::TcpStream::connect(addr).await.unwrap();
+        peer.write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        peer.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.ends_with("127.0.0.1"), "{answer}");
 
         // A head that never ends is dropped after the timeout, not held.
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();

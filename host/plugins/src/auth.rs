@@ -179,7 +179,8 @@ impl AuthChain {
     }
 
     /// Authorizes on a `control` target (the control API) rather than a
-    /// repository.
+    /// repository: `operation` is the method and route template (`GET
+    /// /v1/containers/{id}`), `action` its class (see `wit/auth.wit`).
     pub fn authorize_control(
         &self,
         principal: &Principal,
@@ -210,10 +211,19 @@ impl AuthChain {
         let mut allowed = false;
         for link in &self.links {
             let answer = match link {
-                Link::Native(n) => match n.authorize(principal, action, target) {
-                    Decision::Allow => AuthzAnswer::Allow,
-                    Decision::Deny(m) => AuthzAnswer::Deny(m),
-                },
+                Link::Native(n) => {
+                    // Repository grants must never answer for a control
+                    // operation (`pull:*` would match any name).
+                    let decision = if kind == "control" {
+                        n.authorize_control(principal, action, target)
+                    } else {
+                        n.authorize(principal, action, target)
+                    };
+                    match decision {
+                        Decision::Allow => AuthzAnswer::Allow,
+                        Decision::Deny(m) => AuthzAnswer::Deny(m),
+                    }
+                }
                 Link::Plugin(p) => {
                     let auth = PluginAuth {
                         plugin: Arc::clone(p),
@@ -298,6 +308,15 @@ impl Authenticator for AuthChain {
 impl Authorizer for AuthChain {
     fn authorize(&self, principal: &Principal, action: Action, repository: &str) -> Decision {
         self.decide(principal, action, "repository", repository)
+    }
+
+    fn authorize_control(
+        &self,
+        principal: &Principal,
+        action: Action,
+        operation: &str,
+    ) -> Decision {
+        AuthChain::authorize_control(self, principal, action, operation)
     }
 }
 

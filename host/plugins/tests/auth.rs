@@ -204,3 +204,97 @@ fn native_provider_placed_last_is_the_fallback() {
         Decision::Deny(_)
     ));
 }
+
+/// A native provider with repository rights everywhere and control rights
+/// to read only, as berth's own users with `*:*` and `control:read`.
+struct ReadOnlyControl;
+impl Authenticator for ReadOnlyControl {
+    fn authenticate(&self, _: &Credentials) -> Result<Principal, AuthError> {
+        Ok(Principal::user("reader"))
+    }
+}
+impl Authorizer for ReadOnlyControl {
+    fn authorize(&self, _: &Principal, _: Action, _: &str) -> Decision {
+        Decision::Allow
+    }
+    fn authorize_control(&self, _: &Principal, action: Action, _: &str) -> Decision {
+        if action == Action::Pull {
+            Decision::Allow
+        } else {
+            Decision::Deny("native: reads only".into())
+        }
+    }
+}
+
+#[test]
+fn a_native_link_answers_control_operations_as_control_operations() {
+    let m = manager();
+    let chain = m.auth_chain(Some((0, Arc::new(ReadOnlyControl))));
+    let reader = Principal::user("reader");
+    assert_eq!(
+        chain.authorize_control(&reader, Action::Pull, "GET /v1/containers"),
+        Decision::Allow
+    );
+    // Its repository rights, which allow everything, are not asked.
+    assert_eq!(
+        chain.authorize_control(&reader, Action::Admin, "POST /v1/containers"),
+        Decision::Deny("native: reads only".into())
+    );
+    // Through the trait, as berth's AuthService calls it.
+    let provider: &dyn Authorizer = &chain;
+    assert!(
+        !provider
+            .authorize_control(&reader, Action::Admin, "POST /v1/containers")
+            .is_allowed()
+    );
+    assert!(
+        provider
+            .authorize(&reader, Action::Push, "team/app")
+            .is_allowed()
+    );
+}
+
+#[test]
+fn htpasswd_rbac_control_rules_see_control_targets() {
+    let m = manager();
+    let dir = tempfile::tempdir().unwrap();
+    let bob = bcrypt::hash("bob-pw", 4).unwrap();
+    std::fs::write(dir.path().join("htpasswd"), format!("bob:{bob}\n")).unwrap();
+    load(
+        &m,
+        "rbac",
+        Kind::AuthProvider,
+        artifacts::HTPASSWD_RBAC,
+        |s| {
+            s.timeout_ms = Some(5_000);
+            s.config = serde_json::json!({
+                "htpasswd": "/auth/htpasswd",
+                "rules": [
+                    { "users": ["bob"], "control": "*", "actions": ["pull"] },
+                    { "users": ["bob"], "repositories": "*", "actions": ["pull", "push"] }
+                ]
+            });
+            s.grants.dirs.push(DirGrant {
+                host: dir.path().to_path_buf(),
+                guest: "/auth".into(),
+                access: Access::Ro,
+            });
+        },
+    );
+    let chain = m.auth_chain(None);
+    let bob = chain.authenticate(&basic("bob", "bob-pw")).unwrap();
+    let provider: &dyn Authorizer = &chain;
+    assert!(
+        provider
+            .authorize_control(&bob, Action::Pull, "GET /v1/containers/{id}")
+            .is_allowed()
+    );
+    match provider.authorize_control(&bob, Action::Admin, "POST /v1/containers") {
+        Decision::Deny(reason) => assert!(
+            reason.contains(r#"admin control "POST /v1/containers""#),
+            "{reason}"
+        ),
+        Decision::Allow => panic!("a read-only rule allowed a run"),
+    }
+    assert!(provider.authorize(&bob, Action::Push, "x/y").is_allowed());
+}

@@ -11,7 +11,12 @@
 //! Authorisation: a principal may do what a rule naming it (or one of its groups) grants;
 //! anonymous clients what an `anonymous` rule grants; anything else is denied with a reason.
 //! Repository patterns are globs (`team/*`, `*`); for `admin` actions the pattern is matched
-//! against the operation name (`catalog`, `gc`, `/v1/containers`).
+//! against the operation name (`catalog`, `gc`). The control API on TCP asks with target kind
+//! `control` and the operation as name (`GET /v1/containers/{id}`): `control` patterns of a
+//! rule answer for it, with the action telling the operation's class (`pull` read-only,
+//! `push` changes, `delete` removes, `admin` can give root on the host, and implies the rest).
+//! Repository rules never open the control API, except those granting `admin`, whose patterns
+//! are matched against the operation's path (`/v1/*`), as before `control` existed.
 //!
 //! Configuration (`[plugin.config]`):
 //! - `htpasswd` (string, required): guest path of the file, e.g. `/auth/htpasswd`. Grant its
@@ -19,7 +24,8 @@
 //!   (`htpasswd -B`) are accepted; others are ignored with a warning.
 //! - `groups` (table of lists): group name → user names.
 //! - `rules` (list of tables): `{ users = [...], groups = [...], repositories = "team/*" or
-//!   [...], actions = ["pull", "push", "delete", "admin"] }`.
+//!   [...], control = "*" or [...], actions = ["pull", "push", "delete", "admin"] }`, with
+//!   `repositories`, `control` or both.
 //! - `anonymous` (list of tables): `{ repositories = "public/*", actions = ["pull"] }`.
 //!
 //! ```toml
@@ -33,6 +39,8 @@
 //! rules = [
 //!   { users = ["alice"], repositories = "alice/*", actions = ["pull", "push", "delete"] },
 //!   { groups = ["team"], repositories = "team/*", actions = ["pull", "push"] },
+//!   { groups = ["team"], control = "*", actions = ["pull"] },   # read-only control API
+//!   { users = ["alice"], control = "*", actions = ["admin"] },  # all of it
 //! ]
 //! anonymous = [{ repositories = "public/*", actions = ["pull"] }]
 //! [plugin.grants]

@@ -1,4 +1,12 @@
 //! Who may do what: the `rules`, `anonymous` and `groups` configuration, and `authorize`.
+//!
+//! A rule's `repositories` answer for targets of kind `repository` (and the registry-wide
+//! `admin` operations such as `catalog`); its `control` patterns answer for kind `control`,
+//! the control API on TCP, matched against the operation (`GET /v1/containers/{id}`), where
+//! the action is the operation's class: `pull` reads, `push` changes berth's state, `delete`
+//! removes, `admin` can give root on the host and implies the other three. A repository rule
+//! never opens the control API, except one that grants `admin` (as configurations written
+//! before `control` rules did): its patterns are matched against the operation's path.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +29,8 @@ pub struct Config {
     pub anonymous: Vec<RawAnonymousRule>,
 }
 
-/// `{ users = [...], groups = [...], repositories = "team/*", actions = ["pull"] }`.
+/// `{ users = [...], groups = [...], repositories = "team/*", actions = ["pull"] }`, or with
+/// `control = "*"` (or both).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
@@ -29,7 +38,11 @@ pub struct RawRule {
     pub users: Vec<String>,
     #[serde(default)]
     pub groups: Vec<String>,
-    pub repositories: Patterns,
+    #[serde(default)]
+    pub repositories: Option<Patterns>,
+    /// Control API operations, `METHOD /v1/route/{param}` globs.
+    #[serde(default)]
+    pub control: Option<Patterns>,
     pub actions: Vec<String>,
 }
 
@@ -65,7 +78,31 @@ struct Rule {
     users: Vec<String>,
     groups: Vec<String>,
     repositories: Vec<String>,
+    control: Vec<String>,
     actions: Vec<Action>,
+}
+
+impl Rule {
+    fn grants(&self, action: Action, what: &Target) -> bool {
+        match what.kind.as_str() {
+            "repository" => {
+                self.actions.contains(&action) && matches_any(&self.repositories, &what.name)
+            }
+            "control" => {
+                let admin = self.actions.contains(&Action::Admin);
+                let by_control = (admin || self.actions.contains(&action))
+                    && matches_any(&self.control, &what.name);
+                // `GET /v1/x` -> `/v1/x`, for admin rules written before `control`.
+                let path = what
+                    .name
+                    .split_once(' ')
+                    .map_or(what.name.as_str(), |(_, path)| path);
+                by_control || (admin && matches_any(&self.repositories, path))
+            }
+            // A kind this plugin does not know is never granted.
+            _ => false,
+        }
+    }
 }
 
 /// The validated policy.
@@ -92,6 +129,11 @@ impl Policy {
         let mut rules = Vec::new();
         for (i, raw) in config.rules.into_iter().enumerate() {
             let which = format!("rules[{i}]");
+            if raw.repositories.is_none() && raw.control.is_none() {
+                return Err(format!(
+                    "{which}: names no `repositories` and no `control` operations; add one"
+                ));
+            }
             if raw.users.is_empty() && raw.groups.is_empty() {
                 return Err(format!(
                     "{which}: names no users and no groups; add `users = [...]` or `groups = [...]` \
@@ -108,7 +150,8 @@ impl Policy {
             rules.push(Rule {
                 users: raw.users,
                 groups: raw.groups,
-                repositories: raw.repositories.into_vec(),
+                repositories: raw.repositories.map(Patterns::into_vec).unwrap_or_default(),
+                control: raw.control.map(Patterns::into_vec).unwrap_or_default(),
                 actions: actions(raw.actions, &which)?,
             });
         }
@@ -118,6 +161,8 @@ impl Policy {
                 users: Vec::new(),
                 groups: Vec::new(),
                 repositories: raw.repositories.into_vec(),
+                // The control API always wants credentials.
+                control: Vec::new(),
                 actions: actions(raw.actions, &format!("anonymous[{i}]"))?,
             });
         }
@@ -139,9 +184,7 @@ impl Policy {
 
     /// Whether `who` may do `action` on `what`.
     pub fn authorize(&self, who: &Principal, action: Action, what: &Target) -> Decision {
-        let grants = |rule: &Rule| {
-            rule.actions.contains(&action) && matches_any(&rule.repositories, &what.name)
-        };
+        let grants = |rule: &Rule| rule.grants(action, what);
         let allowed = if who.anonymous {
             self.anonymous.iter().any(grants)
         } else {
@@ -293,6 +336,63 @@ mod tests {
         assert!(reason.contains("log in"), "{reason}");
     }
 
+    fn control(name: &str) -> Target {
+        Target {
+            kind: "control".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn control_rules_answer_for_control_operations_only() {
+        let p = policy(
+            r#"{
+            "htpasswd": "/a",
+            "rules": [
+                { "users": ["viewer"], "control": "*", "actions": ["pull"] },
+                { "users": ["operator"], "control": "* /v1/containers*", "actions": ["pull", "push"] },
+                { "users": ["root"], "control": "*", "actions": ["admin"] },
+                { "users": ["old-admin"], "repositories": "/v1/*", "actions": ["admin"] },
+                { "users": ["puller"], "repositories": "*", "actions": ["pull", "push"] }
+            ]
+        }"#,
+        );
+        let who = |name: &str| Principal::user(name, Vec::new());
+        let list = control("GET /v1/containers");
+        let run = control("POST /v1/containers");
+        let stop = control("POST /v1/containers/{id}/stop");
+        assert!(allowed(p.authorize(&who("viewer"), Action::Pull, &list)));
+        assert!(!allowed(p.authorize(&who("viewer"), Action::Admin, &run)));
+        assert!(!allowed(p.authorize(&who("viewer"), Action::Push, &stop)));
+        assert!(
+            !allowed(p.authorize(&who("viewer"), Action::Pull, &repo("team/app"))),
+            "a control rule opens no repository"
+        );
+        assert!(allowed(p.authorize(&who("operator"), Action::Push, &stop)));
+        assert!(!allowed(p.authorize(&who("operator"), Action::Admin, &run)));
+        assert!(!allowed(p.authorize(
+            &who("operator"),
+            Action::Pull,
+            &control("GET /v1/images")
+        )));
+        for (action, target) in [
+            (Action::Pull, &list),
+            (Action::Push, &stop),
+            (Action::Admin, &run),
+        ] {
+            assert!(allowed(p.authorize(&who("root"), action, target)));
+            assert!(allowed(p.authorize(&who("old-admin"), action, target)));
+        }
+        // Repository rights, even on `*`, never reach the control API.
+        assert!(!allowed(p.authorize(&who("puller"), Action::Pull, &list)));
+        assert!(!allowed(p.authorize(&who("puller"), Action::Push, &stop)));
+        let unknown = Target {
+            kind: "cluster".into(),
+            name: "x".into(),
+        };
+        assert!(!allowed(p.authorize(&who("root"), Action::Admin, &unknown)));
+    }
+
     #[test]
     fn bad_rules_are_configuration_errors() {
         let unknown_action =
@@ -302,6 +402,9 @@ mod tests {
             err.contains("rules[0]") && err.contains("\"write\""),
             "{err}"
         );
+        let nothing = r#"{"htpasswd":"/a","rules":[{"users":["a"],"actions":["pull"]}]}"#;
+        let err = Policy::new(berth_plugin_sdk::parse_config(nothing).unwrap()).unwrap_err();
+        assert!(err.contains("no `repositories`"), "{err}");
         let nobody = r#"{"htpasswd":"/a","rules":[{"repositories":"*","actions":["pull"]}]}"#;
         let err = Policy::new(berth_plugin_sdk::parse_config(nobody).unwrap()).unwrap_err();
         assert!(err.contains("no users"), "{err}");

@@ -7,3 +7,5 @@
 //! One module per class of attacker input. `SECURITY.md` maps each promise
 //! berth makes to the tests here that hold it.
 mod devices;
+mod control_auth;
+mod registry_names;

@@ -21,6 +21,7 @@ pub fn config(mode: Mode, anonymous_pull: bool) -> AuthConfig {
         token_ttl_secs: 300,
         realm: REALM.to_string(),
         service: "berth".to_string(),
+        ..AuthConfig::default()
     }
 }
 

@@ -59,6 +59,7 @@ impl IntoResponse for ApiError {
                     }
                     Denial::Denied { .. } => (ErrorCode::Denied, None),
                     Denial::BadRequest { .. } => (ErrorCode::Unsupported, None),
+                    Denial::TooManyRequests { .. } => (ErrorCode::TooManyRequests, None),
                     Denial::Internal { .. } => (ErrorCode::Unknown, None),
                 };
                 let status = StatusCode::from_u16(d.status()).unwrap_or(StatusCode::UNAUTHORIZED);
@@ -66,6 +67,15 @@ impl IntoResponse for ApiError {
                     (status, axum::Json(ErrorBody::single(code, d.message()))).into_response();
                 if let Some(c) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
                     resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, c);
+                }
+                if let Denial::TooManyRequests {
+                    retry_after_secs, ..
+                } = &d
+                {
+                    resp.headers_mut().insert(
+                        http::header::RETRY_AFTER,
+                        HeaderValue::from(*retry_after_secs),
+                    );
                 }
                 resp
             }

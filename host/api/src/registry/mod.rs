@@ -79,7 +79,7 @@ async fn dispatch(State(app): Shared, req: Request) -> Response {
     let result = match route {
         Ok(route) => {
             let required = required_access(&route, &method, &query);
-            match check(&app, req.headers(), required).await {
+            match check(&app, client_addr(&req), req.headers(), required).await {
                 Ok(principal) => handle(&app, &principal, route, method, query, req).await,
                 Err(denied) => Err(denied),
             }
@@ -137,10 +137,19 @@ fn required_access(route: &Route, method: &Method, query: &Query) -> Vec<Access>
     }
 }
 
+/// The peer's address, which the server puts in each request (see
+/// `berth::registry_server`); absent in in-process tests.
+pub(crate) fn client_addr(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 /// Authorise a request. A request with credentials may cost a bcrypt
 /// verification, so it runs on the blocking pool, off the async workers.
 async fn check(
     app: &RegistryApp,
+    client: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     required: Vec<Access>,
 ) -> Result<Principal, ApiError> {
@@ -149,10 +158,10 @@ async fn check(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let result = match authz {
-        None => app.auth.check(None, &required),
+        None => app.auth.check(client, None, &required),
         Some(h) => {
             let auth = app.auth.clone();
-            tokio::task::spawn_blocking(move || auth.check(Some(&h), &required))
+            tokio::task::spawn_blocking(move || auth.check(client, Some(&h), &required))
                 .await
                 .unwrap_or_else(|e| {
                     Err(berth_auth::Denial::Internal {

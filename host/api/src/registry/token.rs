@@ -10,6 +10,7 @@ use super::{ApiError, Query, Shared};
 
 pub(crate) async fn token(State(app): Shared, req: Request) -> Response {
     let method = req.method().clone();
+    let client = super::client_addr(&req);
     let query = Query::parse(req.uri().query());
     let authz = req
         .headers()
@@ -35,7 +36,7 @@ pub(crate) async fn token(State(app): Shared, req: Request) -> Response {
     let scopes = query.all("scope");
     let auth = app.auth.clone();
     let issued = tokio::task::spawn_blocking(move || {
-        auth.issue_token(authz.as_deref(), service.as_deref(), &scopes, form)
+        auth.issue_token(client, authz.as_deref(), service.as_deref(), &scopes, form)
     })
     .await
     .unwrap_or_else(|e| {

@@ -278,7 +278,9 @@ pub enum UserCommand {
         password: Option<String>,
         #[arg(long)]
         password_stdin: bool,
-        /// `ACTIONS:GLOB`, e.g. `pull,push:team/*` or `*:*`; repeatable.
+        /// `ACTIONS:GLOB` on repositories, e.g. `pull,push:team/*` or `*:*`;
+        /// `control:read` or `control:write` for the control API on TCP
+        /// (reads; changes without root); `admin` for everything. Repeatable.
         #[arg(long = "allow")]
         grants: Vec<String>,
     },

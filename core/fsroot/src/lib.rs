@@ -227,6 +227,31 @@ impl Root {
     }
 }
 
+/// `path` as it is resolved from a root's descriptor: relative, without
+/// empty or `.` components, `.` for the root itself. For callers that make
+/// the `openat2` call themselves (a process that must not allocate).
+pub fn relative(path: impl AsRef<Path>) -> Vec<u8> {
+    let rel = join(&components(path.as_ref()));
+    if rel.is_empty() { b".".to_vec() } else { rel }
+}
+
+/// `path` as its parent directory ([`relative`]) and its last component;
+/// `None` when it has no last component that names an entry (the root,
+/// or a path ending in `..`).
+pub fn parent_and_name(path: impl AsRef<Path>) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut parts = components(path.as_ref());
+    let name = parts.pop().filter(|n| n != b"..")?;
+    let parent = join(&parts);
+    Some((
+        if parent.is_empty() {
+            b".".to_vec()
+        } else {
+            parent
+        },
+        name,
+    ))
+}
+
 /// A path as a message shows it.
 pub(crate) fn shown(path: &Path) -> String {
     path.to_string_lossy().into_owned()

@@ -314,3 +314,20 @@ fn copy_refuses_a_tree_deeper_than_the_bound() {
     assert!(matches!(e, FsRootError::TooDeep { .. }), "{e}");
     assert!(e.to_string().contains("nested more than"), "{e}");
 }
+
+#[test]
+fn relative_paths_for_openat2() {
+    assert_eq!(relative("/"), b".");
+    assert_eq!(relative("//dev/./pts/"), b"dev/pts");
+    assert_eq!(relative("/a/../b"), b"a/../b");
+    assert_eq!(
+        parent_and_name("/dev/pts"),
+        Some((b"dev".to_vec(), b"pts".to_vec()))
+    );
+    assert_eq!(
+        parent_and_name("/etc"),
+        Some((b".".to_vec(), b"etc".to_vec()))
+    );
+    assert_eq!(parent_and_name("/"), None);
+    assert_eq!(parent_and_name("/a/.."), None);
+}

@@ -159,6 +159,9 @@ fn chain(root: &Path, target: &str) -> anyhow::Result<()> {
     symlink(target, root.join("l40"))
 }
 
+/// Changes made to an image's root file system before it is packed.
+type MakeRoot<'a> = Box<dyn Fn(&Path) -> anyhow::Result<()> + 'a>;
+
 fn start() -> anyhow::Result<Berthd> {
     let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
     berth_e2e::containers::import_busybox(&daemon)?;
@@ -377,7 +380,7 @@ fn users_come_from_the_images_passwd_never_the_hosts() -> anyhow::Result<()> {
     let rel_etc = format!("{}/etc", host.relative());
     let dotted_passwd = format!("{}/etc/passwd", host.dotted());
     let dotted_group = format!("{}/etc/group", host.dotted());
-    let images: [(&str, Box<dyn Fn(&Path) -> anyhow::Result<()>>); 3] = [
+    let images: [(&str, MakeRoot); 3] = [
         (
             "hostile/etc-abs:1",
             Box::new(|root: &Path| {

@@ -18,6 +18,17 @@ pub fn import_busybox(daemon: &Berthd) -> anyhow::Result<()> {
 /// [`import_busybox`] under another name, with more `--change`s (such as
 /// `HEALTHCHECK CMD …`).
 pub fn import_busybox_as(daemon: &Berthd, name: &str, changes: &[&str]) -> anyhow::Result<()> {
+    import_busybox_with(daemon, name, changes, |_| Ok(()))
+}
+
+/// [`import_busybox_as`] with `extra` run on the root file system before it
+/// is packed: an image made to attack the host (hostile symlinks and such).
+pub fn import_busybox_with(
+    daemon: &Berthd,
+    name: &str,
+    changes: &[&str],
+    extra: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let root = dir.path().join("rootfs");
     for d in ["bin", "etc", "tmp", "root"] {
@@ -39,6 +50,7 @@ pub fn import_busybox_as(daemon: &Berthd, name: &str, changes: &[&str]) -> anyho
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
     )?;
     std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
+    extra(&root)?;
     let tarball = dir.path().join("rootfs.tar.gz");
     let status = std::process::Command::new("tar")
         .arg("-C")

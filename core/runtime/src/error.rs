@@ -31,6 +31,9 @@ pub enum RuntimeError {
         #[source]
         err: io::Error,
     },
+    /// A path of the container's root file system, resolved inside it.
+    #[error(transparent)]
+    InRoot(#[from] berth_fsroot::FsRootError),
     #[error("{what}: {err}")]
     Sys {
         what: &'static str,

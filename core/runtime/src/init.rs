@@ -3,9 +3,10 @@
 //! prepared [`Plan`], so the sequence is unit-tested with a recording fake. A failure is written to the error pipe as a fixed-size record
 //! (stage, errno, step index) that the parent turns into a message.
 
+use std::ffi::CStr;
 use std::os::fd::RawFd;
 
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Source};
 use crate::plan::{Create, Plan, Step};
 
 /// Stages a failure is reported from; the parent names them.
@@ -165,9 +166,13 @@ pub(crate) fn setup<K: Kernel>(k: &K, plan: &Plan, fds: &ChildFds) -> Result<(),
         None,
     )
     .map_err(at(Stage::BindRoot, 0))?;
+    // Every step works on paths inside the root, from this descriptor of
+    // it (the bind just made), through openat2(RESOLVE_IN_ROOT).
+    let root = k.open_dir(rootfs).map_err(at(Stage::BindRoot, 1))?;
     for (i, step) in plan.steps.iter().enumerate() {
-        run_step(k, step).map_err(at(Stage::Step, i as u32))?;
+        run_step(k, root, step).map_err(at(Stage::Step, i as u32))?;
     }
+    k.close(root);
     if plan.readonly_root {
         let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
         k.mount(Some(rootfs), rootfs, None, flags, None)
@@ -207,64 +212,120 @@ fn terminal<K: Kernel>(k: &K, plan: &Plan, console: RawFd) -> Result<(), Failure
     Ok(())
 }
 
-fn run_step<K: Kernel>(k: &K, step: &Step) -> Result<(), i32> {
+/// `path` (inside the root) opened `O_PATH`, or `None` when it does not exist.
+fn open_optional<K: Kernel>(k: &K, root: RawFd, path: &CStr) -> Result<Option<RawFd>, i32> {
+    match k.open_in(root, path, libc::O_PATH) {
+        Err(libc::ENOENT) => Ok(None),
+        other => other.map(Some),
+    }
+}
+
+/// `mount_on` to `target`, then the descriptor closed whatever happened.
+fn mount_closing<K: Kernel>(
+    k: &K,
+    source: Option<Source<'_>>,
+    target: RawFd,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> Result<(), i32> {
+    let r = k.mount_on(source, target, fstype, flags, data);
+    k.close(target);
+    r
+}
+
+fn run_step<K: Kernel>(k: &K, root: RawFd, step: &Step) -> Result<(), i32> {
     match step {
         Step::Mount {
             source,
             target,
+            parent,
+            name,
             fstype,
             flags,
             data,
             create,
             remount_flags,
         } => {
-            // The parent created targets in the image's tree; these are
-            // the ones inside file systems mounted just now (/dev/pts).
-            let _ = match create {
-                Create::Dir => k.mkdir(target),
-                Create::File => k.create_file(target),
+            let fd = match open_optional(k, root, target)? {
+                Some(fd) => fd,
+                None => {
+                    // The parent made the targets in the image's tree;
+                    // these are in file systems mounted just now (/dev/pts).
+                    let dir = k.open_in(root, parent, libc::O_PATH | libc::O_DIRECTORY)?;
+                    let made = match create {
+                        Create::Dir => k.mkdirat(dir, name),
+                        Create::File => k.create_at(dir, name),
+                    };
+                    k.close(dir);
+                    made?;
+                    k.open_in(root, target, libc::O_PATH)?
+                }
             };
-            k.mount(
-                source.as_deref(),
-                target,
-                fstype.as_deref(),
-                *flags,
-                data.as_deref(),
-            )?;
+            let source = source.as_deref().map(Source::Path);
+            mount_closing(k, source, fd, fstype.as_deref(), *flags, data.as_deref())?;
             if let Some(rf) = remount_flags {
-                k.mount(None, target, None, *rf, None)?;
+                // The mount just made, looked up again.
+                let fd = k.open_in(root, target, libc::O_PATH)?;
+                mount_closing(k, None, fd, None, *rf, None)?;
             }
         }
         Step::Mknod {
-            path,
+            dir,
+            name,
             mode,
             major,
             minor,
-        } => match k.mknod(path, *mode, *major, *minor) {
-            // A device the spec names twice (or one of the defaults).
-            Err(libc::EEXIST) => {}
-            other => other?,
-        },
-        Step::Symlink { target, link } => k.symlink(target, link)?,
-        Step::Mask { path } => match k.is_dir(path) {
-            // Paths this kernel does not have need no masking.
-            Err(libc::ENOENT) => {}
-            Err(e) => return Err(e),
-            Ok(true) => k.mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, None)?,
-            Ok(false) => k.mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None)?,
-        },
-        Step::ReadOnly { path } => {
-            match k.mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
-                Err(libc::ENOENT) => return Ok(()),
+        } => {
+            let dir = k.open_in(root, dir, libc::O_PATH | libc::O_DIRECTORY)?;
+            let made = k.mknodat(dir, name, *mode, *major, *minor);
+            k.close(dir);
+            match made {
+                // A device the spec names twice (or one of the defaults).
+                Err(libc::EEXIST) => {}
                 other => other?,
             }
+        }
+        Step::Symlink { target, dir, name } => {
+            let dir = k.open_in(root, dir, libc::O_PATH | libc::O_DIRECTORY)?;
+            let made = k.symlinkat(target, dir, name);
+            k.close(dir);
+            made?;
+        }
+        Step::Mask { path } => {
+            // Paths this kernel does not have need no masking.
+            let Some(fd) = open_optional(k, root, path)? else {
+                return Ok(());
+            };
+            match k.is_dir_fd(fd) {
+                Ok(true) => {
+                    let tmpfs = Some(Source::Path(c"tmpfs"));
+                    mount_closing(k, tmpfs, fd, Some(c"tmpfs"), libc::MS_RDONLY, None)?
+                }
+                Ok(false) => {
+                    let null = Some(Source::Path(c"/dev/null"));
+                    mount_closing(k, null, fd, None, libc::MS_BIND, None)?
+                }
+                Err(e) => {
+                    k.close(fd);
+                    return Err(e);
+                }
+            }
+        }
+        Step::ReadOnly { path } => {
+            let Some(fd) = open_optional(k, root, path)? else {
+                return Ok(());
+            };
+            let flags = libc::MS_BIND | libc::MS_REC;
+            mount_closing(k, Some(Source::Fd(fd)), fd, None, flags, None)?;
+            let fd = k.open_in(root, path, libc::O_PATH)?;
             let flags = libc::MS_BIND
                 | libc::MS_REMOUNT
                 | libc::MS_RDONLY
                 | libc::MS_NOSUID
                 | libc::MS_NODEV
                 | libc::MS_NOEXEC;
-            k.mount(None, path, None, flags, None)?;
+            mount_closing(k, None, fd, None, flags, None)?;
         }
     }
     Ok(())

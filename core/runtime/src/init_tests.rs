@@ -7,7 +7,7 @@ use std::ffi::CStr;
 use std::os::fd::RawFd;
 
 use super::*;
-use crate::kernel::{Errno, Kernel};
+use crate::kernel::{Errno, Kernel, Source};
 use crate::spec::{ImageDefaults, RunOptions, build_spec};
 
 #[derive(Default)]
@@ -17,7 +17,14 @@ struct Recorder {
     fail: Option<(&'static str, Errno)>,
     /// What each execve returns, in order (ENOENT after the list).
     exec: Vec<Errno>,
+    /// A path inside the root that `open_in` does not find.
+    missing: Option<&'static str>,
+    /// What each descriptor handed out names: fd `FD0 + i` is `opened[i]`.
+    opened: RefCell<Vec<String>>,
 }
+
+/// The first descriptor the fake hands out.
+const FD0: RawFd = 100;
 
 impl Recorder {
     fn rec(&self, call: String) -> Result<(), Errno> {
@@ -27,6 +34,12 @@ impl Recorder {
             Some((_, e)) if fail => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// What `fd` names, as the calls show it.
+    fn name_of(&self, fd: RawFd) -> String {
+        let i = usize::try_from(fd - FD0).unwrap();
+        self.opened.borrow()[i].clone()
     }
 
     fn names(&self) -> Vec<String> {
@@ -67,21 +80,73 @@ impl Kernel for Recorder {
     fn umount_detach(&self, target: &CStr) -> Result<(), Errno> {
         self.rec(format!("umount {}", s(target)))
     }
-    fn mkdir(&self, path: &CStr) -> Result<(), Errno> {
-        self.rec(format!("mkdir {}", s(path)))
+    fn open_dir(&self, path: &CStr) -> Result<RawFd, Errno> {
+        self.rec(format!("open_dir {}", s(path)))?;
+        let mut opened = self.opened.borrow_mut();
+        opened.push(format!("<{}>", s(path)));
+        Ok(FD0 + opened.len() as RawFd - 1)
     }
-    fn create_file(&self, path: &CStr) -> Result<(), Errno> {
-        self.rec(format!("create {}", s(path)))
+    fn open_in(&self, root: RawFd, path: &CStr, flags: libc::c_int) -> Result<RawFd, Errno> {
+        let kind = if flags & libc::O_DIRECTORY != 0 {
+            " dir"
+        } else {
+            ""
+        };
+        let root = self.name_of(root);
+        self.rec(format!("open_in {root} {}{kind}", s(path)))?;
+        if self.missing == Some(s(path).as_str()) {
+            return Err(libc::ENOENT);
+        }
+        let mut opened = self.opened.borrow_mut();
+        opened.push(s(path));
+        Ok(FD0 + opened.len() as RawFd - 1)
     }
-    fn mknod(&self, path: &CStr, _mode: libc::mode_t, major: u32, minor: u32) -> Result<(), Errno> {
-        self.rec(format!("mknod {} {major}:{minor}", s(path)))
+    fn mount_on(
+        &self,
+        source: Option<Source<'_>>,
+        target: RawFd,
+        fstype: Option<&CStr>,
+        flags: libc::c_ulong,
+        _data: Option<&CStr>,
+    ) -> Result<(), Errno> {
+        let src = match source {
+            None => String::new(),
+            Some(Source::Path(p)) => s(p),
+            Some(Source::Fd(fd)) => format!("@{}", self.name_of(fd)),
+        };
+        let typ = fstype.map(s).unwrap_or_default();
+        let target = self.name_of(target);
+        self.rec(format!("mount @{target} {src} {typ} {flags:#x}"))
     }
-    fn symlink(&self, target: &CStr, link: &CStr) -> Result<(), Errno> {
-        self.rec(format!("symlink {} {}", s(target), s(link)))
+    fn mkdirat(&self, dir: RawFd, name: &CStr) -> Result<(), Errno> {
+        let dir = self.name_of(dir);
+        self.rec(format!("mkdirat {dir} {}", s(name)))
     }
-    fn is_dir(&self, path: &CStr) -> Result<bool, Errno> {
-        self.rec(format!("is_dir {}", s(path)))?;
-        Ok(s(path).ends_with("firmware") || s(path).ends_with("acpi"))
+    fn create_at(&self, dir: RawFd, name: &CStr) -> Result<(), Errno> {
+        let dir = self.name_of(dir);
+        self.rec(format!("create_at {dir} {}", s(name)))
+    }
+    fn mknodat(
+        &self,
+        dir: RawFd,
+        name: &CStr,
+        _mode: libc::mode_t,
+        major: u32,
+        minor: u32,
+    ) -> Result<(), Errno> {
+        let dir = self.name_of(dir);
+        self.rec(format!("mknodat {dir} {} {major}:{minor}", s(name)))
+    }
+    fn symlinkat(&self, target: &CStr, dir: RawFd, name: &CStr) -> Result<(), Errno> {
+        let dir = self.name_of(dir);
+        self.rec(format!("symlinkat {} {dir} {}", s(target), s(name)))
+    }
+    fn is_dir_fd(&self, fd: RawFd) -> Result<bool, Errno> {
+        let path = self.name_of(fd);
+        self.rec(format!("is_dir {path}"))?;
+        Ok(["firmware", "acpi", "powercap"]
+            .iter()
+            .any(|d| path.ends_with(d)))
     }
     fn chdir(&self, path: &CStr) -> Result<(), Errno> {
         self.rec(format!("chdir {}", s(path)))
@@ -208,16 +273,66 @@ fn setup_mounts_then_pivots_then_names_the_host() {
         calls[pivot + 1..],
         ["umount .", "chdir /", "sethostname 0123456789ab"]
     );
+    // Every step opens its path inside the root, from the root's
+    // descriptor, and mounts onto the descriptor.
+    assert_eq!(calls[7], format!("open_dir {root}"));
+    assert!(calls.contains(&format!("open_in <{root}> dev/pts")));
+    assert!(calls.contains(&format!(
+        "mount @dev/pts devpts devpts {:#x}",
+        libc::MS_NOSUID | libc::MS_NOEXEC
+    )));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with(&format!("mount {root}/"))),
+        "no step mounts onto a path joined to the root: {calls:?}"
+    );
     // Masked: /dev/null over files, read-only tmpfs over directories.
     assert!(calls.contains(&format!(
-        "mount {root}/proc/kcore /dev/null  {:#x}",
+        "mount @proc/kcore /dev/null  {:#x}",
         libc::MS_BIND
     )));
     assert!(calls.contains(&format!(
-        "mount {root}/sys/firmware tmpfs tmpfs {:#x}",
+        "mount @sys/firmware tmpfs tmpfs {:#x}",
         libc::MS_RDONLY
     )));
-    assert!(calls.contains(&format!("mknod {root}/dev/null 1:3")));
+    assert!(calls.contains(&"mknodat dev null 1:3".to_string()));
+    assert!(calls.contains(&"symlinkat pts/ptmx dev ptmx".to_string()));
+    // Read-only paths: bound onto themselves, then remounted.
+    let ro = calls
+        .iter()
+        .position(|c| c.starts_with("mount @proc/sys @proc/sys"))
+        .unwrap();
+    assert!(
+        calls[ro + 1..]
+            .iter()
+            .any(|c| c.starts_with("mount @proc/sys  "))
+    );
+}
+
+#[test]
+fn a_masked_path_this_kernel_lacks_is_skipped() {
+    let powercap = "sys/devices/virtual/powercap";
+    let (_dir, plan) = plan(RunOptions::default());
+    let k = Recorder {
+        missing: Some(powercap),
+        ..Default::default()
+    };
+    setup(&k, &plan, &FDS).unwrap();
+    let calls = k.calls.borrow();
+    assert!(calls.iter().any(|c| c.ends_with(&format!(" {powercap}"))));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with(&format!("mount @{powercap}")))
+    );
+    // Where the kernel has it (a directory): an empty read-only tmpfs over it.
+    let k = Recorder::default();
+    setup(&k, &plan, &FDS).unwrap();
+    assert!(k.calls.borrow().contains(&format!(
+        "mount @{powercap} tmpfs tmpfs {:#x}",
+        libc::MS_RDONLY
+    )));
 }
 
 #[test]
@@ -285,7 +400,7 @@ fn a_failed_terminal_is_reported_as_such() {
 fn a_failed_step_reports_its_index() {
     let (_dir, plan) = plan(RunOptions::default());
     let k = Recorder {
-        fail: Some(("mknod", libc::EPERM)),
+        fail: Some(("mknodat", libc::EPERM)),
         ..Default::default()
     };
     let f = setup(&k, &plan, &FDS).unwrap_err();

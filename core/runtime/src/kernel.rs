@@ -12,6 +12,46 @@ use std::os::fd::RawFd;
 /// An errno value.
 pub(crate) type Errno = i32;
 
+/// What a mount is of: a path (a host path we trust, or a file system's
+/// name such as `tmpfs`), or what a descriptor from
+/// [`Kernel::open_in`] is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    Path(&'a CStr),
+    Fd(RawFd),
+}
+
+/// `/proc/self/fd/N` for a descriptor, built on the stack (the child must
+/// not allocate). This is how runc mounts onto a descriptor.
+struct FdPath([u8; 32]);
+
+impl FdPath {
+    fn new(fd: RawFd) -> FdPath {
+        const PREFIX: &[u8] = b"/proc/self/fd/";
+        let mut buf = [0u8; 32];
+        buf[..PREFIX.len()].copy_from_slice(PREFIX);
+        let mut digits = [0u8; 10];
+        let (mut n, mut len) = (fd.unsigned_abs(), 0);
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for i in 0..len {
+            buf[PREFIX.len() + i] = digits[len - 1 - i];
+        }
+        // The rest of the buffer is zeros: the string is NUL-terminated.
+        FdPath(buf)
+    }
+
+    fn as_ptr(&self) -> *const libc::c_char {
+        self.0.as_ptr().cast()
+    }
+}
+
 pub(crate) trait Kernel {
     fn umask(&self, mode: libc::mode_t);
     /// dup2, or clearing FD_CLOEXEC when `fd == target`.
@@ -27,14 +67,38 @@ pub(crate) trait Kernel {
         data: Option<&CStr>,
     ) -> Result<(), Errno>;
     fn umount_detach(&self, target: &CStr) -> Result<(), Errno>;
-    /// mkdir; an existing directory is fine.
-    fn mkdir(&self, path: &CStr) -> Result<(), Errno>;
-    /// Create an empty file if there is none.
-    fn create_file(&self, path: &CStr) -> Result<(), Errno>;
+    /// `open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)`, for a host
+    /// directory we trust (the rootfs itself).
+    fn open_dir(&self, path: &CStr) -> Result<RawFd, Errno>;
+    /// `openat2(root, path, flags | O_CLOEXEC)` with `RESOLVE_IN_ROOT |
+    /// RESOLVE_NO_MAGICLINKS`: `path` resolved as if `root` were `/`, so no
+    /// link of the image's leads out of it.
+    fn open_in(&self, root: RawFd, path: &CStr, flags: libc::c_int) -> Result<RawFd, Errno>;
+    /// mount(2) onto what `target` (a descriptor from [`open_in`](Kernel::open_in))
+    /// is, by its `/proc/self/fd` name: nothing is looked up by path again.
+    fn mount_on(
+        &self,
+        source: Option<Source<'_>>,
+        target: RawFd,
+        fstype: Option<&CStr>,
+        flags: libc::c_ulong,
+        data: Option<&CStr>,
+    ) -> Result<(), Errno>;
+    /// mkdirat; an existing entry is fine.
+    fn mkdirat(&self, dir: RawFd, name: &CStr) -> Result<(), Errno>;
+    /// An empty file `name` in `dir` if there is none (never through a link).
+    fn create_at(&self, dir: RawFd, name: &CStr) -> Result<(), Errno>;
     /// A device node; `mode` is `S_IFCHR` or `S_IFBLK` with the permissions.
-    fn mknod(&self, path: &CStr, mode: libc::mode_t, major: u32, minor: u32) -> Result<(), Errno>;
-    fn symlink(&self, target: &CStr, link: &CStr) -> Result<(), Errno>;
-    fn is_dir(&self, path: &CStr) -> Result<bool, Errno>;
+    fn mknodat(
+        &self,
+        dir: RawFd,
+        name: &CStr,
+        mode: libc::mode_t,
+        major: u32,
+        minor: u32,
+    ) -> Result<(), Errno>;
+    fn symlinkat(&self, target: &CStr, dir: RawFd, name: &CStr) -> Result<(), Errno>;
+    fn is_dir_fd(&self, fd: RawFd) -> Result<bool, Errno>;
     fn chdir(&self, path: &CStr) -> Result<(), Errno>;
     /// `pivot_root(".", ".")`.
     fn pivot_root_here(&self) -> Result<(), Errno>;
@@ -158,18 +222,76 @@ impl Kernel for LibcKernel {
         ok(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) }.into())
     }
 
-    fn mkdir(&self, path: &CStr) -> Result<(), Errno> {
+    fn open_dir(&self, path: &CStr) -> Result<RawFd, Errno> {
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
         // SAFETY: see above.
-        match ok(unsafe { libc::mkdir(path.as_ptr(), 0o755) }.into()) {
+        let fd = unsafe { libc::open(path.as_ptr(), flags) };
+        if fd < 0 { Err(errno()) } else { Ok(fd) }
+    }
+
+    fn open_in(&self, root: RawFd, path: &CStr, flags: libc::c_int) -> Result<RawFd, Errno> {
+        // SAFETY: an all-zero open_how is a valid value (no flags, no mode).
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (flags | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        // A lookup that raced a rename is retried, a bounded number of times.
+        for _ in 0..128 {
+            // SAFETY: see above; `how` is ours and its size is passed.
+            let fd = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    root,
+                    path.as_ptr(),
+                    &how as *const libc::open_how,
+                    std::mem::size_of::<libc::open_how>(),
+                )
+            };
+            if fd >= 0 {
+                return Ok(fd as RawFd);
+            }
+            match errno() {
+                libc::EAGAIN | libc::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        Err(libc::EAGAIN)
+    }
+
+    fn mount_on(
+        &self,
+        source: Option<Source<'_>>,
+        target: RawFd,
+        fstype: Option<&CStr>,
+        flags: libc::c_ulong,
+        data: Option<&CStr>,
+    ) -> Result<(), Errno> {
+        let source_fd = match source {
+            Some(Source::Fd(fd)) => Some(FdPath::new(fd)),
+            _ => None,
+        };
+        let source = match (source, &source_fd) {
+            (Some(Source::Path(p)), _) => p.as_ptr(),
+            (_, Some(fd)) => fd.as_ptr(),
+            _ => std::ptr::null(),
+        };
+        let target = FdPath::new(target);
+        let data = opt(data).cast::<libc::c_void>();
+        // SAFETY: see above; the /proc paths are NUL-terminated stack buffers.
+        ok(unsafe { libc::mount(source, target.as_ptr(), opt(fstype), flags, data) }.into())
+    }
+
+    fn mkdirat(&self, dir: RawFd, name: &CStr) -> Result<(), Errno> {
+        // SAFETY: see above.
+        match ok(unsafe { libc::mkdirat(dir, name.as_ptr(), 0o755) }.into()) {
             Err(libc::EEXIST) => Ok(()),
             other => other,
         }
     }
 
-    fn create_file(&self, path: &CStr) -> Result<(), Errno> {
-        let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC;
+    fn create_at(&self, dir: RawFd, name: &CStr) -> Result<(), Errno> {
+        let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: see above.
-        let fd = unsafe { libc::open(path.as_ptr(), flags, 0o644) };
+        let fd = unsafe { libc::openat(dir, name.as_ptr(), flags, 0o644) };
         if fd < 0 {
             return Err(errno());
         }
@@ -178,22 +300,29 @@ impl Kernel for LibcKernel {
         Ok(())
     }
 
-    fn mknod(&self, path: &CStr, mode: libc::mode_t, major: u32, minor: u32) -> Result<(), Errno> {
+    fn mknodat(
+        &self,
+        dir: RawFd,
+        name: &CStr,
+        mode: libc::mode_t,
+        major: u32,
+        minor: u32,
+    ) -> Result<(), Errno> {
         let dev = libc::makedev(major, minor);
         // SAFETY: see above.
-        ok(unsafe { libc::mknod(path.as_ptr(), mode, dev) }.into())
+        ok(unsafe { libc::mknodat(dir, name.as_ptr(), mode, dev) }.into())
     }
 
-    fn symlink(&self, target: &CStr, link: &CStr) -> Result<(), Errno> {
+    fn symlinkat(&self, target: &CStr, dir: RawFd, name: &CStr) -> Result<(), Errno> {
         // SAFETY: see above.
-        ok(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }.into())
+        ok(unsafe { libc::symlinkat(target.as_ptr(), dir, name.as_ptr()) }.into())
     }
 
-    fn is_dir(&self, path: &CStr) -> Result<bool, Errno> {
+    fn is_dir_fd(&self, fd: RawFd) -> Result<bool, Errno> {
         // SAFETY: an all-zero stat is a valid value to be overwritten.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: see above; `st` is ours.
-        ok(unsafe { libc::stat(path.as_ptr(), &mut st) }.into())?;
+        ok(unsafe { libc::fstat(fd, &mut st) }.into())?;
         Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
     }
 

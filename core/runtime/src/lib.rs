@@ -54,8 +54,8 @@ pub use container::{Container, ExitStatus, Stdio};
 pub use error::RuntimeError;
 pub use exec::{ExecOptions, exec, merge_env};
 pub use spec::{
-    DEFAULT_CAPABILITIES, DEFAULT_PATH, ExtraMount, ImageDefaults, RunOptions, Ulimit, build_spec,
-    parse_capability,
+    DEFAULT_CAPABILITIES, DEFAULT_PATH, ExtraMount, ImageDefaults, MASKED_PATHS, RunOptions,
+    Ulimit, build_spec, parse_capability,
 };
 pub use top::{TOP_TITLES, TopRow, top};
 pub use user::{ResolvedUser, resolve_user, resolve_user_from};

@@ -5,11 +5,11 @@
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use crate::error::{RuntimeError, io_err};
+use crate::error::RuntimeError;
 
 /// What a mount target must be created as, if it is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,13 +18,21 @@ pub(crate) enum Create {
     File,
 }
 
-/// One operation on the container's root before `pivot_root`; every path
-/// is a host path (under the rootfs).
+/// One operation on the container's root before `pivot_root`. Every path
+/// is inside the rootfs (relative, as [`berth_fsroot::relative`] gives
+/// it): the child opens it with `openat2(RESOLVE_IN_ROOT)` from a
+/// descriptor of the rootfs and works on the descriptor, so neither an
+/// image's link nor a change made after this plan leads out of the root.
 #[derive(Debug)]
 pub(crate) enum Step {
     Mount {
+        /// A host path (a bind's source) or a file system's name.
         source: Option<CString>,
         target: CString,
+        /// `target`'s directory and last component, to make it in the
+        /// child when it is in a file system mounted just now (`/dev/pts`).
+        parent: CString,
+        name: CString,
         fstype: Option<CString>,
         flags: libc::c_ulong,
         data: Option<CString>,
@@ -33,7 +41,8 @@ pub(crate) enum Step {
         remount_flags: Option<libc::c_ulong>,
     },
     Mknod {
-        path: CString,
+        dir: CString,
+        name: CString,
         /// `S_IFCHR` or `S_IFBLK` and the permissions.
         mode: libc::mode_t,
         major: u32,
@@ -41,16 +50,13 @@ pub(crate) enum Step {
     },
     Symlink {
         target: CString,
-        link: CString,
+        dir: CString,
+        name: CString,
     },
     /// runc's masked path: /dev/null over a file, an empty read-only tmpfs over a directory.
-    Mask {
-        path: CString,
-    },
+    Mask { path: CString },
     /// Bind a path onto itself and remount it read-only.
-    ReadOnly {
-        path: CString,
-    },
+    ReadOnly { path: CString },
 }
 
 /// Everything the child does, prepared.
@@ -112,40 +118,19 @@ fn cpath(p: &Path) -> Result<CString, RuntimeError> {
     cstr(p.as_os_str().as_bytes())
 }
 
-/// `root` joined with `path`, with symlinks resolved as if `root` were
-/// `/`, so that an image's symlink cannot send a mount outside the rootfs.
-pub(crate) fn secure_join(root: &Path, path: &Path) -> PathBuf {
-    let mut pending: Vec<PathBuf> = path
-        .components()
-        .rev()
-        .map(|c| PathBuf::from(c.as_os_str()))
-        .collect();
-    let mut resolved = PathBuf::new();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        match part.components().next() {
-            None | Some(Component::RootDir) | Some(Component::CurDir) => continue,
-            Some(Component::ParentDir) => {
-                resolved.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let candidate = resolved.join(&part);
-        match std::fs::read_link(root.join(&candidate)) {
-            Ok(target) if links < 40 => {
-                links += 1;
-                if target.is_absolute() {
-                    resolved = PathBuf::new();
-                }
-                for c in target.components().rev() {
-                    pending.push(PathBuf::from(c.as_os_str()));
-                }
-            }
-            _ => resolved = candidate,
-        }
-    }
-    root.join(resolved)
+/// `path` inside the rootfs, as the child opens it from the rootfs's descriptor.
+fn in_root(path: &Path) -> Result<CString, RuntimeError> {
+    cstr(berth_fsroot::relative(path))
+}
+
+/// `path`'s directory (inside the rootfs) and last component.
+fn parent_and_name(path: &Path) -> Result<(CString, CString), RuntimeError> {
+    let (parent, name) =
+        berth_fsroot::parent_and_name(path).ok_or_else(|| RuntimeError::BadMount {
+            destination: path.display().to_string(),
+            reason: "the destination must name a file or directory other than /".into(),
+        })?;
+    Ok((cstr(parent)?, cstr(name)?))
 }
 
 /// Mount options to (flags, data, read-only-remount needed).
@@ -177,8 +162,9 @@ fn parse_options(options: &[String], bind: bool) -> (libc::c_ulong, String, bool
 }
 
 impl Plan {
-    /// Compile `spec`. Creates mount targets that live in the rootfs
-    /// (resolving symlinks inside it) and the working directory.
+    /// Compile `spec`. Creates the mount targets and the working directory
+    /// that live in the image's tree, inside the rootfs (an image's links
+    /// are followed only inside it; a chain past 40 links is an error).
     pub(crate) fn from_spec(spec: &Spec) -> Result<Plan, RuntimeError> {
         let bad = |reason: &str| RuntimeError::BadSpec {
             reason: reason.to_string(),
@@ -188,6 +174,7 @@ impl Plan {
         if !rootfs.is_absolute() {
             return Err(bad("root.path must be absolute"));
         }
+        let tree = berth_fsroot::Root::open(&rootfs)?;
         let process = spec.process().as_ref().ok_or_else(|| bad("no process"))?;
         let linux = spec
             .linux()
@@ -239,20 +226,24 @@ impl Plan {
                 Some(s) if bind && !s.is_dir() => Create::File,
                 _ => Create::Dir,
             };
-            let target = if fresh.iter().any(|f| dest.starts_with(f)) {
-                rootfs.join(dest.strip_prefix("/").unwrap_or(dest))
-            } else {
-                let t = secure_join(&rootfs, dest);
-                create_target(&t, create)?;
-                t
-            };
+            // Paths under a file system mounted fresh are ours, not the
+            // image's: the child makes those (after mounting it).
+            if !fresh.iter().any(|f| dest.starts_with(f)) {
+                match create {
+                    Create::Dir => tree.mkdir_all(dest, 0o755).map(drop)?,
+                    Create::File => tree.create_file(dest, 0o644)?,
+                }
+            }
             if !bind {
                 fresh.push(dest.clone());
             }
+            let (parent, name) = parent_and_name(dest)?;
             labels.push(format!(" of {typ} on {}", dest.display()));
             steps.push(Step::Mount {
                 source: source.as_deref().map(cpath).transpose()?,
-                target: cpath(&target)?,
+                target: in_root(dest)?,
+                parent,
+                name,
                 fstype: if bind { None } else { Some(cstr(&typ)?) },
                 flags,
                 data: if data.is_empty() {
@@ -269,11 +260,11 @@ impl Plan {
                 ),
             });
             if dest == Path::new("/dev") && typ == "tmpfs" {
-                let dev = rootfs.join("dev");
                 for (name, major, minor) in DEVICES {
                     labels.push(format!(" of /dev/{name}"));
                     steps.push(Step::Mknod {
-                        path: cpath(&dev.join(name))?,
+                        dir: cstr("dev")?,
+                        name: cstr(name)?,
                         mode: libc::S_IFCHR | 0o666,
                         major: *major,
                         minor: *minor,
@@ -283,30 +274,27 @@ impl Plan {
                     labels.push(format!(" of /dev/{link}"));
                     steps.push(Step::Symlink {
                         target: cstr(target)?,
-                        link: cpath(&dev.join(link))?,
+                        dir: cstr("dev")?,
+                        name: cstr(link)?,
                     });
                 }
                 for d in linux.devices().iter().flatten() {
                     labels.push(format!(" of {}", d.path().display()));
-                    steps.push(device_node(&dev, d)?);
+                    steps.push(device_node(d)?);
                 }
             }
         }
-        let in_root = |p: &str| -> Result<CString, RuntimeError> {
-            let rel = Path::new(p).strip_prefix("/").unwrap_or(Path::new(p));
-            if fresh.iter().any(|f| Path::new(p).starts_with(f)) {
-                cpath(&rootfs.join(rel))
-            } else {
-                cpath(&secure_join(&rootfs, rel))
-            }
-        };
         for p in linux.masked_paths().iter().flatten() {
             labels.push(format!(" masking {p}"));
-            steps.push(Step::Mask { path: in_root(p)? });
+            steps.push(Step::Mask {
+                path: in_root(Path::new(p))?,
+            });
         }
         for p in linux.readonly_paths().iter().flatten() {
             labels.push(format!(" making {p} read-only"));
-            steps.push(Step::ReadOnly { path: in_root(p)? });
+            steps.push(Step::ReadOnly {
+                path: in_root(Path::new(p))?,
+            });
         }
 
         let rlimits = rlimits_of(process)?;
@@ -314,12 +302,8 @@ impl Plan {
         let caps = process.capabilities().as_ref();
         let user = process.user();
         let cwd = process.cwd().clone();
-        let cwd_host = secure_join(&rootfs, &cwd);
-        if !cwd_host.exists() {
-            // Docker creates a missing working directory.
-            std::fs::create_dir_all(&cwd_host)
-                .map_err(io_err("creating working directory", &cwd_host))?;
-        }
+        // Docker creates a missing working directory.
+        tree.mkdir_all(&cwd, 0o755)?;
         let args = process.args().clone().unwrap_or_default();
         let first = args.first().ok_or(RuntimeError::NoCommand)?.clone();
         let env = process.env().clone().unwrap_or_default();
@@ -402,23 +386,6 @@ pub(crate) fn cstring(s: &str) -> Result<CString, RuntimeError> {
     cstr(s)
 }
 
-fn create_target(path: &Path, create: Create) -> Result<(), RuntimeError> {
-    if std::fs::symlink_metadata(path).is_ok() {
-        return Ok(());
-    }
-    match create {
-        Create::Dir => std::fs::create_dir_all(path).map_err(io_err("creating mount point", path)),
-        Create::File => {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io_err("creating mount point", parent))?;
-            }
-            std::fs::File::create(path)
-                .map(|_| ())
-                .map_err(io_err("creating mount point", path))
-        }
-    }
-}
-
 fn rlimit_resource(name: &str) -> Option<libc::c_int> {
     Some(match name {
         "RLIMIT_CPU" => libc::RLIMIT_CPU,
@@ -443,7 +410,7 @@ fn rlimit_resource(name: &str) -> Option<libc::c_int> {
 
 /// A node the spec's `linux.devices` asks for, in the fresh `/dev` tmpfs
 /// (`--privileged` lists the host's devices there).
-fn device_node(dev: &Path, d: &oci_spec::runtime::LinuxDevice) -> Result<Step, RuntimeError> {
+fn device_node(d: &oci_spec::runtime::LinuxDevice) -> Result<Step, RuntimeError> {
     use oci_spec::runtime::LinuxDeviceType;
     let bad = |why: &str| RuntimeError::BadSpec {
         reason: format!("device {}: {why}", d.path().display()),
@@ -464,7 +431,8 @@ fn device_node(dev: &Path, d: &oci_spec::runtime::LinuxDevice) -> Result<Step, R
     };
     let number = |n: i64| u32::try_from(n).map_err(|_| bad("major and minor are 0 to 2^32-1"));
     Ok(Step::Mknod {
-        path: cpath(&dev.join(name))?,
+        dir: cstr("dev")?,
+        name: cpath(name)?,
         mode: kind | (d.file_mode().unwrap_or(0o666) & 0o7777),
         major: number(d.major())?,
         minor: number(d.minor())?,
@@ -479,24 +447,4 @@ pub(crate) fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
         .map(|c| c.as_ptr())
         .chain([std::ptr::null()])
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secure_join_keeps_symlinks_inside_root() {
-        let dir = std::env::temp_dir().join(format!("berth-sj-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(dir.join("real"));
-        let _ = std::os::unix::fs::symlink("/etc", dir.join("evil"));
-        let _ = std::os::unix::fs::symlink("../../real", dir.join("up"));
-        assert_eq!(
-            secure_join(&dir, Path::new("/evil/passwd")),
-            dir.join("etc/passwd")
-        );
-        assert_eq!(secure_join(&dir, Path::new("/up/x")), dir.join("real/x"));
-        assert_eq!(secure_join(&dir, Path::new("/../../a")), dir.join("a"));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

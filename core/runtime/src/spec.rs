@@ -36,6 +36,25 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
+/// Docker's (25+) masked paths: host information a container must not
+/// read (`/sys/devices/virtual/powercap` holds RAPL energy counters, a
+/// side channel on other tenants' work). runc masks a directory with an
+/// empty read-only tmpfs and a file with `/dev/null`; a path this kernel
+/// lacks is skipped.
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
 /// What the image says a container runs with (its `config` section).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageDefaults {
@@ -197,6 +216,7 @@ pub fn build_spec(
     let mut linux = oci_spec::runtime::Linux::default();
     linux.set_resources(Some(crate::devices::to_spec(opts.privileged)?));
     linux.set_namespaces(Some(namespaces()));
+    linux.set_masked_paths(Some(MASKED_PATHS.iter().map(|p| p.to_string()).collect()));
     if opts.privileged {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);

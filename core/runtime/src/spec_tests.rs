@@ -190,13 +190,14 @@ fn privileged_and_unconfined() {
     let spec = build_spec("id", root.path(), &image(), &RunOptions::default()).unwrap();
     let linux = spec.linux().as_ref().unwrap();
     assert!(linux.seccomp().is_some());
-    assert!(
-        linux
-            .masked_paths()
-            .as_ref()
-            .unwrap()
-            .contains(&"/proc/kcore".to_string())
-    );
+    let masked = linux.masked_paths().as_ref().unwrap();
+    for p in [
+        "/proc/kcore",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    ] {
+        assert!(masked.contains(&p.to_string()), "{p} not in {masked:?}");
+    }
     let spec = build_spec(
         "id",
         root.path(),
@@ -283,10 +284,10 @@ fn plan_keeps_image_symlinks_inside_the_rootfs() {
     let Step::Mount { target, .. } = &plan.steps[0] else {
         panic!("first step is /proc")
     };
-    assert_eq!(
-        target.to_string_lossy(),
-        root.path().join("etc").to_string_lossy()
-    );
+    // The child opens "proc" from the root's descriptor: the link is
+    // followed inside the root, where the parent made its target.
+    assert_eq!(target.to_string_lossy(), "proc");
+    assert!(root.path().join("etc").is_dir());
     let cands: Vec<String> = plan
         .candidates
         .iter()
@@ -308,17 +309,19 @@ fn privileged_makes_the_hosts_device_nodes_and_refuses_odd_ones() {
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::Mknod { path, mode, .. } => {
-                Some((path.to_string_lossy().into_owned(), *mode & libc::S_IFMT))
+            Step::Mknod {
+                dir, name, mode, ..
+            } => {
+                assert_eq!(dir.to_bytes(), b"dev");
+                Some((name.to_string_lossy().into_owned(), *mode & libc::S_IFMT))
             }
             _ => None,
         })
         .collect();
     // This machine's disk and kvm come in, with their kinds.
-    let dev = root.path().join("dev");
     for (host, kind) in [("vda", libc::S_IFBLK), ("kvm", libc::S_IFCHR)] {
         if std::path::Path::new("/dev").join(host).exists() {
-            let want = dev.join(host).to_string_lossy().into_owned();
+            let want = host.to_string();
             assert!(nodes.contains(&(want, kind)), "{host} missing: {nodes:?}");
         }
     }
@@ -338,4 +341,54 @@ fn privileged_makes_the_hosts_device_nodes_and_refuses_odd_ones() {
         panic!("a device under /dev/net was accepted");
     };
     assert!(err.to_string().contains("/dev/net/tun"), "{err}");
+}
+
+#[test]
+fn plan_refuses_a_link_chain_past_the_kernel_limit() {
+    // /l0 -> /l1 -> ... -> /l40 -> a host directory: 41 links. Resolution
+    // by string gave up after 40 and left the kernel to follow the last
+    // one on the host, where the parent then made directories as root.
+    let host = tempfile::tempdir().unwrap();
+    let root = rootfs();
+    for i in 0..40 {
+        std::os::unix::fs::symlink(format!("/l{}", i + 1), root.path().join(format!("l{i}")))
+            .unwrap();
+    }
+    std::os::unix::fs::symlink(host.path(), root.path().join("l40")).unwrap();
+    let loops = |r: Result<Plan, RuntimeError>| {
+        let Err(e) = r else {
+            panic!("a chain of 41 links was accepted")
+        };
+        let text = e.to_string();
+        assert!(text.contains("too many levels of symbolic links"), "{text}");
+    };
+    let workdir = RunOptions {
+        workdir: Some("/l0/made-by-workdir".into()),
+        ..Default::default()
+    };
+    let spec = build_spec("id", root.path(), &image(), &workdir).unwrap();
+    loops(Plan::from_spec(&spec));
+    for mount in [
+        ExtraMount::Tmpfs {
+            destination: "/l0/made-by-tmpfs".into(),
+            options: vec![],
+        },
+        ExtraMount::Bind {
+            source: host.path().to_path_buf(),
+            destination: "/l0/made-by-bind".into(),
+            read_only: false,
+        },
+    ] {
+        let opts = RunOptions {
+            mounts: vec![mount],
+            ..Default::default()
+        };
+        let spec = build_spec("id", root.path(), &image(), &opts).unwrap();
+        loops(Plan::from_spec(&spec));
+    }
+    assert_eq!(
+        std::fs::read_dir(host.path()).unwrap().count(),
+        0,
+        "nothing made on the host"
+    );
 }

@@ -31,29 +31,24 @@ struct GroupEntry {
     members: Vec<String>,
 }
 
-/// Resolve `spec` (`""` means root) against the files under `rootfs`.
-/// Missing passwd or group files are treated as empty, as Docker does.
+/// The most of `/etc/passwd` or `/etc/group` read: an image's file is
+/// attacker input, and a real one is a few kilobytes.
+const MAX_DB: u64 = 16 << 20;
+
+/// Resolve `spec` (`""` means root) against the files under `rootfs`,
+/// found inside it (an image's symlink never leads to a host file).
+/// Missing passwd or group files, and ones that are not regular files,
+/// are treated as empty, as Docker does.
 pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RuntimeError> {
-    let passwd = read_optional(&rootfs.join("etc/passwd"))?;
-    let group = read_optional(&rootfs.join("etc/group"))?;
+    let root = berth_fsroot::Root::open(rootfs)?;
+    let passwd = read_optional(&root, "/etc/passwd")?;
+    let group = read_optional(&root, "/etc/group")?;
     resolve_user_from(&passwd, &group, spec)
 }
 
-fn read_optional(path: &Path) -> Result<String, RuntimeError> {
-    // Only a regular file is read: a symlink in an image must not make us
-    // read a host file.
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() => {
-            std::fs::read_to_string(path).map_err(crate::error::io_err("reading", path))
-        }
-        Ok(_) => Ok(String::new()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(err) => Err(RuntimeError::Io {
-            what: "reading",
-            path: path.to_owned(),
-            err,
-        }),
-    }
+fn read_optional(root: &berth_fsroot::Root, path: &str) -> Result<String, RuntimeError> {
+    let data = root.read_file(path, MAX_DB)?.unwrap_or_default();
+    Ok(String::from_utf8_lossy(&data).into_owned())
 }
 
 /// [`resolve_user`] on the files' contents.
@@ -224,6 +219,45 @@ mod tests {
         let u = resolve_user_from(PASSWD, GROUP, "app:wheel").unwrap();
         assert_eq!((u.uid, u.gid), (1000, 10));
         assert_eq!(u.additional_gids, vec![10]);
+    }
+
+    #[test]
+    fn an_images_links_never_reach_the_hosts_passwd() {
+        // A "host" beside the root with a user no image has.
+        let dir = tempfile::tempdir().unwrap();
+        let (root, host) = (dir.path().join("root"), dir.path().join("host"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::write(host.join("passwd"), "hostonly:x:4242:4242::/:/bin/sh\n").unwrap();
+        std::fs::write(host.join("group"), "hostgrp:x:4343:hostonly\n").unwrap();
+        let up = format!("{}{}", "../".repeat(30), host.to_string_lossy());
+        // /etc itself a link out: absolute, then climbing with `..`.
+        for target in [host.to_string_lossy().into_owned(), up.clone()] {
+            let _ = std::fs::remove_file(root.join("etc"));
+            std::os::unix::fs::symlink(&target, root.join("etc")).unwrap();
+            let e = resolve_user(&root, "hostonly").unwrap_err();
+            assert!(
+                matches!(e, RuntimeError::UserNotFound { .. }),
+                "{target}: {e}"
+            );
+            let e = resolve_user(&root, "0:hostgrp").unwrap_err();
+            assert!(
+                matches!(e, RuntimeError::GroupNotFound { .. }),
+                "{target}: {e}"
+            );
+            assert_eq!(resolve_user(&root, "4242").unwrap().gid, 0);
+        }
+        // /etc/passwd a link out; and one that points at itself.
+        std::fs::remove_file(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink(format!("/{up}/passwd"), root.join("etc/passwd")).unwrap();
+        assert!(resolve_user(&root, "hostonly").is_err());
+        std::os::unix::fs::symlink("/etc/group", root.join("etc/group")).unwrap();
+        let e = resolve_user(&root, "0").unwrap_err();
+        assert!(
+            e.to_string().contains("too many levels of symbolic links"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,3 +9,4 @@
 mod devices;
 mod control_auth;
 mod registry_names;
+mod paths;

@@ -3,11 +3,13 @@
 //! the first time while empty is seeded with what the image has at that
 //! path, as Docker does.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
 use super::containers::ContainerRecord;
@@ -75,27 +77,38 @@ pub(crate) fn anonymous_name() -> String {
     )
 }
 
-/// Copy what the image has at `path` (inside the mounted `rootfs`) into an
-/// empty, new volume, keeping modes, owners and links (`cp -a`).
+/// Copy what the image has at `path` into an empty, new volume, keeping
+/// modes, owners, times, links and extended attributes. The path is
+/// resolved inside the mounted `rootfs` (the image's links and `..` never
+/// lead out of it) and copied by descriptors ([`berth_fsroot`]); nothing
+/// there, or not a directory, copies nothing. Device nodes and FIFOs are
+/// left out. Blocking: call it off the async workers.
 pub(crate) fn seed(rootfs: &Path, path: &str, volume: &Volume) -> Result<(), ControlError> {
-    let src = rootfs.join(path.trim_start_matches('/'));
-    // Never follow a symlink out of the image: only a real directory seeds.
-    match std::fs::symlink_metadata(&src) {
-        Ok(m) if m.is_dir() => {}
-        _ => return Ok(()),
-    }
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg("--no-target-directory")
-        .arg(&src)
-        .arg(&volume.mountpoint)
-        .status()
-        .map_err(|e| ControlError::internal(format!("seeding volume {}: {e}", volume.name)))?;
-    if !status.success() {
-        return Err(ControlError::internal(format!(
-            "seeding volume {} from the image's {path} failed",
-            volume.name
-        )));
+    let failed = |e: berth_fsroot::FsRootError| {
+        let message = format!("seeding volume {}: {e}", volume.name);
+        // A link loop or a tree too deep is the image's doing.
+        let image = matches!(e, berth_fsroot::FsRootError::TooDeep { .. })
+            || e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error());
+        if image {
+            ControlError::bad_request(message)
+        } else {
+            ControlError::internal(message)
+        }
+    };
+    let root = berth_fsroot::Root::open(rootfs).map_err(failed)?;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let dst = rustix::fs::open(&volume.mountpoint, flags, Mode::empty()).map_err(|e| {
+        ControlError::internal(format!(
+            "opening volume {} at {}: {e}",
+            volume.name,
+            volume.mountpoint.display()
+        ))
+    })?;
+    if let Some(copied) = root.copy_dir_to(path, dst.as_fd()).map_err(failed)? {
+        tracing::debug!(volume = %volume.name, path, entries = copied.entries, "volume seeded from the image");
+        if copied.skipped > 0 {
+            tracing::info!(volume = %volume.name, path, skipped = copied.skipped, "device nodes, FIFOs or sockets of the image were not copied into the volume");
+        }
     }
     Ok(())
 }

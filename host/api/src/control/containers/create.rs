@@ -269,11 +269,21 @@ pub(crate) async fn run(
             .inspect_err(|_| undo(true))?;
         super::policy::apply(&mut req, &verdict.patch);
     }
+    // Seeding new volumes copies files: off the async workers.
+    let resolving = {
+        let (app, rootfs) = (app.clone(), rootfs.clone());
+        tokio::task::spawn_blocking(move || {
+            super::mounts::resolve(&app, &rootfs, &wanted, &image_volumes)
+        })
+    };
     let super::mounts::Resolved {
         mounts: extra,
         named,
         anonymous,
-    } = super::mounts::resolve(&app, &rootfs, &wanted, &image_volumes)
+    } = resolving
+        .await
+        .map_err(|e| ControlError::internal(format!("resolving the container's mounts: {e}")))
+        .and_then(|r| r)
         .inspect_err(|_| undo(true))?;
     let record = ContainerRecord {
         id: id.clone(),

@@ -148,12 +148,33 @@ pub(crate) struct Resolved {
 /// The mounts to hand the runtime, with volumes created (and seeded from
 /// the image at `rootfs` when new) and anonymous volumes added for image
 /// `VOLUME` paths nothing else covers. Returns them and the volume names
-/// used (anonymous ones second).
+/// used (anonymous ones second). On failure, the volumes it made are
+/// removed again. Blocking (seeding copies files): call it off the async
+/// workers.
 pub(crate) fn resolve(
     app: &ControlApp,
     rootfs: &Path,
     wanted: &[Wanted],
     image_volumes: &[String],
+) -> Result<Resolved, ControlError> {
+    let mut made = Vec::new();
+    let resolved = resolve_into(app, rootfs, wanted, image_volumes, &mut made);
+    if resolved.is_err() {
+        for name in made {
+            if let Err(e) = volumes::remove_volume(app, &name) {
+                tracing::warn!(volume = %name, error = %e, "removing a volume made for a container that failed");
+            }
+        }
+    }
+    resolved
+}
+
+fn resolve_into(
+    app: &ControlApp,
+    rootfs: &Path,
+    wanted: &[Wanted],
+    image_volumes: &[String],
+    made: &mut Vec<String>,
 ) -> Result<Resolved, ControlError> {
     let mut all = wanted.to_vec();
     for path in image_volumes {
@@ -191,6 +212,7 @@ pub(crate) fn resolve(
                 let (vol, created) = volumes::ensure(app, &name, anon)?;
                 // Docker seeds a volume from the image only while it is new.
                 if created {
+                    made.push(name.clone());
                     volumes::seed(rootfs, &destination, &vol)?;
                 }
                 mounts.push(ExtraMount::Bind {

@@ -1,0 +1,333 @@
+//! Hostile trees against the resolver: links out by `..`, absolute and
+//! relative targets, chains past 40, dangling links, FIFOs; and the copy.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::os::fd::AsFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::Path;
+
+use rustix::fs::{Timespec, Timestamps};
+
+use super::*;
+
+/// A root and, beside it, a "host" directory its links aim at.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    host: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let host = dir.path().join("host");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(host.join("x")).unwrap();
+    std::fs::write(host.join("x/secret"), "host\n").unwrap();
+    std::fs::write(host.join("passwd"), "hostonly:x:1:1::/:/bin/sh\n").unwrap();
+    std::fs::write(root.join("etc/passwd"), "image:x:2:2::/:/bin/sh\n").unwrap();
+    Fixture {
+        _dir: dir,
+        root,
+        host,
+    }
+}
+
+impl Fixture {
+    /// `/a/b/…` from the root's top up to the host directory, relative.
+    fn up(&self) -> String {
+        format!(
+            "{}{}",
+            "../".repeat(30),
+            self.host.to_string_lossy().trim_start_matches('/')
+        )
+    }
+
+    fn abs(&self) -> String {
+        self.host.to_string_lossy().into_owned()
+    }
+
+    fn host_entries(&self) -> Vec<String> {
+        let mut out: Vec<String> = walk(&self.host);
+        out.sort();
+        out
+    }
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        out.push(e.file_name().to_string_lossy().into_owned());
+        if e.file_type().unwrap().is_dir() {
+            for sub in walk(&e.path()) {
+                out.push(format!("{}/{sub}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    out
+}
+
+fn chain(root: &Path, target: &str, n: usize) {
+    for i in 0..n - 1 {
+        symlink(format!("/l{}", i + 1), root.join(format!("l{i}"))).unwrap();
+    }
+    symlink(target, root.join(format!("l{}", n - 1))).unwrap();
+}
+
+#[test]
+fn links_and_dotdot_resolve_inside_the_root() {
+    let f = fixture();
+    symlink(f.abs(), f.root.join("abs")).unwrap();
+    symlink(f.up(), f.root.join("rel")).unwrap();
+    symlink(format!("/{}", f.up()), f.root.join("dotted")).unwrap();
+    let root = Root::open(&f.root).unwrap();
+    for p in ["/abs/x/secret", "/rel/x/secret", "/dotted/x/secret"] {
+        let e = root.open_at(p, OFlags::RDONLY).unwrap_err();
+        assert!(e.is_not_found(), "{p}: {e}");
+    }
+    let dotdot = format!("/{}/etc/passwd", "../".repeat(30));
+    let data = root.read_file(&dotdot, 1024).unwrap().unwrap();
+    assert_eq!(data, b"image:x:2:2::/:/bin/sh\n", "`..` stops at the root");
+}
+
+#[test]
+fn read_file_never_reads_the_hosts_files() {
+    let f = fixture();
+    let host_passwd = f.host.join("passwd").to_string_lossy().into_owned();
+    std::fs::remove_file(f.root.join("etc/passwd")).unwrap();
+    symlink(&host_passwd, f.root.join("etc/passwd")).unwrap();
+    symlink(format!("{}/passwd", f.up()), f.root.join("etc/group")).unwrap();
+    let root = Root::open(&f.root).unwrap();
+    assert_eq!(root.read_file("/etc/passwd", 1024).unwrap(), None);
+    assert_eq!(root.read_file("etc/group", 1024).unwrap(), None);
+    // An in-root link is followed; a directory, a FIFO are not read.
+    std::fs::write(f.root.join("etc/real"), "ok\n").unwrap();
+    symlink("/etc/real", f.root.join("etc/link")).unwrap();
+    assert_eq!(root.read_file("/etc/link", 1024).unwrap().unwrap(), b"ok\n");
+    assert_eq!(root.read_file("/etc", 1024).unwrap(), None);
+    let fifo = std::ffi::CString::new(f.root.join("etc/fifo").as_os_str().as_bytes()).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        fifo.as_c_str(),
+        FileType::Fifo,
+        Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    assert_eq!(root.read_file("/etc/fifo", 1024).unwrap(), None);
+    // A limit, and a clear error past it.
+    let e = root.read_file("/etc/real", 2).unwrap_err();
+    assert!(matches!(e, FsRootError::TooLarge { limit: 2, .. }), "{e}");
+    assert_eq!(root.read_file("/etc/real", 3).unwrap().unwrap(), b"ok\n");
+}
+
+#[test]
+fn a_self_loop_and_a_long_chain_are_eloop_with_a_clear_message() {
+    let f = fixture();
+    symlink("/etc/passwd2", f.root.join("etc/passwd2")).unwrap();
+    chain(&f.root, &f.abs(), 41);
+    let root = Root::open(&f.root).unwrap();
+    let e = root.read_file("/etc/passwd2", 1024).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(Errno::LOOP.raw_os_error()), "{e}");
+    for e in [
+        root.mkdir_all("/l0/made", 0o755).unwrap_err(),
+        root.create_file("/l0/made", 0o644).unwrap_err(),
+        root.open_at("/l0", OFlags::PATH).unwrap_err(),
+    ] {
+        assert_eq!(e.raw_os_error(), Some(Errno::LOOP.raw_os_error()), "{e}");
+        assert!(
+            e.to_string().contains("too many levels of symbolic links"),
+            "{e}"
+        );
+    }
+    assert_eq!(f.host_entries(), ["passwd", "x", "x/secret"]);
+}
+
+#[test]
+fn mkdir_all_makes_what_links_name_inside_the_root() {
+    let f = fixture();
+    symlink(format!("{}/made-abs", f.abs()), f.root.join("abs")).unwrap();
+    symlink(f.up(), f.root.join("rel")).unwrap();
+    symlink("dangling/deeper", f.root.join("dangle")).unwrap();
+    // A chain under the limit, ending in a dangling absolute link.
+    chain(&f.root, &format!("{}/made-chain", f.abs()), 20);
+    let root = Root::open(&f.root).unwrap();
+    let inside = f.root.join(f.abs().trim_start_matches('/'));
+    for (path, made) in [
+        ("/abs", inside.join("made-abs")),
+        ("/abs/sub", inside.join("made-abs/sub")),
+        ("/rel/made-rel/a/b", inside.join("made-rel/a/b")),
+        ("/dangle/x", f.root.join("dangling/deeper/x")),
+        ("/l0/y", inside.join("made-chain/y")),
+        ("/new/../other/./c", f.root.join("other/c")),
+        (&format!("{}/top", "/..".repeat(40)), f.root.join("top")),
+    ] {
+        let fd = root.mkdir_all(path, 0o755).unwrap();
+        let st = rustix::fs::fstat(&fd).unwrap();
+        let want = std::fs::metadata(&made).unwrap();
+        assert_eq!((st.st_dev, st.st_ino), (want.dev(), want.ino()), "{path}");
+    }
+    // An existing directory is fine; a file on the way is not.
+    root.mkdir_all("/abs/sub", 0o755).unwrap();
+    let e = root.mkdir_all("/etc/passwd/x", 0o755).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(Errno::NOTDIR.raw_os_error()), "{e}");
+    assert_eq!(f.host_entries(), ["passwd", "x", "x/secret"]);
+}
+
+#[test]
+fn create_file_makes_an_empty_file_inside_the_root() {
+    let f = fixture();
+    std::fs::remove_dir_all(f.root.join("etc")).unwrap();
+    symlink(format!("{}/etc", f.up()), f.root.join("etc")).unwrap();
+    symlink(format!("{}/hosts-out", f.abs()), f.root.join("hosts")).unwrap();
+    let root = Root::open(&f.root).unwrap();
+    root.create_file("/etc/hostname", 0o644).unwrap();
+    root.create_file("/hosts", 0o644).unwrap();
+    let inside = f.root.join(f.abs().trim_start_matches('/'));
+    assert_eq!(std::fs::read(inside.join("etc/hostname")).unwrap(), b"");
+    assert!(inside.join("hosts-out").is_file());
+    // Something already there is left as it is.
+    root.create_file("/etc", 0o644).unwrap();
+    assert!(inside.join("etc").is_dir());
+    assert_eq!(f.host_entries(), ["passwd", "x", "x/secret"]);
+}
+
+#[test]
+fn copy_keeps_modes_owners_times_and_links_and_skips_special_files() {
+    let f = fixture();
+    let src = f.root.join("data");
+    std::fs::create_dir_all(src.join("sub/deeper")).unwrap();
+    std::fs::write(src.join("sub/deeper/file"), "contents").unwrap();
+    std::fs::write(src.join("setuid"), "x").unwrap();
+    std::os::unix::fs::chown(src.join("setuid"), Some(1234), Some(5678)).unwrap();
+    std::fs::set_permissions(src.join("setuid"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::os::unix::fs::lchown(src.join("sub"), Some(42), Some(43)).unwrap();
+    std::fs::set_permissions(src.join("sub"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    symlink(f.abs(), src.join("out")).unwrap();
+    std::os::unix::fs::lchown(src.join("out"), Some(7), Some(8)).unwrap();
+    let fifo = std::ffi::CString::new(src.join("fifo").as_os_str().as_bytes()).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        fifo.as_c_str(),
+        FileType::Fifo,
+        Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let old = Timestamps {
+        last_access: Timespec {
+            tv_sec: 1_000_000,
+            tv_nsec: 5,
+        },
+        last_modification: Timespec {
+            tv_sec: 2_000_000,
+            tv_nsec: 7,
+        },
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        src.join("sub/deeper/file"),
+        &old,
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        src.join("sub"),
+        &old,
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o711)).unwrap();
+    // Reached through an image link that points out: copied from inside.
+    symlink(format!("/{}data", "../".repeat(30)), f.root.join("link")).unwrap();
+
+    let dst_dir = tempfile::tempdir().unwrap();
+    let dst = rustix::fs::open(
+        dst_dir.path(),
+        OFlags::RDONLY | OFlags::DIRECTORY,
+        Mode::empty(),
+    )
+    .unwrap();
+    let root = Root::open(&f.root).unwrap();
+    let copied = root.copy_dir_to("/link", dst.as_fd()).unwrap().unwrap();
+    assert_eq!(
+        copied,
+        Copied {
+            entries: 5,
+            skipped: 1
+        },
+        "fifo skipped"
+    );
+    let d = dst_dir.path();
+    let m = std::fs::metadata(d.join("sub/deeper/file")).unwrap();
+    assert_eq!((m.atime(), m.mtime()), (1_000_000, 2_000_000));
+    // (Reading it moves its atime: checked before.)
+    assert_eq!(
+        std::fs::read(d.join("sub/deeper/file")).unwrap(),
+        b"contents"
+    );
+    let m = std::fs::metadata(d.join("setuid")).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o4755, 1234, 5678));
+    let m = std::fs::metadata(d.join("sub")).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o750, 42, 43));
+    assert_eq!(
+        (m.mtime(), m.mtime_nsec()),
+        (2_000_000, 7),
+        "directory times after its contents"
+    );
+    let m = std::fs::symlink_metadata(d.join("out")).unwrap();
+    assert!(m.file_type().is_symlink());
+    assert_eq!((m.uid(), m.gid()), (7, 8));
+    assert_eq!(std::fs::read_link(d.join("out")).unwrap(), f.host);
+    assert!(std::fs::symlink_metadata(d.join("fifo")).is_err());
+    let m = std::fs::metadata(d).unwrap();
+    assert_eq!(
+        m.mode() & 0o7777,
+        0o711,
+        "the destination takes the source's mode"
+    );
+
+    // Nothing at the path, or not a directory: nothing to copy.
+    assert_eq!(root.copy_dir_to("/missing", dst.as_fd()).unwrap(), None);
+    assert_eq!(root.copy_dir_to("/etc/passwd", dst.as_fd()).unwrap(), None);
+}
+
+#[test]
+fn copy_refuses_a_tree_deeper_than_the_bound() {
+    let f = fixture();
+    let mut deep = f.root.join("deep");
+    for _ in 0..=MAX_COPY_DEPTH + 1 {
+        deep.push("d");
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    let dst_dir = tempfile::tempdir().unwrap();
+    let dst = rustix::fs::open(
+        dst_dir.path(),
+        OFlags::RDONLY | OFlags::DIRECTORY,
+        Mode::empty(),
+    )
+    .unwrap();
+    let root = Root::open(&f.root).unwrap();
+    let e = root.copy_dir_to("/deep", dst.as_fd()).unwrap_err();
+    assert!(matches!(e, FsRootError::TooDeep { .. }), "{e}");
+    assert!(e.to_string().contains("nested more than"), "{e}");
+}
+
+#[test]
+fn relative_paths_for_openat2() {
+    assert_eq!(relative("/"), b".");
+    assert_eq!(relative("//dev/./pts/"), b"dev/pts");
+    assert_eq!(relative("/a/../b"), b"a/../b");
+    assert_eq!(
+        parent_and_name("/dev/pts"),
+        Some((b"dev".to_vec(), b"pts".to_vec()))
+    );
+    assert_eq!(
+        parent_and_name("/etc"),
+        Some((b".".to_vec(), b"etc".to_vec()))
+    );
+    assert_eq!(parent_and_name("/"), None);
+    assert_eq!(parent_and_name("/a/.."), None);
+}

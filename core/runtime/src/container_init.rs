@@ -203,7 +203,9 @@ impl ContainerInit {
         let path = format!("/proc/{}/root", self.pid);
         let fd = nix::fcntl::open(
             path.as_str(),
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|e| RuntimeError::Io {

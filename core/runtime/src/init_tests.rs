@@ -197,7 +197,15 @@ fn setup_mounts_then_pivots_then_names_the_host() {
     let names = k.names();
     assert_eq!(
         names[..7],
-        ["umask", "dup", "dup", "dup", "close_range", "close_range", "mount"]
+        [
+            "umask",
+            "dup",
+            "dup",
+            "dup",
+            "close_range",
+            "close_range",
+            "mount"
+        ]
     );
     let calls = k.calls.borrow();
     assert_eq!(
@@ -392,7 +400,10 @@ fn without_close_range_fds_are_closed_one_by_one() {
     assert_eq!(closed, want);
     let first_mount = calls.iter().position(|c| c.starts_with("mount")).unwrap();
     let last_close = calls.iter().rposition(|c| c.starts_with("close ")).unwrap();
-    assert!(last_close < first_mount, "closed before anything else: {calls:?}");
+    assert!(
+        last_close < first_mount,
+        "closed before anything else: {calls:?}"
+    );
 }
 
 #[test]

@@ -21,7 +21,11 @@ fn output(daemon: &Berthd, args: &[&str]) -> anyhow::Result<(bool, String, Strin
 /// Wait until `path` exists in running container `name`.
 fn wait_for_file(daemon: &Berthd, name: &str, path: &str) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !daemon.berth(&["exec", name, "test", "-e", path])?.status.success() {
+    while !daemon
+        .berth(&["exec", name, "test", "-e", path])?
+        .status
+        .success()
+    {
         anyhow::ensure!(
             std::time::Instant::now() < deadline,
             "no {path} in container {name}"
@@ -59,14 +63,10 @@ fn cp_out_strips_setuid_and_skips_device_nodes() -> anyhow::Result<()> {
     wait_for_file(&daemon, "planter", "/x/done")?;
     let host = tempfile::tempdir()?;
     let out = host.path().join("out");
-    let (ok, stdout, stderr) = output(
-        &daemon,
-        &["cp", "planter:/x", &out.to_string_lossy()],
-    )?;
+    let (ok, stdout, stderr) = output(&daemon, &["cp", "planter:/x", &out.to_string_lossy()])?;
     assert!(ok, "cp out failed: {stdout}{stderr}");
-    let mode = |p: &str| -> anyhow::Result<u32> {
-        Ok(std::fs::symlink_metadata(out.join(p))?.mode())
-    };
+    let mode =
+        |p: &str| -> anyhow::Result<u32> { Ok(std::fs::symlink_metadata(out.join(p))?.mode()) };
     assert_eq!(mode("suid")? & 0o7777, 0o755, "setuid kept");
     assert_eq!(mode("sub/sgid")? & 0o7777, 0o755, "setgid kept");
     // Docker keeps the sticky bit and plain permissions.
@@ -133,7 +133,15 @@ fn cp_into_a_read_only_mount_fails_running_or_stopped() -> anyhow::Result<()> {
 
     // Stopped: the command ran and ended.
     daemon.berth_ok(&[
-        "run", "--name", "ro-stopped", "--network", "none", "-v", &bind, BUSYBOX, "true",
+        "run",
+        "--name",
+        "ro-stopped",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        BUSYBOX,
+        "true",
     ])?;
     for (from, to) in [
         (payload.as_str(), "ro-stopped:/data/"),
@@ -142,14 +150,26 @@ fn cp_into_a_read_only_mount_fails_running_or_stopped() -> anyhow::Result<()> {
         (orig_payload.as_str(), "ro-stopped:/data/orig"),
     ] {
         let (ok, _, err) = output(&daemon, &["cp", from, to])?;
-        assert!(!ok, "cp {from} {to} into a stopped container's :ro bind succeeded");
+        assert!(
+            !ok,
+            "cp {from} {to} into a stopped container's :ro bind succeeded"
+        );
         assert!(err.contains("read-only"), "cp {from} {to}: {err}");
         untouched(&src)?;
     }
 
     // Running: through /proc/PID/root the mount is read-only.
     daemon.berth_ok(&[
-        "run", "-d", "--name", "ro-running", "--network", "none", "-v", &bind, BUSYBOX, "sleep",
+        "run",
+        "-d",
+        "--name",
+        "ro-running",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        BUSYBOX,
+        "sleep",
         "1000",
     ])?;
     for to in ["ro-running:/data/", "ro-running:/data/orig"] {
@@ -161,7 +181,14 @@ fn cp_into_a_read_only_mount_fails_running_or_stopped() -> anyhow::Result<()> {
 
     // --read-only: the root file system refuses too, stopped or running.
     daemon.berth_ok(&[
-        "run", "--name", "ro-root", "--read-only", "--network", "none", BUSYBOX, "true",
+        "run",
+        "--name",
+        "ro-root",
+        "--read-only",
+        "--network",
+        "none",
+        BUSYBOX,
+        "true",
     ])?;
     let (ok, _, err) = output(&daemon, &["cp", &payload, "ro-root:/tmp/"])?;
     assert!(!ok, "cp into a stopped --read-only container succeeded");
@@ -186,6 +213,13 @@ fn cp_into_a_read_only_mount_fails_running_or_stopped() -> anyhow::Result<()> {
     daemon.berth_ok(&["cp", &payload, "rw-stopped:/data/"])?;
     assert_eq!(std::fs::read_to_string(rw.join("payload"))?, "planted\n");
 
-    daemon.berth_ok(&["rm", "-f", "ro-stopped", "ro-running", "ro-root", "rw-stopped"])?;
+    daemon.berth_ok(&[
+        "rm",
+        "-f",
+        "ro-stopped",
+        "ro-running",
+        "ro-root",
+        "rw-stopped",
+    ])?;
     Ok(())
 }

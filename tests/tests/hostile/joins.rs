@@ -50,6 +50,15 @@ fn container_dir(daemon: &Berthd, name: &str) -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow::anyhow!("inspect {name} has no dir"))
 }
 
+/// Replace the pid file as the shim does (all at once): a reader never
+/// sees it empty.
+fn write_pid_file(dir: &Path, pid: &str) -> anyhow::Result<()> {
+    let tmp = dir.join("pid.rewritten");
+    std::fs::write(&tmp, pid)?;
+    std::fs::rename(&tmp, dir.join("pid"))?;
+    Ok(())
+}
+
 fn run_sleeper(daemon: &Berthd, name: &str) -> anyhow::Result<String> {
     Ok(daemon
         .berth_ok(&[
@@ -77,26 +86,44 @@ fn output(daemon: &Berthd, args: &[&str]) -> anyhow::Result<(bool, String, Strin
 }
 
 /// The pid file rewritten to name a host process is exactly what a
-/// recycled pid looks like to the daemon. exec (and so health checks, which
-/// run through the same helper), cp and kill must refuse it — whether the
-/// impostor is outside the container's cgroup or was moved into it — and
-/// leave the host process alone.
+/// recycled pid looks like to the daemon. exec, health checks, cp and kill
+/// must refuse it — whether the impostor is outside the container's cgroup
+/// or was moved into it — and leave the host process alone.
 #[test]
 fn a_pid_file_naming_a_host_process_is_never_joined_read_or_signalled() -> anyhow::Result<()> {
     let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
     import_busybox(&daemon)?;
-    let id = run_sleeper(&daemon, "victim")?;
-    let dir = container_dir(&daemon, "victim")?;
-    let real_pid = std::fs::read_to_string(dir.join("pid"))?;
-
     // Something only the host has.
     let secret_dir = tempfile::tempdir()?;
     let secret = secret_dir.path().join("host-only");
     std::fs::write(&secret, "the host's secret\n")?;
     let secret = secret.to_string_lossy().into_owned();
+    // Its health check can only pass on the host.
+    let id = daemon
+        .berth_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "victim",
+            "--network",
+            "none",
+            "--health-cmd",
+            &format!("cat {secret}"),
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "1",
+            BUSYBOX,
+            "sleep",
+            "1000",
+        ])?
+        .trim()
+        .to_string();
+    let dir = container_dir(&daemon, "victim")?;
+    let real_pid = std::fs::read_to_string(dir.join("pid"))?;
 
     let mut impostor = HostProcess::sleep()?;
-    std::fs::write(dir.join("pid"), impostor.pid().to_string())?;
+    write_pid_file(&dir, &impostor.pid().to_string())?;
 
     let attempts = |stage: &str| -> anyhow::Result<()> {
         let (ok, out, err) = output(&daemon, &["exec", "victim", "cat", &secret])?;
@@ -126,20 +153,44 @@ fn a_pid_file_naming_a_host_process_is_never_joined_read_or_signalled() -> anyho
     };
     attempts("impostor outside the cgroup")?;
     let (ok, _, err) = output(&daemon, &["kill", "victim"])?;
-    assert!(!ok, "kill of a container whose pid is a host process: {err}");
+    assert!(
+        !ok,
+        "kill of a container whose pid is a host process: {err}"
+    );
     assert!(impostor.alive(), "berth kill killed a host process");
 
     // Moved into the container's cgroup (as a pid reused by a process
     // the container forked would be): its namespaces are still the host's.
     for cg in cgroups_of(&id) {
-        std::fs::write(Path::new(&cg).join("cgroup.procs"), impostor.pid().to_string())?;
+        std::fs::write(
+            Path::new(&cg).join("cgroup.procs"),
+            impostor.pid().to_string(),
+        )?;
     }
     attempts("impostor inside the cgroup")?;
     assert!(impostor.alive());
-    daemon.berth_ok(&["ps"])?;
+    // The health checks run every 200 ms: a few of them, none on the host.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let health = loop {
+        let health = inspect(&daemon, "victim")?["State"]["Health"].clone();
+        if health["FailingStreak"].as_u64().unwrap_or(0) >= 3 || Instant::now() > deadline {
+            break health;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(health["Status"], "unhealthy", "{health:#}");
+    let log = health["Log"].as_array().cloned().unwrap_or_default();
+    assert!(!log.is_empty(), "{health:#}");
+    for run in &log {
+        let out = run["Output"].as_str().unwrap_or("");
+        assert!(
+            !out.contains("secret"),
+            "a health check ran on the host: {run:#}"
+        );
+    }
 
     // The real pid back: everything works again.
-    std::fs::write(dir.join("pid"), real_pid)?;
+    write_pid_file(&dir, &real_pid)?;
     let out = daemon.berth_ok(&["exec", "victim", "cat", "/etc/hostname"])?;
     assert_eq!(out.trim(), &id[..12]);
     let out = daemon.berth_ok(&["cp", "victim:/etc/hostname", "-"])?;
@@ -240,6 +291,29 @@ fn the_exec_child_is_non_dumpable_until_it_runs_the_command() -> anyhow::Result<
             "the exec after the thaw: {}",
             String::from_utf8_lossy(&done.stderr)
         );
+        // After its execve the command is an ordinary, dumpable process
+        // of the container, as under Docker.
+        daemon.berth_ok(&["exec", "-d", "frozen", "sleep", "99"])?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let sleeper = loop {
+            let procs = std::fs::read_to_string(&procs_file)?;
+            let found = procs.lines().find(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\x0099\x00")
+            });
+            if let Some(p) = found {
+                break p.to_string();
+            }
+            anyhow::ensure!(Instant::now() < deadline, "no exec'd sleep 99");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let exe = Command::new("readlink")
+            .arg(format!("/proc/{sleeper}/exe"))
+            .output()?;
+        assert!(
+            exe.status.success(),
+            "the exec'd command stayed non-dumpable: {}",
+            String::from_utf8_lossy(&exe.stderr)
+        );
         daemon.berth_ok(&["rm", "-f", "frozen"])?;
         Ok(())
     })
@@ -295,7 +369,11 @@ fn an_exec_sees_only_its_standard_streams() -> anyhow::Result<()> {
             .collect();
         fds.sort();
         let numbers: Vec<&str> = fds.iter().filter_map(|f| f.split(' ').next()).collect();
-        assert_eq!(numbers, ["0", "1", "2"], "exec {flags:?} has open: {fds:#?}");
+        assert_eq!(
+            numbers,
+            ["0", "1", "2"],
+            "exec {flags:?} has open: {fds:#?}"
+        );
         let _ = client.kill();
         let _ = client.wait();
     }

@@ -348,7 +348,8 @@ mod tests {
         if kind == tar::EntryType::Link {
             h.set_link_name("/etc/passwd").expect("link");
         }
-        t.append_data(&mut h, name, std::io::empty()).expect("append");
+        t.append_data(&mut h, name, std::io::empty())
+            .expect("append");
     }
 
     #[test]
@@ -392,7 +393,10 @@ mod tests {
                 ("y/passwd".to_string(), "hard link"),
             ]
         );
-        assert_eq!(report.stripped, [PathBuf::from("y"), PathBuf::from("y/suid")]);
+        assert_eq!(
+            report.stripped,
+            [PathBuf::from("y"), PathBuf::from("y/suid")]
+        );
     }
 
     #[test]

@@ -56,6 +56,13 @@ pub enum RuntimeError {
         #[source]
         err: io::Error,
     },
+    /// The pid recorded for a running container names another process:
+    /// its init ended and the number was reused, or the file was changed.
+    #[error(
+        "process {pid}, recorded as the container's, is not the container's init ({reason}): \
+         refusing to join, read or signal it; if the container has just stopped, see `berth ps -a`"
+    )]
+    NotTheContainer { pid: i32, reason: String },
     #[error("container {id} is {state}, cannot {action}")]
     State {
         id: String,

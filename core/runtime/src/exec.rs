@@ -1,10 +1,20 @@
 //! `exec`: one more process in a running container. [`exec`] joins the
-//! namespaces of the container's init, forks (so the child is really in
-//! the PID namespace); the child moves itself into the container's cgroup
-//! through the `cgroup.procs` files the caller opened (this crate never
-//! decides cgroups), joins the cgroup namespace and runs the command with the
-//! container's capabilities, seccomp filter, no_new_privs and rlimits, as
-//! the container's user or `-u`'s, in its working directory or `-w`'s.
+//! namespaces of the container's init (through its pidfd, see
+//! [`ContainerInit`]), forks (so the child is really in the PID
+//! namespace); the child moves itself into the container's cgroup through
+//! the `cgroup.procs` files the caller opened (this crate never decides
+//! cgroups), joins the cgroup namespace, closes every fd but its standard
+//! streams and runs the command with the container's capabilities,
+//! seccomp filter, no_new_privs and rlimits, as the container's user or
+//! `-u`'s, in its working directory or `-w`'s.
+//!
+//! Until its `execve`, the child is this binary inside the container's PID
+//! namespace, holding host fds (the cgroup files, the pidfd, pipes): a
+//! process of the container that opened its `/proc/PID/exe` could write
+//! over the host's binary (CVE-2019-5736). So the helper makes itself
+//! non-dumpable before joining anything, as runc's nsexec does: only
+//! CAP_SYS_PTRACE, which containers lack, opens a non-dumpable process's
+//! `/proc` files; `execve` makes the command dumpable again.
 //!
 //! `setns` on a mount namespace needs a single-threaded caller: [`exec`]
 //! is meant for a small helper process (`berth-shim exec`), not a daemon.
@@ -12,8 +22,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -23,8 +32,9 @@ use nix::unistd::{ForkResult, Pid};
 use oci_spec::runtime::Spec;
 
 use crate::container::{ExitStatus, read_record};
-use crate::error::{RuntimeError, exec_exit_code, io_err};
-use crate::init::{Failure, Stage, finish};
+use crate::container_init::ContainerInit;
+use crate::error::{RuntimeError, exec_exit_code};
+use crate::init::{Failure, Stage, close_other_fds, finish};
 use crate::kernel::LibcKernel;
 use crate::plan::{Plan, candidates, cstring, rlimits_of};
 use crate::user::resolve_user;
@@ -49,17 +59,6 @@ pub struct ExecOptions {
     pub interactive: bool,
 }
 
-/// The namespaces joined, in order: the mount namespace last, because
-/// `/proc/PID/ns/*` must be opened (and the cgroup joined) from the host's view.
-const NAMESPACES: [(&str, CloneFlags); 6] = [
-    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-    ("ipc", CloneFlags::CLONE_NEWIPC),
-    ("uts", CloneFlags::CLONE_NEWUTS),
-    ("net", CloneFlags::CLONE_NEWNET),
-    ("pid", CloneFlags::CLONE_NEWPID),
-    ("mnt", CloneFlags::CLONE_NEWNS),
-];
-
 /// The child being waited for, so a signal to us reaches it.
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
@@ -71,14 +70,14 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
-/// Run `opts` in the container whose init process is `pid` (a host pid)
-/// and whose runtime spec is `spec`; the standard streams are the caller's.
-/// `cgroup_procs` are the container's `cgroup.procs` files, opened for
-/// writing: only the command joins them, so the caller (which waits for
-/// it) never counts against the container's limits. Returns how the
-/// command ended. The caller must be single-threaded.
+/// Run `opts` in the container whose init is `init` and whose runtime
+/// spec is `spec`; the standard streams are the caller's. `cgroup_procs`
+/// are the container's `cgroup.procs` files, opened for writing: only the
+/// command joins them, so the caller (which waits for it) never counts
+/// against the container's limits. Returns how the command ended. The
+/// caller must be single-threaded.
 pub fn exec(
-    pid: i32,
+    init: &ContainerInit,
     spec: &Spec,
     opts: &ExecOptions,
     cgroup_procs: &[File],
@@ -86,38 +85,26 @@ pub fn exec(
     if opts.args.is_empty() {
         return Err(RuntimeError::NoCommand);
     }
-    let mut joins = Vec::new();
-    let mut cgroup_ns = None;
-    for (name, flag) in NAMESPACES {
-        let path = format!("/proc/{pid}/ns/{name}");
-        let theirs = std::fs::metadata(&path).map_err(io_err("reading", &path))?;
-        let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok();
-        // --network host and the like share a namespace with us: nothing to join.
-        if ours.is_some_and(|o| o.ino() == theirs.ino() && o.dev() == theirs.dev()) {
-            continue;
-        }
-        let f = File::open(&path).map_err(io_err("opening", &path))?;
-        // Joined by the child, after it moved into the container's cgroup
-        // from outside the namespace.
-        if flag == CloneFlags::CLONE_NEWCGROUP {
-            cgroup_ns = Some(f);
-        } else {
-            joins.push((name, flag, f));
-        }
+    // Before anything of the container can see us (see the module doc);
+    // the forked child inherits it.
+    // SAFETY: prctl with plain values.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } < 0 {
+        return Err(RuntimeError::Sys {
+            what: "making the exec helper non-dumpable",
+            err: io::Error::last_os_error(),
+        });
     }
-    for (name, flag, f) in &joins {
-        nix::sched::setns(f.as_fd(), *flag).map_err(|e| RuntimeError::Sys {
-            what: match *name {
-                "ipc" => "joining the container's ipc namespace",
-                "uts" => "joining the container's uts namespace",
-                "net" => "joining the container's network namespace",
-                "pid" => "joining the container's pid namespace",
-                _ => "joining the container's mount namespace",
-            },
-            err: e.into(),
-        })?;
-    }
-    drop(joins);
+    let joins = init.to_join()?;
+    // The cgroup namespace is joined by the child, after it moved into the
+    // container's cgroup from outside the namespace.
+    let cgroup_ns = joins.contains(CloneFlags::CLONE_NEWCGROUP);
+    let here = joins - CloneFlags::CLONE_NEWCGROUP;
+    // All at once, from the one process the pidfd names (the mount
+    // namespace is always the container's own: `here` is never empty).
+    nix::sched::setns(init.pidfd(), here).map_err(|e| RuntimeError::Sys {
+        what: "joining the container's namespaces",
+        err: e.into(),
+    })?;
     // setns into a mount namespace puts us at its root: the container's.
     nix::unistd::chdir("/").map_err(|e| RuntimeError::Sys {
         what: "changing to the container's root",
@@ -164,7 +151,14 @@ pub fn exec(
                 }),
                 None => Ok(()),
             };
-            let f = match tty.and_then(|()| join_cgroup(cgroup_procs, cgroup_ns.as_ref())) {
+            let ns = cgroup_ns.then_some(init);
+            // The command keeps its standard streams only: not the cgroup
+            // files, the pidfd, the pty's other fds nor anything the
+            // daemon let us inherit.
+            let f = match tty
+                .and_then(|()| join_cgroup(cgroup_procs, ns))
+                .and_then(|()| close_other_fds(&LibcKernel, &[err_w.as_raw_fd()]))
+            {
                 Ok(()) => finish(&LibcKernel, &plan, &argv, &envp),
                 Err(f) => f,
             };
@@ -206,8 +200,8 @@ pub fn exec(
 }
 
 /// In the child: into the container's cgroup (writing 0 moves the
-/// writer), then its cgroup namespace.
-fn join_cgroup(procs: &[File], ns: Option<&File>) -> Result<(), Failure> {
+/// writer), then its cgroup namespace (`init`'s).
+fn join_cgroup(procs: &[File], init: Option<&ContainerInit>) -> Result<(), Failure> {
     for (i, f) in procs.iter().enumerate() {
         // SAFETY: writes one byte of a static C string to an fd we hold.
         let n = unsafe { libc::write(f.as_raw_fd(), c"0".as_ptr().cast(), 1) };
@@ -221,8 +215,8 @@ fn join_cgroup(procs: &[File], ns: Option<&File>) -> Result<(), Failure> {
             });
         }
     }
-    if let Some(ns) = ns {
-        nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWCGROUP).map_err(|e| Failure {
+    if let Some(init) = init {
+        nix::sched::setns(init.pidfd(), CloneFlags::CLONE_NEWCGROUP).map_err(|e| Failure {
             stage: Stage::Cgroupns,
             errno: e as i32,
             index: 0,

@@ -35,6 +35,7 @@ pub(crate) enum Stage {
     Exec,
     JoinCgroup,
     Terminal,
+    CloseFds,
 }
 
 impl Stage {
@@ -63,6 +64,7 @@ impl Stage {
             Exec,
             JoinCgroup,
             Terminal,
+            CloseFds,
         ]
         .get(n as usize)
         .copied()
@@ -93,6 +95,7 @@ impl Stage {
             Stage::Exec => "exec",
             Stage::JoinCgroup => "joining the container's cgroup",
             Stage::Terminal => "setting up the terminal",
+            Stage::CloseFds => "closing the file descriptors it inherited",
         }
     }
 }
@@ -154,7 +157,7 @@ pub(crate) fn setup<K: Kernel>(k: &K, plan: &Plan, fds: &ChildFds) -> Result<(),
     // Another container created from another thread at the same moment
     // inherits our pipes until its exec; holding them would keep our
     // parent from ever seeing EOF. Keep only our own fds.
-    k.close_other_fds(&[fds.err_w, fds.start_r, fds.console]);
+    close_other_fds(k, &[fds.err_w, fds.start_r, fds.console])?;
     k.mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
         .map_err(at(Stage::Private, 0))?;
     let rootfs = plan.rootfs.as_c_str();
@@ -189,6 +192,56 @@ pub(crate) fn setup<K: Kernel>(k: &K, plan: &Plan, fds: &ChildFds) -> Result<(),
     }
     if fds.console >= 0 {
         terminal(k, plan, fds.console)?;
+    }
+    Ok(())
+}
+
+/// The most fds closed one by one when `close_range` is not there (Linux
+/// before 5.9, or a seccomp filter of ours that blocks it): a million
+/// `close` calls take a fraction of a second; above that, fail rather
+/// than spend minutes or leave a host fd open in the container.
+const MAX_CLOSE_ONE_BY_ONE: u64 = 1 << 20;
+
+/// Close every fd from 3 up except those in `keep` (negative ones are
+/// ignored): with `close_range` over the gaps between the kept fds, else
+/// one `close` at a time up to the fd limit. No allocation.
+pub(crate) fn close_other_fds<K: Kernel>(k: &K, keep: &[RawFd]) -> Result<(), Failure> {
+    let mut next = 3u32;
+    loop {
+        let upto = keep
+            .iter()
+            .filter_map(|&fd| u32::try_from(fd).ok())
+            .filter(|&fd| fd >= next)
+            .min();
+        let last = upto.map_or(u32::MAX, |kept| kept.saturating_sub(1));
+        if next <= last
+            && let Err(errno) = k.close_range(next, last)
+        {
+            return close_one_by_one(k, next, keep, errno);
+        }
+        match upto {
+            Some(kept) => next = kept + 1,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// What `close_range` failed to do (with `errno`), from fd `first` up.
+fn close_one_by_one<K: Kernel>(
+    k: &K,
+    first: u32,
+    keep: &[RawFd],
+    errno: i32,
+) -> Result<(), Failure> {
+    let limit = k.fd_limit();
+    if limit > MAX_CLOSE_ONE_BY_ONE {
+        return Err(at(Stage::CloseFds, 0)(errno));
+    }
+    for fd in first..limit as u32 {
+        let fd = fd as RawFd;
+        if !keep.contains(&fd) {
+            k.close(fd);
+        }
     }
     Ok(())
 }

@@ -21,6 +21,8 @@ struct Recorder {
     missing: Option<&'static str>,
     /// What each descriptor handed out names: fd `FD0 + i` is `opened[i]`.
     opened: RefCell<Vec<String>>,
+    /// What `fd_limit` answers.
+    fd_limit: u64,
 }
 
 /// The first descriptor the fake hands out.
@@ -62,8 +64,11 @@ impl Kernel for Recorder {
     fn dup_to(&self, fd: RawFd, target: RawFd) -> Result<(), Errno> {
         self.rec(format!("dup {fd} {target}"))
     }
-    fn close_other_fds(&self, keep: &[RawFd]) {
-        let _ = self.rec(format!("close_other_fds {keep:?}"));
+    fn close_range(&self, first: u32, last: u32) -> Result<(), Errno> {
+        self.rec(format!("close_range {first} {last}"))
+    }
+    fn fd_limit(&self) -> u64 {
+        self.fd_limit
     }
     fn mount(
         &self,
@@ -256,16 +261,29 @@ fn setup_mounts_then_pivots_then_names_the_host() {
     setup(&k, &plan, &FDS).unwrap();
     let names = k.names();
     assert_eq!(
-        names[..6],
-        ["umask", "dup", "dup", "dup", "close_other_fds", "mount"]
+        names[..7],
+        [
+            "umask",
+            "dup",
+            "dup",
+            "dup",
+            "close_range",
+            "close_range",
+            "mount"
+        ]
     );
     let calls = k.calls.borrow();
-    assert!(calls[5].starts_with("mount / "), "{}", calls[5]);
+    assert_eq!(
+        calls[4..6],
+        ["close_range 3 12", "close_range 15 4294967295"],
+        "everything but the error and start pipes"
+    );
+    assert!(calls[6].starts_with("mount / "), "{}", calls[6]);
     let root = dir.path().to_string_lossy().into_owned();
     assert!(
-        calls[6].starts_with(&format!("mount {root} {root}")),
+        calls[7].starts_with(&format!("mount {root} {root}")),
         "{}",
-        calls[6]
+        calls[7]
     );
     let pivot = names.iter().position(|n| n == "pivot_root").unwrap();
     assert_eq!(calls[pivot - 1], format!("chdir {root}"));
@@ -348,7 +366,8 @@ fn a_terminal_is_made_in_the_container_after_pivot_root() {
     setup(&k, &plan, &fds).unwrap();
     let calls = k.calls.borrow();
     assert!(
-        calls.contains(&"close_other_fds [13, 14, 15]".to_string()),
+        calls.contains(&"close_range 16 4294967295".to_string())
+            && !calls.iter().any(|c| c.starts_with("close_range 15")),
         "the console socket survives: {calls:?}"
     );
     let pty = calls.iter().position(|c| c == "open_pty").unwrap();
@@ -472,4 +491,47 @@ fn finish_stops_at_the_first_failure() {
     let f = finish(&k, &plan, &[], &[]);
     assert_eq!(f.stage, Stage::Setuid);
     assert!(!k.names().contains(&"execve".to_string()));
+}
+
+#[test]
+fn without_close_range_fds_are_closed_one_by_one() {
+    let (_dir, plan) = plan(RunOptions::default());
+    let k = Recorder {
+        fail: Some(("close_range", libc::ENOSYS)),
+        fd_limit: 20,
+        ..Default::default()
+    };
+    setup(&k, &plan, &FDS).unwrap();
+    let calls = k.calls.borrow();
+    let closed: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| c.strip_prefix("close "))
+        .collect();
+    // Every fd below the limit but the kept pipes (13, 14).
+    let want: Vec<String> = (3..20)
+        .filter(|fd| ![13, 14].contains(fd))
+        .map(|fd| fd.to_string())
+        .collect();
+    assert_eq!(closed, want);
+    let first_mount = calls.iter().position(|c| c.starts_with("mount")).unwrap();
+    let last_close = calls.iter().rposition(|c| c.starts_with("close ")).unwrap();
+    assert!(
+        last_close < first_mount,
+        "closed before anything else: {calls:?}"
+    );
+}
+
+#[test]
+fn without_close_range_an_fd_limit_too_high_to_walk_fails_the_start() {
+    let (_dir, plan) = plan(RunOptions::default());
+    let k = Recorder {
+        fail: Some(("close_range", libc::ENOSYS)),
+        fd_limit: 1 << 30,
+        ..Default::default()
+    };
+    let f = setup(&k, &plan, &FDS).unwrap_err();
+    assert_eq!((f.stage, f.errno), (Stage::CloseFds, libc::ENOSYS));
+    assert_eq!(Stage::from_u32(Stage::CloseFds as u32), Stage::CloseFds);
+    assert_eq!(f.stage.name(), "closing the file descriptors it inherited");
+    assert!(!k.names().contains(&"mount".to_string()), "nothing after");
 }

@@ -56,8 +56,12 @@ pub(crate) trait Kernel {
     fn umask(&self, mode: libc::mode_t);
     /// dup2, or clearing FD_CLOEXEC when `fd == target`.
     fn dup_to(&self, fd: RawFd, target: RawFd) -> Result<(), Errno>;
-    /// Close every fd from 3 up except those in `keep` (negative ones are ignored).
-    fn close_other_fds(&self, keep: &[RawFd]);
+    /// `close_range(first, last, 0)`: close every fd in `first..=last`.
+    fn close_range(&self, first: u32, last: u32) -> Result<(), Errno>;
+    /// The highest number an fd of ours can have, plus one: the larger of
+    /// the soft and hard `RLIMIT_NOFILE` (fds are numbered below the soft
+    /// limit in force when they were opened).
+    fn fd_limit(&self) -> u64;
     fn mount(
         &self,
         source: Option<&CStr>,
@@ -183,25 +187,21 @@ impl Kernel for LibcKernel {
         ok(unsafe { libc::dup2(fd, target) }.into())
     }
 
-    fn close_other_fds(&self, keep: &[RawFd]) {
-        let close = |first: u32, last: u32| {
-            if first <= last {
-                // SAFETY: see above; closing fds of our own, private table.
-                unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
-            }
+    fn close_range(&self, first: u32, last: u32) -> Result<(), Errno> {
+        // SAFETY: see above; closing fds of our own, private table.
+        ok(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) })
+    }
+
+    fn fd_limit(&self) -> u64 {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
         };
-        // The gaps between the kept fds, lowest first; no allocation.
-        let mut next = 3u32;
-        while let Some(k) = keep
-            .iter()
-            .filter_map(|&fd| u32::try_from(fd).ok())
-            .filter(|&fd| fd >= next)
-            .min()
-        {
-            close(next, k.saturating_sub(1));
-            next = k + 1;
+        // SAFETY: see above; `limit` is ours.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } < 0 {
+            return u64::MAX;
         }
-        close(next, u32::MAX);
+        limit.rlim_cur.max(limit.rlim_max)
     }
 
     fn mount(

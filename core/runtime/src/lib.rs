@@ -4,7 +4,9 @@
 //! and user) and carries a spec out ([`Container`]): PID, mount, UTS, IPC,
 //! network and cgroup namespaces, the root file system and its mounts,
 //! `pivot_root`, limits, user, capabilities, seccomp, exec; and the verbs
-//! on a running container's processes: [`exec`] one more, [`top`] list them.
+//! on a running container's processes: [`exec`] one more (joining a
+//! [`ContainerInit`], the init by a pidfd verified to be the container's),
+//! [`top`] list them.
 //! With `process.terminal` the init gets a pty of the container's own
 //! devpts, whose master the caller takes ([`Container::take_terminal`]);
 //! [`attach`] is the protocol a monitor serves it by.
@@ -31,6 +33,7 @@ pub mod attach;
 mod caps;
 mod console;
 mod container;
+mod container_init;
 pub mod devices;
 mod error;
 mod etc;
@@ -51,6 +54,7 @@ mod user;
 
 pub use console::resize_terminal;
 pub use container::{Container, ExitStatus, Stdio};
+pub use container_init::ContainerInit;
 pub use error::RuntimeError;
 pub use exec::{ExecOptions, exec, merge_env};
 pub use spec::{

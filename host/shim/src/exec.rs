@@ -1,16 +1,19 @@
 //! `berth-shim exec`: one process run inside a running container, for
 //! `berth exec` and health checks. A helper process of its own because
 //! joining a mount namespace needs a single-threaded caller, which berthd
-//! is not. It opens the container's `cgroup.procs` files, then
-//! `berth_runtime::exec` does the rest; its exit code is the command's (126/127 when the
-//! command could not run, as `docker exec`).
+//! is not. It takes the container's init by a pidfd checked to be the
+//! container's (the pid file may name a process that took a dead init's
+//! number: see `berth_runtime::ContainerInit`), opens the container's
+//! `cgroup.procs` files, then `berth_runtime::exec` does the rest; its exit
+//! code is the command's (126/127 when the command could not run, as
+//! `docker exec`).
 
 use std::path::Path;
 
 use anyhow::Context;
 use berth_cgroups::Layout;
 use berth_runtime::shim_files::{ExecConfig, ShimConfig};
-use berth_runtime::{ExecOptions, RuntimeError};
+use berth_runtime::{ContainerInit, ExecOptions, RuntimeError};
 
 /// Run `config` in the container of `dir`; returns the exit code to exit with.
 pub fn exec(dir: &Path, config: &ExecConfig) -> i32 {
@@ -51,6 +54,7 @@ fn exec_inner(dir: &Path, config: &ExecConfig) -> anyhow::Result<i32> {
     );
     // Opened here, where the cgroup files are the host's; only the command
     // joins, so this helper never counts against the container's limits.
+    let init = ContainerInit::open(pid, cgroup.as_ref(), &spec)?;
     let mut procs = Vec::new();
     for dir in cgroup.paths() {
         let path = dir.join("cgroup.procs");
@@ -69,6 +73,6 @@ fn exec_inner(dir: &Path, config: &ExecConfig) -> anyhow::Result<i32> {
         tty: config.tty,
         interactive: config.interactive,
     };
-    let status = berth_runtime::exec(pid, &spec, &opts, &procs)?;
+    let status = berth_runtime::exec(&init, &spec, &opts, &procs)?;
     Ok(status.code())
 }

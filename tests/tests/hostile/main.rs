@@ -10,3 +10,5 @@ mod devices;
 mod control_auth;
 mod registry_names;
 mod paths;
+mod cp;
+mod joins;

@@ -1,7 +1,15 @@
 //! `berth cp`: files between a container and here, as tar streams
 //! (`GET/PUT /v1/containers/{id}/archive`), with Docker's naming rules:
 //! into an existing directory the source keeps its name, otherwise it is
-//! copied as the destination. `-` is a tar on stdin or stdout.
+//! copied as the destination. `-` is a tar on stdin or stdout, as it is.
+//!
+//! What comes out of a container is the container's to choose, and this
+//! command usually runs as root: extracted here, a setuid file would be a
+//! setuid-root program and a device node a door to a host disk, for any
+//! local user. So setuid and setgid bits are dropped (the sticky bit and
+//! the rest of the mode stay), files are owned by whoever runs the copy
+//! (Docker's default; Docker's `-a` is not offered), and device nodes,
+//! FIFOs and hard links are skipped; the command says which.
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
@@ -91,18 +99,74 @@ async fn from_container(
                 .with_context(|| format!("{} names no file", dest.display()))?;
             (parent.to_path_buf(), Some(name.to_os_string()))
         };
-        unpack(reader, &base, rename.as_deref())
+        let report = unpack(reader, &base, rename.as_deref())?;
+        report.tell();
+        Ok(())
     })
     .await??;
     Ok(())
 }
 
-/// Unpack a tar below `base`, never through a symlink and never above it.
+/// What [`unpack`] did not copy as it was.
+#[derive(Debug, Default)]
+struct Report {
+    /// Entries not extracted, with what they were.
+    skipped: Vec<(PathBuf, String)>,
+    /// Files and directories extracted without their setuid/setgid bits.
+    stripped: Vec<PathBuf>,
+}
+
+impl Report {
+    /// On stderr, so that stdout stays clean for scripts.
+    fn tell(&self) {
+        if !self.skipped.is_empty() {
+            eprintln!(
+                "berth cp: skipped {} entries that are not recreated on the host:",
+                self.skipped.len()
+            );
+            for (path, what) in &self.skipped {
+                eprintln!("  {} ({what})", path.display());
+            }
+        }
+        if !self.stripped.is_empty() {
+            eprintln!("berth cp: dropped the setuid/setgid bits of:");
+            for path in &self.stripped {
+                eprintln!("  {}", path.display());
+            }
+        }
+    }
+}
+
+/// Why the entry of `header` is not extracted here, if it is not.
+fn refused(header: &tar::Header) -> Option<String> {
+    use tar::EntryType;
+    let device = |what: &str| match (header.device_major(), header.device_minor()) {
+        (Ok(Some(major)), Ok(Some(minor))) => format!("{what} {major}:{minor}"),
+        _ => what.to_string(),
+    };
+    match header.entry_type() {
+        EntryType::Regular
+        | EntryType::Continuous
+        | EntryType::GNUSparse
+        | EntryType::Directory
+        | EntryType::Symlink => None,
+        EntryType::Block => Some(device("block device")),
+        EntryType::Char => Some(device("character device")),
+        EntryType::Fifo => Some("FIFO".into()),
+        // berthd never sends one; a link to a host path would be followed.
+        EntryType::Link => Some("hard link".into()),
+        other => Some(format!("tar entry type {:?}", other.as_byte() as char)),
+    }
+}
+
+/// Unpack a tar below `base`, never through a symlink and never above it,
+/// without setuid/setgid bits, device nodes, FIFOs or hard links.
 fn unpack(
     reader: impl std::io::Read,
     base: &Path,
     rename: Option<&std::ffi::OsStr>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Report> {
+    let mut report = Report::default();
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries()? {
         let mut entry = entry?;
@@ -117,6 +181,10 @@ fn unpack(
             }
         }
         if rel.as_os_str().is_empty() {
+            continue;
+        }
+        if let Some(what) = refused(entry.header()) {
+            report.skipped.push((rel, what));
             continue;
         }
         let mut walked = base.to_path_buf();
@@ -138,12 +206,21 @@ fn unpack(
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
         entry.set_preserve_permissions(true);
+        entry.set_mask(SETID);
+        if entry.header().entry_type() != tar::EntryType::Symlink
+            && entry.header().mode().is_ok_and(|m| m & SETID != 0)
+        {
+            report.stripped.push(rel.clone());
+        }
         entry
             .unpack(&target)
             .with_context(|| format!("writing {}", target.display()))?;
     }
-    Ok(())
+    Ok(report)
 }
+
+/// The setuid and setgid bits.
+const SETID: u32 = 0o6000;
 
 /// A `Write` that feeds the request body.
 struct ChannelWriter(mpsc::Sender<Result<Bytes, std::io::Error>>);
@@ -258,6 +335,69 @@ async fn into_container(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(t: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, mode: u32) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_size(0);
+        if kind == tar::EntryType::Block {
+            h.set_device_major(7).expect("major");
+            h.set_device_minor(0).expect("minor");
+        }
+        if kind == tar::EntryType::Link {
+            h.set_link_name("/etc/passwd").expect("link");
+        }
+        t.append_data(&mut h, name, std::io::empty())
+            .expect("append");
+    }
+
+    #[test]
+    fn unpacking_drops_setid_bits_and_skips_what_is_not_a_plain_file() {
+        use std::os::unix::fs::MetadataExt;
+        use tar::EntryType;
+        let mut t = tar::Builder::new(Vec::new());
+        entry(&mut t, "x", EntryType::Directory, 0o2755);
+        entry(&mut t, "x/suid", EntryType::Regular, 0o4755);
+        entry(&mut t, "x/sticky", EntryType::Directory, 0o1777);
+        entry(&mut t, "x/plain", EntryType::Regular, 0o640);
+        entry(&mut t, "x/blk", EntryType::Block, 0o660);
+        entry(&mut t, "x/fifo", EntryType::Fifo, 0o644);
+        entry(&mut t, "x/passwd", EntryType::Link, 0o644);
+        let archive = t.into_inner().expect("tar");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let report = unpack(&archive[..], dir.path(), Some("y".as_ref())).expect("unpack");
+        let mode = |p: &str| {
+            std::fs::symlink_metadata(dir.path().join(p))
+                .expect(p)
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("y"), 0o755);
+        assert_eq!(mode("y/suid"), 0o755);
+        assert_eq!(mode("y/sticky"), 0o1777);
+        assert_eq!(mode("y/plain"), 0o640);
+        for gone in ["y/blk", "y/fifo", "y/passwd"] {
+            assert!(!dir.path().join(gone).exists(), "{gone}");
+        }
+        let skipped: Vec<(String, &str)> = report
+            .skipped
+            .iter()
+            .map(|(p, w)| (p.display().to_string(), w.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("y/blk".to_string(), "block device 7:0"),
+                ("y/fifo".to_string(), "FIFO"),
+                ("y/passwd".to_string(), "hard link"),
+            ]
+        );
+        assert_eq!(
+            report.stripped,
+            [PathBuf::from("y"), PathBuf::from("y/suid")]
+        );
+    }
 
     #[test]
     fn container_paths() {

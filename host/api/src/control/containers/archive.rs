@@ -3,8 +3,13 @@
 //!
 //! Paths are resolved with `openat2(RESOLVE_IN_ROOT)` under the
 //! container's root — `/proc/PID/root` while it runs (its volumes and
-//! tmpfs included), else the mounted rootfs, or a bind mount's source for
-//! paths under one — so no symlink or `..` leads out. Extraction goes
+//! tmpfs included), opened through the init's pidfd once it is checked to
+//! be the container's (the recorded pid may have been reused by a host
+//! process), else the mounted rootfs, or a bind mount's source for paths
+//! under one — so no symlink or `..` leads out. Nothing is copied into a
+//! path under a read-only mount (or a `--read-only` root outside any
+//! mount): for a stopped container berthd writes to a bind's source
+//! itself, where no mount flag would stop it. Extraction goes
 //! through `berth_layer::apply`, which walks every entry from the target
 //! directory without following symlinks and refuses `..` and absolute
 //! names: a hostile tar writes nothing outside. Copying out walks by
@@ -28,7 +33,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::record::{ContainerRecord, Status, find, status_of};
+use super::record::{ContainerRecord, Status, find, load_spec, running_init, status_of};
 use crate::control::{ControlError, Shared};
 
 #[derive(Debug, Deserialize, Default)]
@@ -40,8 +45,18 @@ pub struct ArchiveQuery {
     pub stat: bool,
 }
 
-/// Where `path` lives on the host: a root directory and the path under it.
-fn locate(record: &ContainerRecord, path: &str) -> Result<(PathBuf, String), ControlError> {
+/// Where a container path lives on the host.
+struct Located {
+    /// The root it resolves under, as an `O_PATH` directory.
+    root: OwnedFd,
+    /// The path under `root`.
+    rel: String,
+    /// Why nothing may be written there, if so.
+    read_only: Option<String>,
+}
+
+/// Where `path` lives on the host. Blocking.
+fn locate(record: &ContainerRecord, path: &str) -> Result<Located, ControlError> {
     if !path.starts_with('/') {
         return Err(ControlError::bad_request(format!(
             "{path:?} is not absolute: give the path inside the container starting with /"
@@ -51,7 +66,16 @@ fn locate(record: &ContainerRecord, path: &str) -> Result<(PathBuf, String), Con
         return Err(ControlError::bad_request("the path contains a NUL byte"));
     }
     if let Status::Running { pid } = status_of(&record.dir) {
-        return Ok((PathBuf::from(format!("/proc/{pid}/root")), path.to_string()));
+        let spec = load_spec(record)?;
+        let init = running_init(record, pid, &spec)?;
+        let root = init
+            .root()
+            .map_err(|e| ControlError::internal(format!("container {}: {e}", record.name)))?;
+        return Ok(Located {
+            root,
+            rel: path.to_string(),
+            read_only: read_only_reason(&spec, path),
+        });
     }
     // A stopped container: its rootfs stays mounted until rm; volumes and
     // bind mounts are found through the runtime spec.
@@ -78,19 +102,58 @@ fn locate(record: &ContainerRecord, path: &str) -> Result<(PathBuf, String), Con
             best = Some((source.clone(), format!("/{rest}"), dest.len()));
         }
     }
-    Ok(match best {
+    let (root, rel) = match best {
         Some((root, rel, _)) => (root, rel),
         None => (record.dir.join("rootfs"), path.to_string()),
+    };
+    let root = rustix::fs::open(
+        &root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        ControlError::internal(format!(
+            "opening the file system of container {}: {e}",
+            record.name
+        ))
+    })?;
+    Ok(Located {
+        root,
+        rel,
+        read_only: spec.as_ref().and_then(|s| read_only_reason(s, path)),
     })
 }
 
-/// Open `rel` under `root` as if `root` were `/` (O_PATH, final symlink not followed).
-fn resolve(root: &Path, rel: &str, follow_last: bool) -> Result<OwnedFd, std::io::Error> {
-    let dir = rustix::fs::open(
-        root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+/// Why `path` may not be written, by the spec: the mount it is under is
+/// read-only (`-v …:ro`, a read-only `/sys`), or, under no mount, the root
+/// file system is (`--read-only`). As Docker, by the path as given.
+fn read_only_reason(spec: &oci_spec::runtime::Spec, path: &str) -> Option<String> {
+    let path = Path::new(path);
+    let under = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| path.starts_with(m.destination()))
+        .max_by_key(|m| m.destination().as_os_str().len());
+    match under {
+        Some(m) => m.options().iter().flatten().any(|o| o == "ro").then(|| {
+            format!(
+                "{} is a read-only mount (mounted volume is marked read-only)",
+                m.destination().display()
+            )
+        }),
+        None => spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+            .then(|| "the container's root file system is read-only (--read-only)".to_string()),
+    }
+}
+
+/// Open `rel` under `root` as if `root` were `/` (O_PATH, final symlink
+/// not followed unless `follow_last`).
+fn resolve(root: &OwnedFd, rel: &str, follow_last: bool) -> Result<OwnedFd, std::io::Error> {
     let rel = rel.trim_start_matches('/');
     let rel = if rel.is_empty() { "." } else { rel };
     let mut flags = OFlags::PATH | OFlags::CLOEXEC;
@@ -99,7 +162,7 @@ fn resolve(root: &Path, rel: &str, follow_last: bool) -> Result<OwnedFd, std::io
     }
     loop {
         match rustix::fs::openat2(
-            &dir,
+            root,
             rel,
             flags,
             Mode::empty(),
@@ -194,8 +257,17 @@ pub(crate) async fn get_archive(
     Query(q): Query<ArchiveQuery>,
 ) -> Result<Response, ControlError> {
     let record = find(&app, &key)?;
-    let (root, rel) = locate(&record, &q.path)?;
-    let fd = match resolve(&root, &rel, false) {
+    let (record, resolved) = {
+        let path = q.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let at = locate(&record, &path)?;
+            let resolved = resolve(&at.root, &at.rel, false);
+            Ok::<_, ControlError>((record, resolved))
+        })
+        .await
+        .map_err(ControlError::internal)??
+    };
+    let fd = match resolved {
         Ok(fd) => fd,
         Err(e) if q.stat && e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(
@@ -247,8 +319,26 @@ pub(crate) async fn put_archive(
     body: Body,
 ) -> Result<impl IntoResponse, ControlError> {
     let record = find(&app, &key)?;
-    let (root, rel) = locate(&record, &q.path)?;
-    let fd = resolve(&root, &rel, true).map_err(|e| not_found(&record, &q.path, &e))?;
+    let (record, at) = {
+        let path = q.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let at = locate(&record, &path)?;
+            Ok::<_, ControlError>((record, at))
+        })
+        .await
+        .map_err(ControlError::internal)??
+    };
+    if let Some(reason) = &at.read_only {
+        return Err(ControlError::new(
+            StatusCode::FORBIDDEN,
+            "read_only",
+            format!(
+                "cannot copy into {} of container {}: {reason}",
+                q.path, record.name
+            ),
+        ));
+    }
+    let fd = resolve(&at.root, &at.rel, true).map_err(|e| not_found(&record, &q.path, &e))?;
     let meta = rustix::fs::fstat(&fd).map_err(|e| ControlError::internal(e.to_string()))?;
     if rustix::fs::FileType::from_raw_mode(meta.st_mode) != rustix::fs::FileType::Directory {
         return Err(ControlError::bad_request(format!(

@@ -12,7 +12,10 @@ use serde::Deserialize;
 use super::create::RunRequest;
 use berth_runtime::shim_files::{LogOptions, MANUAL_STOP, ShimConfig};
 
-use super::record::{ContainerRecord, Status, find, restart_count, shim_alive, status_of, tree};
+use super::record::{
+    ContainerRecord, Status, find, load_spec, restart_count, running_init, shim_alive, status_of,
+    tree,
+};
 use crate::control::{ControlApp, ControlError, Shared};
 
 pub(crate) fn shim_config(
@@ -98,9 +101,12 @@ pub(crate) async fn wait_exit(dir: &Path, timeout: Option<Duration>) -> Status {
     }
 }
 
+/// Signal the container's init, through its pidfd once it is checked to
+/// be the container's: the recorded pid may name a host process by now.
 fn signal(record: &ContainerRecord, sig: Signal) -> Result<(), ControlError> {
     match status_of(&record.dir) {
-        Status::Running { pid } => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+        Status::Running { pid } => running_init(record, pid, &load_spec(record)?)?
+            .signal(sig)
             .map_err(|e| {
                 ControlError::internal(format!("signalling container {}: {e}", record.name))
             }),
@@ -119,9 +125,9 @@ pub(crate) async fn cleanup(app: &ControlApp, record: &ContainerRecord, volumes:
         if let Err(e) = mark_manual_stop(record) {
             tracing::warn!(container = %record.id, error = %e, "removing a running container");
         }
-        if let Status::Running { pid } = status_of(&record.dir) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-        }
+        // A pid that is not the container's any more is left alone: the
+        // cgroup's removal below kills whatever is left of the container.
+        let _ = signal(record, Signal::SIGKILL);
         wait_exit(&record.dir, Some(Duration::from_secs(10))).await;
     }
     app.ports.close(&record.id);

@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use berth_runtime::shim_files::{RestartPolicy, read_exit, read_restart_state};
+use berth_runtime::{ContainerInit, RuntimeError};
 
 use crate::control::{ControlApp, ControlError};
 
@@ -122,6 +124,35 @@ pub fn status_of(dir: &Path) -> Status {
         },
         (None, false) => Status::Created,
     }
+}
+
+/// The runtime spec the container was created with. Blocking.
+pub(crate) fn load_spec(record: &ContainerRecord) -> Result<oci_spec::runtime::Spec, ControlError> {
+    oci_spec::runtime::Spec::load(record.dir.join("config.json")).map_err(|e| {
+        ControlError::internal(format!(
+            "reading the runtime spec of container {}: {e}",
+            record.name
+        ))
+    })
+}
+
+/// The running container's init, whose pid the shim recorded as `pid`, by
+/// a pidfd checked to be the container's (the number may name a host
+/// process by now: see `berth_runtime::ContainerInit`). Blocking.
+pub(crate) fn running_init(
+    record: &ContainerRecord,
+    pid: i32,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<ContainerInit, ControlError> {
+    let cgroup = super::resources::cgroup(record)?;
+    ContainerInit::open(pid, cgroup.as_ref(), spec).map_err(|e| match e {
+        RuntimeError::NotTheContainer { .. } => ControlError::new(
+            StatusCode::CONFLICT,
+            "not_running",
+            format!("container {}: {e}", record.name),
+        ),
+        other => ControlError::internal(format!("container {}: {other}", record.name)),
+    })
 }
 
 /// The container's output so far: (stdout, stderr).

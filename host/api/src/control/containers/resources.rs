@@ -20,7 +20,7 @@ pub(crate) fn remove_stale_cgroup(record: &ContainerRecord) {
 }
 
 /// The cgroup the shim made for this container.
-fn cgroup(record: &ContainerRecord) -> Result<Box<dyn CgroupManager>, ControlError> {
+pub(crate) fn cgroup(record: &ContainerRecord) -> Result<Box<dyn CgroupManager>, ControlError> {
     let layout = Layout::detect().map_err(ControlError::internal)?;
     Ok(berth_cgroups::manager_for(
         &layout,

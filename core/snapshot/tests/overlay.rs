@@ -39,13 +39,19 @@ fn mounts_have_the_documented_shape() {
     let m = snap.prepare("lone", None, Labels::new()).unwrap();
     assert_eq!(
         (m[0].fs_type.as_str(), m[0].options.as_slice()),
-        ("bind", &["rbind".to_string(), "rw".into()][..])
+        (
+            "bind",
+            &["rbind".to_string(), "rw".into(), "nosuid".into(), "nodev".into()][..]
+        )
     );
     snap.commit("c1", "lone", Labels::new()).unwrap();
     let m = snap.view("v1", Some("c1"), Labels::new()).unwrap();
     assert_eq!(
         (m[0].fs_type.as_str(), m[0].options.as_slice()),
-        ("bind", &["rbind".to_string(), "ro".into()][..])
+        (
+            "bind",
+            &["rbind".to_string(), "ro".into(), "nosuid".into(), "nodev".into()][..]
+        )
     );
     let m = snap.prepare("a", Some("c1"), Labels::new()).unwrap();
     assert_eq!(m[0].fs_type, "overlay");

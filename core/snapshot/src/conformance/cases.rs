@@ -460,3 +460,32 @@ pub fn concurrent_prepare_and_remove(make: Make<'_>) {
     s.remove("contended").unwrap();
     s.remove("base").unwrap();
 }
+
+/// Every mount a snapshotter returns is `nosuid,nodev` on the host: what a
+/// container or an image puts in a snapshot (a setuid-root shell, a node
+/// for a host disk) must give nobody on the host anything. The runtime
+/// gives the container's own copy of its root mount those back.
+pub fn mounts_are_nosuid_nodev(make: Make<'_>) {
+    let f = Fixture::new(make);
+    f.layer("one", None, |d| fs::write(d.join("a"), "a").unwrap());
+    f.layer("two", Some("one"), |d| fs::write(d.join("b"), "b").unwrap());
+    let cases = [
+        ("empty-active", f.snap().prepare("empty-active", None, Labels::new())),
+        ("child-active", f.snap().prepare("child-active", Some("two"), Labels::new())),
+        ("one-view", f.snap().view("one-view", Some("one"), Labels::new())),
+        ("two-view", f.snap().view("two-view", Some("two"), Labels::new())),
+        ("empty-view", f.snap().view("empty-view", None, Labels::new())),
+    ];
+    for (key, mounts) in cases {
+        let m = f.mount(&mounts.unwrap(), key);
+        let options = super::mount_options(&m.path)
+            .unwrap_or_else(|| panic!("{key}: no mount at {}", m.path.display()));
+        for flag in ["nosuid", "nodev"] {
+            assert!(
+                options.split(',').any(|o| o == flag),
+                "{key} is mounted {options}, without {flag}"
+            );
+        }
+        m.unmount();
+    }
+}

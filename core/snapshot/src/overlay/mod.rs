@@ -168,11 +168,19 @@ impl OverlaySnapshotter {
     fn mounts_of(&self, key: &str, rec: &Record) -> Result<Vec<Mount>, SnapshotError> {
         let own = self.dir(rec.id);
         let lowers = self.lower_dirs(key, rec.parent.clone())?;
+        // Nothing on a snapshot is ever run or opened by the host: a
+        // setuid file or a device node a container or an image planted
+        // stays inert for local users, whatever reaches the mount.
         let bind = |source: PathBuf, mode: &str| Mount {
             fs_type: "bind".into(),
             source,
             target: None,
-            options: vec!["rbind".into(), mode.into()],
+            options: vec![
+                "rbind".into(),
+                mode.into(),
+                "nosuid".into(),
+                "nodev".into(),
+            ],
         };
         let lowerdir = || {
             let list: Vec<String> = lowers
@@ -182,6 +190,7 @@ impl OverlaySnapshotter {
             format!("lowerdir={}", list.join(":"))
         };
         let overlay = |mut options: Vec<String>| {
+            options.extend(["nosuid".into(), "nodev".into()]);
             if self.index_off {
                 options.push("index=off".into());
             }

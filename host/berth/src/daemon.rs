@@ -52,8 +52,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = Config::load(args.config.as_deref())?;
-    std::fs::create_dir_all(&args.root)
-        .with_context(|| format!("creating --root {}", args.root.display()))?;
+    let root = args.root.clone();
+    tokio::task::spawn_blocking(move || crate::root_dir::prepare(&root))
+        .await
+        .context("preparing --root")??;
     let client_config = ClientConfig {
         insecure_registries: config.client.insecure_registries.clone(),
         ..ClientConfig::default()

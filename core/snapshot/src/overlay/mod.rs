@@ -44,7 +44,13 @@ impl OverlaySnapshotter {
             return Err(SnapshotError::UnusableRoot { path: root });
         }
         let snapshots = root.join("snapshots");
-        std::fs::create_dir_all(&snapshots)
+        // Private: an upper dir holds what a container wrote, setuid files
+        // and device nodes included, on the host's file system. Only the
+        // `fs` dirs below keep the mode the container's root needs.
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&snapshots)
             .map_err(SnapshotError::io("create directory", &snapshots))?;
         disk::check_d_type(&root)?;
         let meta = state.json_tree("snapshots")?;
@@ -175,12 +181,7 @@ impl OverlaySnapshotter {
             fs_type: "bind".into(),
             source,
             target: None,
-            options: vec![
-                "rbind".into(),
-                mode.into(),
-                "nosuid".into(),
-                "nodev".into(),
-            ],
+            options: vec!["rbind".into(), mode.into(), "nosuid".into(), "nodev".into()],
         };
         let lowerdir = || {
             let list: Vec<String> = lowers

@@ -172,7 +172,12 @@ async fn await_created(dir: &Path) -> Status {
 /// No pre_exec hook, so the spawn is a posix_spawn, cheap whatever the
 /// daemon's address space.
 fn spawn_shim(app: &ControlApp, dir: &Path) -> Result<(), ControlError> {
-    let log = std::fs::File::create(dir.join("shim.log")).map_err(ControlError::internal)?;
+    let log = berth_runtime::shim_files::private_file()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.join("shim.log"))
+        .map_err(ControlError::internal)?;
     let mut cmd = tokio::process::Command::new(&app.shim);
     cmd.arg("--dir")
         .arg(dir)

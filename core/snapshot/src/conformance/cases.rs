@@ -469,14 +469,18 @@ pub fn mounts_are_nosuid_nodev(make: Make<'_>) {
     let f = Fixture::new(make);
     f.layer("one", None, |d| fs::write(d.join("a"), "a").unwrap());
     f.layer("two", Some("one"), |d| fs::write(d.join("b"), "b").unwrap());
-    let cases = [
-        ("empty-active", f.snap().prepare("empty-active", None, Labels::new())),
-        ("child-active", f.snap().prepare("child-active", Some("two"), Labels::new())),
-        ("one-view", f.snap().view("one-view", Some("one"), Labels::new())),
-        ("two-view", f.snap().view("two-view", Some("two"), Labels::new())),
-        ("empty-view", f.snap().view("empty-view", None, Labels::new())),
-    ];
-    for (key, mounts) in cases {
+    for (key, parent, view) in [
+        ("empty-active", None, false),
+        ("child-active", Some("two"), false),
+        ("one-view", Some("one"), true),
+        ("two-view", Some("two"), true),
+        ("empty-view", None, true),
+    ] {
+        let mounts = if view {
+            f.snap().view(key, parent, Labels::new())
+        } else {
+            f.snap().prepare(key, parent, Labels::new())
+        };
         let m = f.mount(&mounts.unwrap(), key);
         let options = super::mount_options(&m.path)
             .unwrap_or_else(|| panic!("{key}: no mount at {}", m.path.display()));

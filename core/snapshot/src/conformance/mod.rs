@@ -169,8 +169,7 @@ pub(crate) fn mount_options(path: &Path) -> Option<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .ok()?
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some(target.as_ref()))
-        .last()
+        .rfind(|l| l.split(' ').nth(4) == Some(target.as_ref()))
         .and_then(|l| l.split(' ').nth(5).map(str::to_owned))
 }
 

@@ -145,6 +145,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     control::plugins::load_installed(&control_state)
         .map_err(|e| anyhow::anyhow!("loading installed plugins: {e}"))?;
     control::plugins::rewire(&control_state);
+    // Before anything reads the containers back: a create a killed berthd
+    // left half done is undone (or its shim told to give up).
+    control::containers::clean_abandoned(&control_state).await;
     control::containers::reopen_all(&control_state).await;
     let tcp_control = match args
         .control_listen

@@ -6,3 +6,6 @@
 //!
 //! One module per class of attacker input. `SECURITY.md` maps each promise
 //! berth makes to the tests here that hold it.
+
+mod abandoned;
+mod local_user;

@@ -18,6 +18,31 @@ use berth_e2e::containers::{BUSYBOX, cgroups_of, import_busybox, mounts_under, p
 use berth_e2e::images::{dir_names, snapshot_ids};
 use berth_plugin_artifacts as wasm;
 
+/// Detaches whatever is still mounted under a daemon's root when a test
+/// ends, so that a failing test leaks no mount.
+struct DetachOnDrop(PathBuf);
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        for m in mounts_under(&self.0).iter().rev() {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+    }
+}
+
+/// A monitor this test started, killed when the test ends if it is still
+/// there (on failure it may wait on its FIFO for ever).
+struct Monitor(std::process::Child);
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Nothing of container `id` anywhere, and `ps -a` is empty.
 fn nothing_left(daemon: &Berthd, id: &str, snapshots_before: &std::collections::BTreeSet<String>) {
     assert_eq!(
@@ -63,6 +88,7 @@ fn wait_for_mounted_create(root: &Path) -> anyhow::Result<PathBuf> {
 #[test]
 fn berthd_killed_during_a_create_leaves_nothing_behind() -> anyhow::Result<()> {
     let mut daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    let _detach = DetachOnDrop(daemon.root.clone());
     import_busybox(&daemon)?;
     let before = snapshot_ids(&daemon.root);
     // A hook that holds the create for a minute, after the mount.
@@ -114,6 +140,7 @@ fn berthd_killed_during_a_create_leaves_nothing_behind() -> anyhow::Result<()> {
 #[test]
 fn a_record_whose_files_were_never_written_is_removed_at_start_up() -> anyhow::Result<()> {
     let mut daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    let _detach = DetachOnDrop(daemon.root.clone());
     import_busybox(&daemon)?;
     let before = snapshot_ids(&daemon.root);
     let id = daemon.berth_ok(&["create", "--network", "none", BUSYBOX, "true"])?;
@@ -135,6 +162,7 @@ fn a_record_whose_files_were_never_written_is_removed_at_start_up() -> anyhow::R
 #[test]
 fn a_monitor_left_waiting_for_its_go_is_told_there_is_none() -> anyhow::Result<()> {
     let mut daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    let _detach = DetachOnDrop(daemon.root.clone());
     import_busybox(&daemon)?;
     let before = snapshot_ids(&daemon.root);
     let id = daemon.berth_ok(&["create", "--network", "none", BUSYBOX, "sleep", "600"])?;
@@ -151,13 +179,15 @@ fn a_monitor_left_waiting_for_its_go_is_told_there_is_none() -> anyhow::Result<(
             .arg(dir.join("start")),
     )?;
     let shim = berth_e2e::bins::bin_dir()?.join("berth-shim");
-    let mut monitor = Command::new(shim)
-        .arg("--dir")
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut monitor = Monitor(
+        Command::new(shim)
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
     berth_e2e::net::wait_until(
         "the container to be created",
         Duration::from_secs(20),
@@ -168,7 +198,7 @@ fn a_monitor_left_waiting_for_its_go_is_told_there_is_none() -> anyhow::Result<(
     berth_e2e::net::wait_until("the container to be over", Duration::from_secs(20), || {
         Ok(berth_e2e::containers::state_of(&daemon, &id)? == "exited")
     })?;
-    let _ = monitor.wait();
+    let _ = monitor.0.wait();
     let ps = daemon.berth_ok(&["ps", "-a"])?;
     assert!(ps.contains(&id[..12]), "{ps}");
     let inspect = berth_e2e::containers::inspect(&daemon, &id)?;

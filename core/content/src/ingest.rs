@@ -40,6 +40,7 @@ impl Ingest {
             .create(true)
             .read(true)
             .append(true)
+            .mode(crate::store::FILE_MODE)
             .open(&path)
             .await
             .map_err(ContentError::io("open upload", &path))?;

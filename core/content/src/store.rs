@@ -56,16 +56,28 @@ impl std::fmt::Debug for ContentStore {
 
 const ALGORITHMS: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
 
+/// The store holds what local users must not read (the blobs of private
+/// repositories, uploads in flight): its directories are 0700 and its
+/// files 0600 from their creation, whatever the umask.
+pub(crate) const DIR_MODE: u32 = 0o700;
+pub(crate) const FILE_MODE: u32 = 0o600;
+
+async fn create_private_dir(d: &Path) -> Result<(), ContentError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(d)
+        .await
+        .map_err(ContentError::io("create directory", d))
+}
+
 impl ContentStore {
     /// Open (creating if needed) the store at `root`, removing whatever a
     /// crash left in `tmp/`. Ingests are kept: they are resumable uploads.
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, ContentError> {
         let root = root.into();
         for alg in ALGORITHMS {
-            let d = root.join("blobs").join(alg.as_str());
-            fs::create_dir_all(&d)
-                .await
-                .map_err(ContentError::io("create directory", &d))?;
+            create_private_dir(&root.join("blobs").join(alg.as_str())).await?;
         }
         let tmp = root.join("tmp");
         if fs::try_exists(&tmp).await.unwrap_or(false) {
@@ -74,9 +86,7 @@ impl ContentStore {
                 .map_err(ContentError::io("clean up", &tmp))?;
         }
         for d in [tmp, root.join("ingest")] {
-            fs::create_dir_all(&d)
-                .await
-                .map_err(ContentError::io("create directory", &d))?;
+            create_private_dir(&d).await?;
         }
         Ok(ContentStore {
             root,
@@ -257,7 +267,12 @@ impl ContentStore {
         src: R,
         publish: Publish,
     ) -> Result<u64, ContentError> {
-        let f = File::create(tmp)
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(FILE_MODE)
+            .open(tmp)
             .await
             .map_err(ContentError::io("create", tmp))?;
         let mut hasher = expected.algorithm().hasher();

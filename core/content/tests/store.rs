@@ -239,3 +239,31 @@ async fn delete() {
         Err(ContentError::NotFound(_))
     ));
 }
+
+/// Blobs and uploads are for berthd alone, whatever the umask: directories
+/// 0700, files 0600 (private repositories live here).
+#[tokio::test]
+async fn the_store_is_private_from_creation() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_d, s) = store().await;
+    let data = b"private layer".to_vec();
+    let d = sha256(&data);
+    s.write_blob(&d, Some(data.len() as u64), &data[..])
+        .await
+        .unwrap();
+    let mut ing = s.ingest("upload-1").await.unwrap();
+    ing.append(&b"half"[..]).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for dir in [
+        s.root().to_path_buf(),
+        s.root().join("blobs"),
+        s.root().join("blobs/sha256"),
+        s.root().join("ingest"),
+        s.root().join("tmp"),
+    ] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    for file in [s.blob_path(&d), s.root().join("ingest/upload-1")] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}

@@ -1,6 +1,8 @@
 //! The per-container `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`,
 //! written into a directory of the caller's and bind-mounted into the
-//! container, so the image's files are never changed.
+//! container, so the image's files are never changed. The directory is
+//! private like the rest of the container's; the files are 0644, as the
+//! container's users read them through their bind mounts.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +17,7 @@ pub(crate) fn write_etc_files(
     hostname: &str,
     extra_hosts: &[(String, String)],
 ) -> Result<Vec<(PathBuf, String)>, RuntimeError> {
-    std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+    crate::shim_files::create_private_dir(dir).map_err(io_err("creating", dir))?;
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",

@@ -18,7 +18,7 @@ pub(crate) enum Stage {
     Private,
     BindRoot,
     Step,
-    ReadOnlyRoot,
+    RootFlags,
     PivotRoot,
     Hostname,
     Cgroupns,
@@ -47,7 +47,7 @@ impl Stage {
             Private,
             BindRoot,
             Step,
-            ReadOnlyRoot,
+            RootFlags,
             PivotRoot,
             Hostname,
             Cgroupns,
@@ -78,7 +78,7 @@ impl Stage {
             Stage::Private => "making mounts private",
             Stage::BindRoot => "binding the root file system",
             Stage::Step => "mount",
-            Stage::ReadOnlyRoot => "making the root file system read-only",
+            Stage::RootFlags => "setting the root file system's mount flags",
             Stage::PivotRoot => "pivot_root",
             Stage::Hostname => "setting the hostname",
             Stage::Cgroupns => "creating the cgroup namespace",
@@ -176,11 +176,17 @@ pub(crate) fn setup<K: Kernel>(k: &K, plan: &Plan, fds: &ChildFds) -> Result<(),
         run_step(k, root, step).map_err(at(Stage::Step, i as u32))?;
     }
     k.close(root);
+    // The host mounts a root file system nosuid,nodev, so that what a
+    // container plants there is inert for local users (the CVE-2021-41091
+    // class); its own copy of that mount, in this namespace only, gets
+    // setuid and device files back, as a container expects (`su`, `ping`).
+    // A bind remount sets exactly the flags given, clearing the others.
+    let mut flags = libc::MS_BIND | libc::MS_REMOUNT;
     if plan.readonly_root {
-        let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
-        k.mount(Some(rootfs), rootfs, None, flags, None)
-            .map_err(at(Stage::ReadOnlyRoot, 0))?;
+        flags |= libc::MS_RDONLY;
     }
+    k.mount(Some(rootfs), rootfs, None, flags, None)
+        .map_err(at(Stage::RootFlags, 0))?;
     // pivot_root(".", ".") stacks the old root under the new one; the
     // detach then drops it without needing a directory for it.
     k.chdir(rootfs).map_err(at(Stage::PivotRoot, 0))?;

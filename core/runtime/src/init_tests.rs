@@ -354,6 +354,33 @@ fn a_masked_path_this_kernel_lacks_is_skipped() {
 }
 
 #[test]
+fn the_containers_own_root_mount_gets_setuid_and_devices_back_last() {
+    // The host's mount is nosuid,nodev; the last mount before pivot_root
+    // is a bind remount of the root with exactly the flags the container
+    // gets: none of those two, read-only only when asked.
+    for read_only in [false, true] {
+        let (dir, plan) = plan(RunOptions {
+            read_only,
+            ..RunOptions::default()
+        });
+        let k = Recorder::default();
+        setup(&k, &plan, &FDS).unwrap();
+        let calls = k.calls.borrow();
+        let root = dir.path().to_string_lossy().into_owned();
+        let pivot = calls.iter().position(|c| c == "pivot_root").unwrap();
+        let mut flags = libc::MS_BIND | libc::MS_REMOUNT;
+        if read_only {
+            flags |= libc::MS_RDONLY;
+        }
+        assert_eq!(
+            calls[pivot - 2],
+            format!("mount {root} {root}  {flags:#x}"),
+            "read_only = {read_only}"
+        );
+    }
+}
+
+#[test]
 fn a_terminal_is_made_in_the_container_after_pivot_root() {
     let (_dir, plan) = plan(RunOptions {
         tty: true,

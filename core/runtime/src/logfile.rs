@@ -16,7 +16,7 @@
 //! `container.log.1`, `.1` to `.2` and so on, and starts a new file; `.N`
 //! is the oldest.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -90,7 +90,10 @@ pub struct LogWriter {
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    crate::shim_files::private_file()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 impl LogWriter {
@@ -138,7 +141,11 @@ impl LogWriter {
         if self.opts.max_file <= 1 {
             // Replace the file in one rename, so a reader never finds none.
             let fresh = self.dir.join(format!("{LOG_FILE}.new"));
-            File::create(&fresh)?;
+            crate::shim_files::private_file()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&fresh)?;
             std::fs::rename(&fresh, &current)?;
         } else {
             for n in (1..self.opts.max_file - 1).rev() {
@@ -466,6 +473,30 @@ mod tests {
         assert_eq!(got[1], (b"two".to_vec(), false));
         assert_eq!(got[2], (vec![b'x'; MAX_LINE], true));
         assert_eq!(got[3], (b"xxx".to_vec(), true));
+    }
+
+    #[test]
+    fn log_files_are_private_through_rotations() {
+        // The output can hold secrets: no local user reads it, whatever
+        // the umask, in every file rotation makes.
+        use std::os::unix::fs::PermissionsExt;
+        for max_file in [1, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = LogOptions {
+                max_size: Some(100),
+                max_file,
+            };
+            let mut w = LogWriter::open(dir.path(), opts).unwrap();
+            for _ in 0..10 {
+                w.write(Stream::Stdout, b"a secret line", false, SystemTime::now())
+                    .unwrap();
+            }
+            for e in std::fs::read_dir(dir.path()).unwrap() {
+                let p = e.unwrap().path();
+                let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{} (max_file {max_file})", p.display());
+            }
+        }
     }
 
     #[test]

@@ -17,12 +17,37 @@
 //! - `container.log*` — the output, see [`crate::logfile`];
 //! - `attach.sock` — with `-i` or `-t`: the socket the shim serves attach
 //!   on (see [`crate::attach`]).
+//!
+//! The directory is the daemon's and the shim's alone: `config.json`
+//! carries the container's environment (secrets), the log its output. Its
+//! directories are made [`DIR_MODE`] and its files [`FILE_MODE`] whatever
+//! the umask; only the `etc/` files bind-mounted into the container stay
+//! readable by the container's users (see `crate::etc`).
 
+use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+/// The mode of the directories berth keeps for a container.
+pub const DIR_MODE: u32 = 0o700;
+/// The mode of the files berth keeps for a container.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Options that create a file as [`FILE_MODE`]; add the access wanted.
+pub fn private_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.mode(FILE_MODE);
+    o
+}
+
+/// Create `dir` and its missing parents as [`DIR_MODE`].
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)
+}
 
 /// The marker of a stop the user asked for.
 pub const MANUAL_STOP: &str = "manual-stop";
@@ -215,10 +240,15 @@ pub struct ExitRecord {
     pub error: Option<String>,
 }
 
-/// Write `bytes` to `path` so that a reader sees all or nothing.
+/// Write `bytes` to `path` so that a reader sees all or nothing; the file
+/// is [`FILE_MODE`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut f = private_file()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
@@ -258,6 +288,19 @@ pub struct ExecConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_files_and_dirs_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("containers/abc");
+        create_private_dir(&dir).unwrap();
+        write_atomic(&dir.join("shim.json"), b"{}").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&tmp.path().join("containers")), DIR_MODE);
+        assert_eq!(mode(&dir), DIR_MODE);
+        assert_eq!(mode(&dir.join("shim.json")), FILE_MODE);
+    }
 
     #[test]
     fn policies_parse_like_docker() {

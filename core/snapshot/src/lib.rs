@@ -32,8 +32,8 @@ mod snapshotter;
 
 pub use error::SnapshotError;
 pub use mount::{
-    MountCall, MountError, MountGuard, Mounter, NixMounter, mount_all, mount_all_with, plan,
-    unmount,
+    MountCall, MountError, MountGuard, Mounter, NixMounter, is_mounted, mount_all, mount_all_with,
+    plan, unmount,
 };
 pub use overlay::OverlaySnapshotter;
 pub use snapshotter::{Info, Kind, Labels, Mount, Snapshotter, Usage};

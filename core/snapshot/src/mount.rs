@@ -123,6 +123,16 @@ pub fn unmount(target: &Path) -> Result<(), MountError> {
         })
 }
 
+/// Whether something is mounted on `target` (exactly that path, as this
+/// process's mount table spells it).
+pub fn is_mounted(target: &Path) -> bool {
+    let target = target.to_string_lossy();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(target.as_ref()))
+}
+
 /// Like [`mount_all`] through any [`Mounter`]; returns the mounted targets,
 /// in mount order (unmount them in reverse).
 pub fn mount_all_with(

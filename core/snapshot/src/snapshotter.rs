@@ -78,6 +78,11 @@ pub struct Mount {
 /// - [`SnapshotError::FailedPrecondition`]: the parent is not committed,
 ///   committing something that is not active, removing a snapshot that has
 ///   children.
+///
+/// Every mount returned is `nosuid,nodev`: snapshots hold what images and
+/// containers wrote, which the host never runs a setuid file of nor opens a
+/// device node of. A runtime gives a container's own copy of its root
+/// mount those back, in the container's mount namespace only.
 pub trait Snapshotter: Send + Sync {
     /// Information about the snapshot called `key`.
     fn stat(&self, key: &str) -> Result<Info, SnapshotError>;

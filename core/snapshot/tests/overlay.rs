@@ -39,13 +39,29 @@ fn mounts_have_the_documented_shape() {
     let m = snap.prepare("lone", None, Labels::new()).unwrap();
     assert_eq!(
         (m[0].fs_type.as_str(), m[0].options.as_slice()),
-        ("bind", &["rbind".to_string(), "rw".into()][..])
+        (
+            "bind",
+            &[
+                "rbind".to_string(),
+                "rw".into(),
+                "nosuid".into(),
+                "nodev".into()
+            ][..]
+        )
     );
     snap.commit("c1", "lone", Labels::new()).unwrap();
     let m = snap.view("v1", Some("c1"), Labels::new()).unwrap();
     assert_eq!(
         (m[0].fs_type.as_str(), m[0].options.as_slice()),
-        ("bind", &["rbind".to_string(), "ro".into()][..])
+        (
+            "bind",
+            &[
+                "rbind".to_string(),
+                "ro".into(),
+                "nosuid".into(),
+                "nodev".into()
+            ][..]
+        )
     );
     let m = snap.prepare("a", Some("c1"), Labels::new()).unwrap();
     assert_eq!(m[0].fs_type, "overlay");
@@ -88,4 +104,21 @@ fn a_128_layer_overlay_needs_more_than_a_page_of_absolute_paths() {
     let calls = berth_snapshot::plan(&m[0], Path::new("/mnt")).unwrap();
     assert!(calls[0].cwd.is_some());
     assert!(calls[0].data.as_ref().unwrap().len() < 4096);
+}
+
+#[test]
+fn the_snapshot_directories_are_private() {
+    // An upper dir holds what a container wrote (setuid files, device
+    // nodes) on the host's own file system: no local user may reach it.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let snap = open(dir.path());
+    snap.prepare("c", None, Labels::new()).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let snapshots = dir.path().join("overlay/snapshots");
+    assert_eq!(mode(&dir.path().join("overlay")), 0o700);
+    assert_eq!(mode(&snapshots), 0o700);
+    for entry in std::fs::read_dir(&snapshots).unwrap() {
+        assert_eq!(mode(&entry.unwrap().path()), 0o700);
+    }
 }

@@ -11,6 +11,12 @@ pub enum StateError {
         #[source]
         source: sled::Error,
     },
+    #[error("making {path} readable by berthd alone: {source}; check that berthd owns it")]
+    Private {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("state database: {0}")]
     Db(#[from] sled::Error),
     #[error("state record {key:?} is corrupt: {source}")]

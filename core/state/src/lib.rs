@@ -21,6 +21,7 @@ mod error;
 mod json;
 mod json_tx;
 mod keys;
+mod private;
 mod records;
 mod registry;
 mod uploads;
@@ -50,6 +51,7 @@ impl State {
     /// Open (creating if needed) the database in directory `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StateError> {
         let path = path.as_ref();
+        private::prepare_dir(path)?;
         // sled's default page cache is 1 GiB; berth's metadata is small and
         // the daemon's memory must stay flat.
         let config = sled::Config::new()
@@ -77,6 +79,7 @@ impl State {
                 }
             }
         };
+        private::tighten(path)?;
         let tree = |name: &str| db.open_tree(name).map_err(StateError::from);
         Ok(State {
             repos: tree("repos")?,

@@ -52,8 +52,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = Config::load(args.config.as_deref())?;
-    std::fs::create_dir_all(&args.root)
-        .with_context(|| format!("creating --root {}", args.root.display()))?;
+    let root = args.root.clone();
+    tokio::task::spawn_blocking(move || crate::root_dir::prepare(&root))
+        .await
+        .context("preparing --root")??;
     let client_config = ClientConfig {
         insecure_registries: config.client.insecure_registries.clone(),
         ..ClientConfig::default()
@@ -145,6 +147,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     control::plugins::load_installed(&control_state)
         .map_err(|e| anyhow::anyhow!("loading installed plugins: {e}"))?;
     control::plugins::rewire(&control_state);
+    // Before anything reads the containers back: a create a killed berthd
+    // left half done is undone (or its shim told to give up).
+    control::containers::clean_abandoned(&control_state).await;
     control::containers::reopen_all(&control_state).await;
     let tcp_control = match args
         .control_listen

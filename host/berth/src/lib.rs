@@ -7,3 +7,4 @@ pub mod config;
 pub mod daemon;
 pub mod plugins;
 pub mod registry_server;
+pub mod root_dir;

@@ -113,8 +113,11 @@ impl std::hash::Hasher for ShaHasher<'_> {
 /// Loading a precompiled artifact runs its code: refuse a cache directory
 /// others may write to.
 fn check_private(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir)
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
         .map_err(|e| format!("creating the compile cache {}: {e}", dir.display()))?;
     let mode = std::fs::metadata(dir)
         .map_err(|e| format!("reading the compile cache {}: {e}", dir.display()))?
@@ -131,6 +134,7 @@ fn check_private(dir: &Path) -> Result<(), String> {
 }
 
 fn write_atomically(dir: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     std::fs::create_dir_all(dir)?;
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let tmp: PathBuf = dir.join(format!(
@@ -141,7 +145,12 @@ fn write_atomically(dir: &Path, path: &Path, data: &[u8]) -> std::io::Result<()>
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed)
     ));
-    let mut file = std::fs::File::create(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(data)?;
     file.sync_all()?;
     drop(file);

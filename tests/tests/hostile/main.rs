@@ -12,3 +12,6 @@ mod registry_names;
 mod paths;
 mod cp;
 mod joins;
+
+mod abandoned;
+mod local_user;

@@ -460,3 +460,36 @@ pub fn concurrent_prepare_and_remove(make: Make<'_>) {
     s.remove("contended").unwrap();
     s.remove("base").unwrap();
 }
+
+/// Every mount a snapshotter returns is `nosuid,nodev` on the host: what a
+/// container or an image puts in a snapshot (a setuid-root shell, a node
+/// for a host disk) must give nobody on the host anything. The runtime
+/// gives the container's own copy of its root mount those back.
+pub fn mounts_are_nosuid_nodev(make: Make<'_>) {
+    let f = Fixture::new(make);
+    f.layer("one", None, |d| fs::write(d.join("a"), "a").unwrap());
+    f.layer("two", Some("one"), |d| fs::write(d.join("b"), "b").unwrap());
+    for (key, parent, view) in [
+        ("empty-active", None, false),
+        ("child-active", Some("two"), false),
+        ("one-view", Some("one"), true),
+        ("two-view", Some("two"), true),
+        ("empty-view", None, true),
+    ] {
+        let mounts = if view {
+            f.snap().view(key, parent, Labels::new())
+        } else {
+            f.snap().prepare(key, parent, Labels::new())
+        };
+        let m = f.mount(&mounts.unwrap(), key);
+        let options = super::mount_options(&m.path)
+            .unwrap_or_else(|| panic!("{key}: no mount at {}", m.path.display()));
+        for flag in ["nosuid", "nodev"] {
+            assert!(
+                options.split(',').any(|o| o == flag),
+                "{key} is mounted {options}, without {flag}"
+            );
+        }
+        m.unmount();
+    }
+}

@@ -56,6 +56,7 @@ pub const CASES: &[(&str, Case)] = &[
         "concurrent_prepare_and_remove",
         concurrent_prepare_and_remove,
     ),
+    ("mounts_are_nosuid_nodev", mounts_are_nosuid_nodev),
 ];
 
 /// Run every case in turn (one `#[test]` for all; prefer the macro).
@@ -81,7 +82,8 @@ macro_rules! snapshotter_conformance {
             usage_counts_own_layer,
             chain_of_128_layers,
             restart_keeps_everything,
-            concurrent_prepare_and_remove
+            concurrent_prepare_and_remove,
+            mounts_are_nosuid_nodev
         );
     };
     (@cases $make:path; $($case:ident),*) => {
@@ -158,6 +160,17 @@ impl<'a> Fixture<'a> {
         m.unmount();
         self.snap().commit(name, &key, Default::default()).unwrap();
     }
+}
+
+/// The per-mount options (`rw,nosuid,nodev,relatime`) of the top-most
+/// mount at `path`, from this process's mount table.
+pub(crate) fn mount_options(path: &Path) -> Option<String> {
+    let target = path.to_string_lossy();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()?
+        .lines()
+        .rfind(|l| l.split(' ').nth(4) == Some(target.as_ref()))
+        .and_then(|l| l.split(' ').nth(5).map(str::to_owned))
 }
 
 /// A mounted snapshot; unmounted when dropped.

@@ -44,7 +44,13 @@ impl OverlaySnapshotter {
             return Err(SnapshotError::UnusableRoot { path: root });
         }
         let snapshots = root.join("snapshots");
-        std::fs::create_dir_all(&snapshots)
+        // Private: an upper dir holds what a container wrote, setuid files
+        // and device nodes included, on the host's file system. Only the
+        // `fs` dirs below keep the mode the container's root needs.
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&snapshots)
             .map_err(SnapshotError::io("create directory", &snapshots))?;
         disk::check_d_type(&root)?;
         let meta = state.json_tree("snapshots")?;
@@ -168,11 +174,14 @@ impl OverlaySnapshotter {
     fn mounts_of(&self, key: &str, rec: &Record) -> Result<Vec<Mount>, SnapshotError> {
         let own = self.dir(rec.id);
         let lowers = self.lower_dirs(key, rec.parent.clone())?;
+        // Nothing on a snapshot is ever run or opened by the host: a
+        // setuid file or a device node a container or an image planted
+        // stays inert for local users, whatever reaches the mount.
         let bind = |source: PathBuf, mode: &str| Mount {
             fs_type: "bind".into(),
             source,
             target: None,
-            options: vec!["rbind".into(), mode.into()],
+            options: vec!["rbind".into(), mode.into(), "nosuid".into(), "nodev".into()],
         };
         let lowerdir = || {
             let list: Vec<String> = lowers
@@ -182,6 +191,7 @@ impl OverlaySnapshotter {
             format!("lowerdir={}", list.join(":"))
         };
         let overlay = |mut options: Vec<String>| {
+            options.extend(["nosuid".into(), "nodev".into()]);
             if self.index_off {
                 options.push("index=off".into());
             }

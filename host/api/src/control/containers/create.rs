@@ -9,7 +9,7 @@ use berth_runtime::{ExtraMount, ImageDefaults, RunOptions};
 use berth_snapshot::Labels;
 use serde::Deserialize;
 
-use berth_runtime::shim_files::{LogOptions, RestartPolicy};
+use berth_runtime::shim_files::{LogOptions, RestartPolicy, write_atomic};
 
 use super::record::{ContainerRecord, Status, tree};
 use crate::control::store::read_config;
@@ -228,7 +228,7 @@ pub(crate) async fn run(
     let rootfs = dir.join("rootfs");
     let etc = dir.join("etc");
     for d in [&rootfs, &etc] {
-        std::fs::create_dir_all(d)
+        berth_runtime::shim_files::create_private_dir(d)
             .map_err(|e| ControlError::internal(format!("creating {}: {e}", d.display())))?;
     }
     let snapshots = app.unpacker.snapshots().clone();
@@ -437,12 +437,16 @@ fn prepare(
         )
         .map_err(ControlError::internal)?;
     }
-    spec.save(record.dir.join("config.json"))
-        .map_err(ControlError::internal)?;
+    // Private files: the spec carries the environment, secrets included.
+    write_atomic(
+        &record.dir.join("config.json"),
+        &serde_json::to_vec(&spec).map_err(ControlError::internal)?,
+    )
+    .map_err(ControlError::internal)?;
     let shim = crate::control::containers::lifecycle::shim_config(record, req, log);
-    std::fs::write(
-        record.dir.join("shim.json"),
-        serde_json::to_vec(&shim).map_err(ControlError::internal)?,
+    write_atomic(
+        &record.dir.join("shim.json"),
+        &serde_json::to_vec(&shim).map_err(ControlError::internal)?,
     )
     .map_err(ControlError::internal)?;
     Ok(())

@@ -57,7 +57,7 @@ pub(crate) fn remove_when_done(app: &std::sync::Arc<ControlApp>, record: &Contai
 /// Tell the shim that what follows is the user's doing: the restart policy
 /// must not undo it (Docker's rule), until the next `start`.
 fn mark_manual_stop(record: &ContainerRecord) -> Result<(), ControlError> {
-    std::fs::write(record.dir.join(MANUAL_STOP), b"").map_err(|e| {
+    berth_runtime::shim_files::write_atomic(&record.dir.join(MANUAL_STOP), b"").map_err(|e| {
         ControlError::internal(format!(
             "marking container {} as stopped by the user: {e}",
             record.name

@@ -3,6 +3,7 @@
 //! (pid, exit code, output) into the container's directory, so a container
 //! outlives the daemon and a restarted daemon reads its state back.
 
+mod abandoned;
 mod archive;
 mod attach;
 mod create;
@@ -18,6 +19,7 @@ mod resources;
 mod start;
 mod update;
 
+pub use abandoned::clean_abandoned;
 pub use attach::Attaches;
 pub use berth_runtime::shim_files::{ExecConfig, ExitRecord, ShimConfig, read_exit, write_atomic};
 pub use create::parse_log_opts;

@@ -69,7 +69,7 @@ pub(crate) async fn start_shim(
             ));
         }
         Status::Created | Status::Restarting { .. } => {
-            abort_start(&fifo);
+            let _ = abort_start(&fifo);
             return Err(ControlError::internal(
                 "the container monitor did not report within 30 s; see shim.log",
             ));
@@ -77,7 +77,7 @@ pub(crate) async fn start_shim(
     };
     app.attaches.connect_waiting(record).await;
     if let Err(e) = wire(app, record, pid).await {
-        abort_start(&fifo);
+        let _ = abort_start(&fifo);
         return Err(e);
     }
     tokio::task::spawn_blocking(move || {
@@ -122,25 +122,22 @@ async fn wire(app: &ControlApp, record: &ContainerRecord, pid: i32) -> Result<()
 
 /// Tell a shim waiting for its go that there is none: it kills what it
 /// created and records the failure. (Opening the write end without
-/// blocking works because the shim holds the read end open.)
-fn abort_start(fifo: &Path) {
+/// blocking works because the shim holds the read end open; with no shim
+/// waiting it fails, and this returns false.)
+pub(super) fn abort_start(fifo: &Path) -> bool {
     use std::os::unix::fs::OpenOptionsExt;
-    let _ = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(fifo);
+        .open(fifo)
+        .is_ok()
 }
 
 /// The root file system is mounted after the container's first start;
 /// after a reboot it is not, and is mounted again from the snapshot.
 async fn ensure_rootfs(app: &ControlApp, record: &ContainerRecord) -> Result<(), ControlError> {
     let rootfs = record.dir.join("rootfs");
-    let target = rootfs.to_string_lossy().into_owned();
-    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(target.as_str()));
-    if mounted {
+    if berth_snapshot::is_mounted(&rootfs) {
         return Ok(());
     }
     let snapshots = app.unpacker.snapshots().clone();
@@ -172,7 +169,12 @@ async fn await_created(dir: &Path) -> Status {
 /// No pre_exec hook, so the spawn is a posix_spawn, cheap whatever the
 /// daemon's address space.
 fn spawn_shim(app: &ControlApp, dir: &Path) -> Result<(), ControlError> {
-    let log = std::fs::File::create(dir.join("shim.log")).map_err(ControlError::internal)?;
+    let log = berth_runtime::shim_files::private_file()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.join("shim.log"))
+        .map_err(ControlError::internal)?;
     let mut cmd = tokio::process::Command::new(&app.shim);
     cmd.arg("--dir")
         .arg(dir)

@@ -54,7 +54,7 @@ pub(crate) async fn scan(
     let target = app.root.join("plugins").join("scan").join(&key);
     let snapshots = app.unpacker.snapshots().clone();
     let reports = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&target)
+        super::sources::create_private_dir(&target)
             .map_err(|e| ControlError::internal(format!("creating {}: {e}", target.display())))?;
         let result = (|| {
             let mounts = snapshots

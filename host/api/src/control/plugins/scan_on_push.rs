@@ -83,7 +83,7 @@ async fn scan_pushed(
     let scanners = app.plugins.scanners();
     let reports = tokio::task::spawn_blocking(move || {
         let result = (|| {
-            std::fs::create_dir_all(&scratch).map_err(ControlError::internal)?;
+            super::sources::create_private_dir(&scratch).map_err(ControlError::internal)?;
             let opts = ApplyOptions {
                 whiteouts: WhiteoutMode::Flatten,
                 preserve_ownership: false,

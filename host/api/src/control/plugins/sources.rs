@@ -65,6 +65,17 @@ pub struct Installed {
     pub digest: String,
 }
 
+/// Create `dir` (and missing parents) readable by berthd alone, whatever
+/// the umask: under `ROOT/plugins` are components berthd runs and image
+/// file systems unpacked for scanners (setuid files included).
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 pub fn component_path(root: &Path, digest: &str) -> PathBuf {
     root.join("plugins")
         .join("components")
@@ -78,11 +89,16 @@ pub fn keep_component(root: &Path, digest: &str, bytes: &[u8]) -> Result<(), Con
     let dir = path
         .parent()
         .ok_or_else(|| ControlError::internal("component path has no parent"))?;
-    std::fs::create_dir_all(dir)
+    create_private_dir(dir)
         .map_err(|e| ControlError::internal(format!("creating {}: {e}", dir.display())))?;
     let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &path)?;

@@ -42,29 +42,9 @@ impl Stage {
     pub(crate) fn from_u32(n: u32) -> Stage {
         use Stage::*;
         [
-            Ready,
-            Stdio,
-            Private,
-            BindRoot,
-            Step,
-            RootFlags,
-            PivotRoot,
-            Hostname,
-            Cgroupns,
-            Rlimit,
-            Cwd,
-            NoNewPrivs,
-            Seccomp,
-            Bounding,
-            Groups,
-            Setgid,
-            Setuid,
-            Capset,
-            Ambient,
-            Exec,
-            JoinCgroup,
-            Terminal,
-            CloseFds,
+            Ready, Stdio, Private, BindRoot, Step, RootFlags, PivotRoot, Hostname, Cgroupns,
+            Rlimit, Cwd, NoNewPrivs, Seccomp, Bounding, Groups, Setgid, Setuid, Capset, Ambient,
+            Exec, JoinCgroup, Terminal, CloseFds,
         ]
         .get(n as usize)
         .copied()

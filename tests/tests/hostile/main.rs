@@ -6,12 +6,12 @@
 //!
 //! One module per class of attacker input. `SECURITY.md` maps each promise
 //! berth makes to the tests here that hold it.
-mod devices;
 mod control_auth;
-mod registry_names;
-mod paths;
 mod cp;
+mod devices;
 mod joins;
+mod paths;
+mod registry_names;
 
 mod abandoned;
 mod local_user;

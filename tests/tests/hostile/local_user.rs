@@ -154,6 +154,7 @@ fn the_data_directory_is_closed_to_local_users() -> anyhow::Result<()> {
         (container.join("shim.json"), 0o600),
         (container.join("container.log"), 0o600),
         (root.join("volumes"), 0o700),
+        (root.join("volumes/lu-secret"), 0o700),
         (root.join("content"), 0o700),
         (blobs_dir(&root), 0o700),
         (any_blob(&root), 0o600),

@@ -55,8 +55,17 @@ pub(crate) fn ensure(
     if let Some(v) = t.get::<Volume>(name)? {
         return Ok((v, false));
     }
-    let mountpoint = app.root.join("volumes").join(name).join("_data");
-    std::fs::create_dir_all(&mountpoint)
+    let dir = app.root.join("volumes").join(name);
+    let mountpoint = dir.join("_data");
+    // The volume's own directory is berthd's alone; `_data` is what the
+    // container sees (bound onto its target, so no parent is traversed
+    // from inside) and keeps the usual 0755 for the container's users.
+    berth_runtime::shim_files::create_private_dir(&dir)
+        .and_then(|()| std::fs::create_dir(&mountpoint))
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(e),
+        })
         .map_err(|e| ControlError::internal(format!("creating {}: {e}", mountpoint.display())))?;
     let v = Volume {
         name: name.to_string(),

@@ -6,3 +6,5 @@
 //!
 //! One module per class of attacker input. `SECURITY.md` maps each promise
 //! berth makes to the tests here that hold it.
+
+mod plugins;

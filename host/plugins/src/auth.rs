@@ -77,12 +77,16 @@ impl PluginAuth {
             }
             Credentials::Bearer(token) => wit::Credentials::Bearer(token.clone()),
         };
-        let answer = self
-            .plugin
-            .call(async move |store, exports| match exports {
-                Exports::Auth(a) => a.berth_plugin_auth().call_authenticate(store, &creds).await,
-                _ => Err(wasmtime::format_err!("not an auth provider")),
-            })?;
+        let answer = self.plugin.call(move |store, exports| {
+            Box::pin(async move {
+                match exports {
+                    Exports::Auth(a) => {
+                        a.berth_plugin_auth().call_authenticate(store, &creds).await
+                    }
+                    _ => Err(wasmtime::format_err!("not an auth provider")),
+                }
+            })
+        })?;
         let plugin = self.plugin.name();
         Ok(match answer {
             wit::AuthnResult::Authenticated(p) => AuthnAnswer::Authenticated {
@@ -124,16 +128,18 @@ impl PluginAuth {
             kind: kind.to_owned(),
             name: target.to_owned(),
         };
-        let decision = self
-            .plugin
-            .call(async move |store, exports| match exports {
-                Exports::Auth(a) => {
-                    a.berth_plugin_auth()
-                        .call_authorize(store, &who, action, &what)
-                        .await
+        let decision = self.plugin.call(move |store, exports| {
+            Box::pin(async move {
+                match exports {
+                    Exports::Auth(a) => {
+                        a.berth_plugin_auth()
+                            .call_authorize(store, &who, action, &what)
+                            .await
+                    }
+                    _ => Err(wasmtime::format_err!("not an auth provider")),
                 }
-                _ => Err(wasmtime::format_err!("not an auth provider")),
-            })?;
+            })
+        })?;
         Ok(match decision {
             wit::Decision::Allow => AuthzAnswer::Allow,
             wit::Decision::Deny(m) => {

@@ -35,25 +35,31 @@ impl PluginHook {
             let Some(wit_event) = to_first(event) else {
                 return Ok(Verdict::Allow);
             };
-            let verdict = self
-                .plugin
-                .call(async move |store, exports| match exports {
-                    Exports::Hook(h) => h.berth_plugin_hooks().call_handle(store, &wit_event).await,
-                    _ => Err(wasmtime::format_err!("not a first-edition hook")),
-                })?;
+            let verdict = self.plugin.call(move |store, exports| {
+                Box::pin(async move {
+                    match exports {
+                        Exports::Hook(h) => {
+                            h.berth_plugin_hooks().call_handle(store, &wit_event).await
+                        }
+                        _ => Err(wasmtime::format_err!("not a first-edition hook")),
+                    }
+                })
+            })?;
             from_first(name, verdict)
         } else {
             let wit_event = to_wit(event);
-            let verdict = self
-                .plugin
-                .call(async move |store, exports| match exports {
-                    Exports::Policy(h) => {
-                        h.berth_plugin_lifecycle()
-                            .call_handle(store, &wit_event)
-                            .await
+            let verdict = self.plugin.call(move |store, exports| {
+                Box::pin(async move {
+                    match exports {
+                        Exports::Policy(h) => {
+                            h.berth_plugin_lifecycle()
+                                .call_handle(store, &wit_event)
+                                .await
+                        }
+                        _ => Err(wasmtime::format_err!("not a lifecycle-policy hook")),
                     }
-                    _ => Err(wasmtime::format_err!("not a lifecycle-policy hook")),
-                })?;
+                })
+            })?;
             from_wit(name, verdict)
         };
         if let Verdict::Deny(_) = verdict {

@@ -4,11 +4,14 @@
 //!
 //! Every call, instantiation included, answers by its deadline: the guest's
 //! own code is stopped by epoch interruption, a wait in WASI is dropped, and
-//! a plugin with granted directories runs on its own threads so that even a
-//! blocking file operation leaves its caller free (see `runner`). An
-//! instance whose call failed or overran is discarded.
+//! a call of a plugin with granted directories still waiting (perhaps on a
+//! blocking file operation) is handed to the plugin's own runtime and
+//! counted as stuck (see `runner`). An instance whose call failed or overran
+//! is discarded.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +24,7 @@ use crate::breaker::Breaker;
 use crate::cache::CacheOutcome;
 use crate::engine::{self, Shared};
 use crate::metrics::Metrics;
-use crate::runner::{self, Callers, Late};
+use crate::runner::{self, Own};
 use crate::spec::{Kind, PluginSpec};
 use crate::state::{HostState, Limiter, Output, PluginConfig};
 use crate::{PluginError, bounds, sandbox};
@@ -53,10 +56,14 @@ pub(crate) struct Warm {
     pub exports: Exports,
 }
 
+/// What an adapter's call returns: the guest's answer, borrowing the store
+/// and the exports it was given.
+pub(crate) type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
 /// Idle instances kept per plugin; more may exist during concurrent calls.
 pub(crate) const MAX_WARM: usize = 8;
 
-/// Calls of one plugin still blocked in the host past their deadline before
+/// Calls of one plugin still waiting in the host past their deadline before
 /// the plugin is refused (without being called) until some of them end.
 pub(crate) const MAX_STUCK: usize = 4;
 
@@ -70,9 +77,11 @@ pub(crate) struct Plugin {
     pub subscriptions: Vec<EventKind>,
     pre: Pre,
     shared: &'static Shared,
-    io: &'static tokio::runtime::Handle,
-    /// Plugins with granted directories: the threads their calls run on.
-    callers: Option<Callers>,
+    /// Where its timers, sockets and file operations run.
+    io: tokio::runtime::Handle,
+    /// Plugins with granted directories: their own runtime, which takes
+    /// over calls still waiting at their deadline.
+    own: Option<Own>,
     config: Arc<PluginConfig>,
     net: Arc<Vec<SocketAddr>>,
     name: Arc<str>,
@@ -93,7 +102,16 @@ impl Plugin {
     ) -> Result<Plugin, PluginError> {
         spec.validate()?;
         let shared = engine::shared()?;
-        let io = runner::io_runtime().map_err(|message| PluginError::Engine { message })?;
+        let own = match spec.grants.dirs.is_empty() {
+            true => None,
+            false => Some(Own::new(&spec.name).map_err(|message| PluginError::Engine { message })?),
+        };
+        let io = match own.as_ref().and_then(Own::handle) {
+            Some(handle) => handle.clone(),
+            None => runner::io_runtime()
+                .map_err(|message| PluginError::Engine { message })?
+                .clone(),
+        };
         let (component, cache) = crate::cache::load(&shared.engine, cache_dir, &spec.name, bytes)?;
         let pre = link(shared, &spec, &component)?;
         let json = serde_json::to_string(&spec.config).map_err(|e| PluginError::Config {
@@ -111,7 +129,7 @@ impl Plugin {
             pre,
             shared,
             io,
-            callers: (!spec.grants.dirs.is_empty()).then(|| Callers::new(Arc::clone(&name))),
+            own,
             config: Arc::new(PluginConfig { json, table }),
             net: Arc::new(spec.net_addrs()?),
             name,
@@ -126,16 +144,20 @@ impl Plugin {
         plugin.checkin(warm);
         if plugin.spec.kind == Kind::LifecycleHook {
             let name = Arc::clone(&plugin.name);
-            plugin.subscriptions = plugin.call(async move |store, exports| match exports {
-                Exports::Hook(h) => Ok(crate::hooks::first_edition_kinds(
-                    &name,
-                    h.berth_plugin_hooks().call_subscriptions(store).await?,
-                )),
-                Exports::Policy(h) => Ok(crate::hooks::kinds(
-                    &name,
-                    h.berth_plugin_lifecycle().call_subscriptions(store).await?,
-                )),
-                _ => Err(wasmtime::format_err!("not a hook")),
+            plugin.subscriptions = plugin.call(move |store, exports| {
+                Box::pin(async move {
+                    match exports {
+                        Exports::Hook(h) => Ok(crate::hooks::first_edition_kinds(
+                            &name,
+                            h.berth_plugin_hooks().call_subscriptions(store).await?,
+                        )),
+                        Exports::Policy(h) => Ok(crate::hooks::kinds(
+                            &name,
+                            h.berth_plugin_lifecycle().call_subscriptions(store).await?,
+                        )),
+                        _ => Err(wasmtime::format_err!("not a hook")),
+                    }
+                })
             })?;
         }
         Ok(plugin)
@@ -154,9 +176,9 @@ impl Plugin {
         matches!(self.pre, Pre::Hook(_))
     }
 
-    /// Calls still blocked in the host past their deadline.
+    /// Calls still waiting in the host past their deadline.
     pub fn stuck(&self) -> usize {
-        self.callers.as_ref().map_or(0, Callers::stuck)
+        self.own.as_ref().map_or(0, Own::stuck)
     }
 
     /// Runs `f` on a warm instance under the plugin's deadline and memory
@@ -165,7 +187,9 @@ impl Plugin {
     pub fn call<R, F>(&self, f: F) -> Result<R, PluginError>
     where
         R: Send + 'static,
-        F: AsyncFnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R> + Send + 'static,
+        F: for<'a> FnOnce(&'a mut Store<HostState>, &'a Exports) -> CallFuture<'a, R>
+            + Send
+            + 'static,
     {
         self.admit()?;
         let warm = self.checkout().map_err(|e| self.failed(e))?;
@@ -200,49 +224,54 @@ impl Plugin {
     pub fn run_on<R, F>(&self, warm: Warm, f: F) -> (Option<Warm>, Result<R, PluginError>)
     where
         R: Send + 'static,
-        F: AsyncFnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R> + Send + 'static,
+        F: for<'a> FnOnce(&'a mut Store<HostState>, &'a Exports) -> CallFuture<'a, R>
+            + Send
+            + 'static,
     {
         let start = Instant::now();
         let deadline = start + self.timeout;
         let mut warm = warm;
         warm.store.set_epoch_deadline(engine::ticks(self.timeout));
-        let io = self.io;
-        let answered = self.drive(deadline, move || {
-            let out = runner::run_until(io, deadline, f(&mut warm.store, &warm.exports));
+        let answered = self.drive(deadline, async move {
+            let out = f(&mut warm.store, &warm.exports).await;
             (warm, out)
         });
         let elapsed = start.elapsed();
         self.metrics.call(elapsed);
         match answered {
-            Ok((mut warm, Some(Ok(r)))) => {
+            Some((mut warm, Ok(r))) => {
                 self.drain_output(&mut warm.store);
                 self.breaker.success();
                 (Some(warm), Ok(r))
             }
-            Ok((mut warm, Some(Err(e)))) => {
+            Some((mut warm, Err(e))) => {
                 let stderr = self.drain_output(&mut warm.store);
                 let error = self.classify(&e, warm.store.data(), elapsed, &stderr);
                 (None, Err(self.failed(error)))
             }
-            Ok((mut warm, None)) => {
-                self.drain_output(&mut warm.store);
-                (None, Err(self.failed(self.timed_out(elapsed))))
-            }
-            Err(late) => (None, Err(self.failed(self.late(late, elapsed)))),
+            None => (None, Err(self.failed(self.timed_out(elapsed)))),
         }
     }
 
-    /// Runs `job` where this plugin's calls run: on the caller's thread, or
-    /// on one of the plugin's threads, waited for until just after
-    /// `deadline`.
-    fn drive<T: Send + 'static>(
-        &self,
-        deadline: Instant,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, Late> {
-        match &self.callers {
-            None => Ok(job()),
-            Some(callers) => callers.run(deadline + runner::STUCK_AFTER, job),
+    /// Polls `call` on this thread until it answers or `deadline` passes
+    /// (`None`). Past the deadline a plugin's own runtime takes the call
+    /// over, as stuck; without one the call is dropped.
+    fn drive<T, F>(&self, deadline: Instant, call: F) -> Option<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        match &self.own {
+            None => runner::run_until(&self.io, deadline, call),
+            Some(own) => {
+                let mut call = Box::pin(call);
+                let answer = runner::run_until(&self.io, deadline, &mut call);
+                if answer.is_none() {
+                    own.reap(&self.name, async move {
+                        call.await;
+                    });
+                }
+                answer
+            }
         }
     }
 
@@ -250,23 +279,6 @@ impl Plugin {
         PluginError::Timeout {
             plugin: self.name.to_string(),
             after: elapsed,
-        }
-    }
-
-    fn late(&self, late: Late, elapsed: Duration) -> PluginError {
-        match late {
-            Late::Stuck => self.timed_out(elapsed),
-            Late::NoThread => PluginError::Host {
-                plugin: self.name.to_string(),
-                message: format!(
-                    "all {} of its threads are busy or stuck; try again later",
-                    runner::MAX_THREADS
-                ),
-            },
-            Late::Panicked(message) => PluginError::Host {
-                plugin: self.name.to_string(),
-                message: bounds::text(message, bounds::MESSAGE),
-            },
         }
     }
 
@@ -321,28 +333,25 @@ impl Plugin {
         store.set_epoch_deadline(engine::ticks(self.timeout));
         let start = Instant::now();
         let deadline = start + self.timeout;
-        let (pre, io) = (self.pre.clone(), self.io);
-        let answered = self.drive(deadline, move || {
-            let out = runner::run_until(io, deadline, async {
-                match &pre {
-                    Pre::Hook(p) => p.instantiate_async(&mut store).await.map(Exports::Hook),
-                    Pre::Policy(p) => p.instantiate_async(&mut store).await.map(Exports::Policy),
-                    Pre::Auth(p) => p.instantiate_async(&mut store).await.map(Exports::Auth),
-                    Pre::Scanner(p) => p.instantiate_async(&mut store).await.map(Exports::Scanner),
-                    Pre::Storage(p) => p.instantiate_async(&mut store).await.map(Exports::Storage),
-                }
-            });
-            (store, out)
+        let pre = self.pre.clone();
+        let answered = self.drive(deadline, async move {
+            let exports = match &pre {
+                Pre::Hook(p) => p.instantiate_async(&mut store).await.map(Exports::Hook),
+                Pre::Policy(p) => p.instantiate_async(&mut store).await.map(Exports::Policy),
+                Pre::Auth(p) => p.instantiate_async(&mut store).await.map(Exports::Auth),
+                Pre::Scanner(p) => p.instantiate_async(&mut store).await.map(Exports::Scanner),
+                Pre::Storage(p) => p.instantiate_async(&mut store).await.map(Exports::Storage),
+            };
+            (store, exports)
         });
         let elapsed = start.elapsed();
         match answered {
-            Ok((store, Some(Ok(exports)))) => Ok(Warm { store, exports }),
-            Ok((mut store, Some(Err(e)))) => {
+            Some((store, Ok(exports))) => Ok(Warm { store, exports }),
+            Some((mut store, Err(e))) => {
                 let stderr = self.drain_output(&mut store);
                 Err(self.classify(&e, store.data(), elapsed, &stderr))
             }
-            Ok((_, None)) => Err(self.timed_out(elapsed)),
-            Err(late) => Err(self.late(late, elapsed)),
+            None => Err(self.timed_out(elapsed)),
         }
     }
 

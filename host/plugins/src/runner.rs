@@ -1,34 +1,33 @@
 //! Driving a plugin call to its answer or its deadline, whichever comes
-//! first, on the caller's thread or on one of the plugin's own threads.
+//! first, on the caller's thread.
 //!
 //! Calls are async wasmtime calls (WASI's sleeps, polls and socket waits are
 //! futures), polled by [`run_until`]: a small executor that parks the
-//! calling thread between wake-ups and drops the call at its deadline, which
-//! cancels whatever the guest was waiting for. Timers and sockets belong to
-//! the plugins' own tokio runtime ([`io_runtime`]), never the daemon's.
+//! calling thread between wake-ups and gives up at the deadline. Timers and
+//! sockets belong to the plugins' own tokio runtimes, never the daemon's.
 //!
-//! One kind of wait cannot be cancelled: a file operation in a granted
-//! directory is a blocking system call (opening a FIFO nobody writes to
-//! never returns). A plugin with granted directories therefore runs its
-//! calls on its own threads ([`Callers`]), with wasmtime-wasi's file
-//! operations done on that thread: the caller waits for the answer until the
-//! deadline and then goes on with a timeout, and a thread still inside the
-//! call after its deadline is counted as stuck until the system call
-//! returns. Plugins without granted directories have no such wait and run
-//! on the caller's thread, at no cost beyond the call itself.
+//! At the deadline a call of a plugin without granted directories is
+//! dropped, which cancels whatever the guest was waiting for. One kind of
+//! wait cannot be cancelled: a file operation in a granted directory is a
+//! blocking system call on a thread of the plugin's blocking pool (opening a
+//! FIFO nobody writes to never returns). A plugin with granted directories
+//! therefore has a runtime of its own ([`Own`]): a call still waiting at its
+//! deadline is handed to that runtime and counted as stuck until it ends (a
+//! woken guest past its deadline traps at once), so that the caller goes on
+//! at the deadline, the plugin can be refused while too many of its calls
+//! are stuck, and the threads they hold are the plugin's alone.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Blocking threads of the plugins' runtime: file reads a plugin started
-/// without waiting for them, and name lookups. A thread stuck in one is
-/// stuck; this caps how many.
-const IO_BLOCKING_THREADS: usize = 32;
+/// Blocking threads of the shared runtime (name lookups of plugins granted
+/// DNS), and of each runtime of a plugin with granted directories (its file
+/// operations): what a stuck system call can hold, at most.
+const BLOCKING_THREADS: usize = 16;
 
 /// A thread parked in a plugin call wakes when this waker is woken.
 struct ThreadWaker {
@@ -60,23 +59,25 @@ thread_local! {
     };
 }
 
-/// The plugins' tokio runtime: one worker thread that drives the timers and
-/// sockets of plugin calls (the calls themselves are polled by their
-/// callers), and a bounded pool for the few WASI operations that need a
-/// blocking thread. Never the daemon's runtime, so a plugin cannot use up
-/// the daemon's blocking pool.
+/// A tokio runtime for plugin calls: one worker thread that drives timers
+/// and sockets (the calls themselves are polled by their callers) and a
+/// bounded blocking pool.
+fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(BLOCKING_THREADS)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting a runtime for plugin calls: {e}"))
+}
+
+/// The runtime shared by plugins without granted directories. Never the
+/// daemon's, so a plugin cannot use up the daemon's blocking pool.
 pub(crate) fn io_runtime() -> Result<&'static tokio::runtime::Handle, String> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .max_blocking_threads(IO_BLOCKING_THREADS)
-                .thread_name("berth-plugin-io")
-                .enable_all()
-                .build()
-                .map_err(|e| format!("starting the plugins' I/O runtime: {e}"))
-        })
+        .get_or_init(|| runtime("berth-plugin-io"))
         .as_ref()
         .map(tokio::runtime::Runtime::handle)
         .map_err(Clone::clone)
@@ -114,195 +115,79 @@ pub(crate) fn run_until<F: Future>(
     })
 }
 
-/// How long a caller waits past the deadline for a plugin thread's answer
-/// before counting the call as stuck: the epoch ticker's granularity plus
-/// scheduling slack.
-pub(crate) const STUCK_AFTER: Duration = Duration::from_millis(50);
-
-/// A plugin thread idle this long exits.
-const IDLE_EXIT: Duration = Duration::from_secs(30);
-
-/// Threads per plugin, stuck ones included; a call finding none free fails.
-pub(crate) const MAX_THREADS: usize = 64;
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// The threads one plugin's calls run on (plugins with granted
-/// directories), and how many of them are stuck in a call past its
-/// deadline.
-pub(crate) struct Callers {
-    name: Arc<str>,
-    inner: Arc<Pool>,
+/// The runtime of one plugin with granted directories, and its calls that
+/// are still waiting past their deadline.
+pub(crate) struct Own {
+    runtime: Option<tokio::runtime::Runtime>,
+    stuck: Arc<AtomicUsize>,
 }
 
-struct Pool {
-    state: Mutex<PoolState>,
-    work: Condvar,
-    stuck: AtomicUsize,
-}
-
-/// Invariant: the threads waiting for work are `idle + queue.len()` (a
-/// queued job has claimed one of them, or a thread started for it).
-#[derive(Default)]
-struct PoolState {
-    queue: VecDeque<Job>,
-    idle: usize,
-    threads: usize,
-}
-
-/// Why a job did not answer.
-pub(crate) enum Late {
-    /// Every thread is busy or stuck.
-    NoThread,
-    /// The thread is still inside the call after its deadline.
-    Stuck,
-    /// The job panicked (a bug on the host's side); the message.
-    Panicked(String),
-}
-
-/// One job's answer (or its panic), handed from the plugin thread to the
-/// caller.
-struct Slot<T> {
-    state: Mutex<SlotState<std::thread::Result<T>>>,
-    done: Condvar,
-}
-
-enum SlotState<T> {
-    Running,
-    Done(T),
-    Abandoned,
-}
-
-impl Callers {
-    pub fn new(name: Arc<str>) -> Callers {
-        Callers {
-            name,
-            inner: Arc::new(Pool {
-                state: Mutex::new(PoolState::default()),
-                work: Condvar::new(),
-                stuck: AtomicUsize::new(0),
-            }),
-        }
+impl Own {
+    pub fn new(plugin: &str) -> Result<Own, String> {
+        // Thread names are cut at 15 bytes by the kernel.
+        let name: String = format!("berth-p-{plugin}").chars().take(15).collect();
+        Ok(Own {
+            runtime: Some(runtime(&name)?),
+            stuck: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
-    /// Calls still inside the plugin after their deadline.
+    pub fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.runtime.as_ref().map(tokio::runtime::Runtime::handle)
+    }
+
+    /// Calls waiting past their deadline.
     pub fn stuck(&self) -> usize {
-        self.inner.stuck.load(Ordering::Acquire)
+        self.stuck.load(Ordering::Acquire)
     }
 
-    /// Runs `job` on one of the plugin's threads and waits for its answer
-    /// until `wait_until`. A job that has not answered by then is left to
-    /// finish on its thread, counted as stuck until it does.
-    pub fn run<T: Send + 'static>(
-        &self,
-        wait_until: Instant,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, Late> {
-        let slot = Arc::new(Slot {
-            state: Mutex::new(SlotState::Running),
-            done: Condvar::new(),
-        });
-        let answer = Arc::clone(&slot);
-        let pool = Arc::clone(&self.inner);
-        let boxed: Job = Box::new(move || {
-            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            let mut state = lock(&answer.state);
-            if matches!(*state, SlotState::Abandoned) {
-                // The caller gave up on it: it is no longer stuck.
-                pool.stuck.fetch_sub(1, Ordering::AcqRel);
-            } else {
-                *state = SlotState::Done(out);
-                answer.done.notify_one();
-            }
-        });
-        self.submit(boxed)?;
-        let mut state = lock(&slot.state);
-        loop {
-            match std::mem::replace(&mut *state, SlotState::Running) {
-                SlotState::Done(out) => return out.map_err(panic_message),
-                other => *state = other,
-            }
-            let now = Instant::now();
-            if now >= wait_until {
-                *state = SlotState::Abandoned;
-                let stuck = self.inner.stuck.fetch_add(1, Ordering::AcqRel) + 1;
-                tracing::warn!(plugin = %self.name, stuck, "plugin call is stuck in the host past its deadline (a blocking file operation?); its thread is left to finish");
-                return Err(Late::Stuck);
-            }
-            state = slot
-                .done
-                .wait_timeout(state, wait_until - now)
-                .map_or_else(|p| p.into_inner().0, |(g, _)| g);
-        }
-    }
-
-    fn submit(&self, job: Job) -> Result<(), Late> {
-        let mut state = lock(&self.inner.state);
-        if state.idle > 0 {
-            state.idle -= 1;
-            state.queue.push_back(job);
-            drop(state);
-            self.inner.work.notify_one();
-            return Ok(());
-        }
-        if state.threads >= MAX_THREADS {
-            return Err(Late::NoThread);
-        }
-        // Started under the lock: it takes the job once the lock is free.
-        let pool = Arc::clone(&self.inner);
-        std::thread::Builder::new()
-            .name(format!("berth-plugin-{}", self.name))
-            .spawn(move || serve(&pool))
-            .map_err(|e| {
-                tracing::warn!(plugin = %self.name, error = %e, "starting a plugin thread failed");
-                Late::NoThread
-            })?;
-        state.threads += 1;
-        state.queue.push_back(job);
-        Ok(())
-    }
-}
-
-/// A plugin thread: runs jobs until idle for [`IDLE_EXIT`].
-fn serve(pool: &Pool) {
-    let mut state = lock(&pool.state);
-    loop {
-        if let Some(job) = state.queue.pop_front() {
-            drop(state);
-            job();
-            state = lock(&pool.state);
-            state.idle += 1;
-            continue;
-        }
-        let (next, timeout) = pool
-            .work
-            .wait_timeout(state, IDLE_EXIT)
-            .unwrap_or_else(|p| p.into_inner());
-        state = next;
-        if timeout.timed_out() && state.queue.is_empty() {
-            state.idle -= 1;
-            state.threads -= 1;
+    /// Takes over a call still waiting at its deadline: it is polled to its
+    /// end on the plugin's runtime (a guest woken past its deadline traps at
+    /// its next instruction), counted as stuck until then.
+    pub fn reap<F: Future + Send + 'static>(&self, plugin: &str, call: F) {
+        let Some(handle) = self.handle() else {
             return;
+        };
+        let stuck = self.stuck.fetch_add(1, Ordering::AcqRel) + 1;
+        tracing::warn!(
+            plugin,
+            stuck,
+            "plugin call still waiting in the host past its deadline (a blocking file operation?); counted as stuck until it ends"
+        );
+        let count = Arc::clone(&self.stuck);
+        handle.spawn(async move {
+            // Counted down however the task ends, even when dropped with
+            // the runtime.
+            let _done = Done(count);
+            call.await;
+        });
+    }
+}
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        // Calls still stuck are dropped (a blocked system call goes on on
+        // its thread); never wait for them, and never block an async worker
+        // that happens to drop the last reference to a plugin.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
 
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> Late {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned());
-    Late::Panicked(message)
-}
+/// Counts a stuck call down when its task ends.
+struct Done(Arc<AtomicUsize>);
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn run_until_answers_a_ready_future_and_drops_a_waiting_one_at_the_deadline() {
@@ -325,34 +210,23 @@ mod tests {
     }
 
     #[test]
-    fn a_job_blocked_past_its_deadline_is_counted_stuck_until_it_returns() {
-        let callers = Callers::new(Arc::from("t"));
-        assert_eq!(
-            callers
-                .run(Instant::now() + Duration::from_secs(1), || 3)
-                .ok(),
-            Some(3)
-        );
+    fn a_blocked_call_taken_over_at_its_deadline_is_counted_stuck_until_it_ends() {
+        let own = Own::new("t").unwrap();
+        let rt = own.handle().unwrap().clone();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let start = Instant::now();
-        let late = callers.run(start + Duration::from_millis(50), move || {
-            let _ = rx.recv();
+        let mut call = Box::pin(async move {
+            let _ = tokio::task::spawn_blocking(move || rx.recv()).await;
         });
-        assert!(matches!(late, Err(Late::Stuck)));
+        let start = Instant::now();
+        assert!(run_until(&rt, start + Duration::from_millis(50), &mut call).is_none());
         assert!(start.elapsed() < Duration::from_millis(500));
-        assert_eq!(callers.stuck(), 1);
-        // Other calls still run meanwhile, on another thread.
-        assert_eq!(
-            callers
-                .run(Instant::now() + Duration::from_secs(1), || 4)
-                .ok(),
-            Some(4)
-        );
+        own.reap("t", call);
+        assert_eq!(own.stuck(), 1);
         drop(tx);
         let until = Instant::now() + Duration::from_secs(5);
-        while callers.stuck() != 0 && Instant::now() < until {
+        while own.stuck() != 0 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(callers.stuck(), 0);
+        assert_eq!(own.stuck(), 0);
     }
 }

@@ -3,10 +3,11 @@
 //! operator granted.
 //!
 //! Granted directories are opened as they are: wasmtime-wasi opens files in
-//! them with blocking `openat` calls and offers no way to refuse a FIFO or a
-//! device or to open without blocking, so a FIFO there can hold a call for
-//! ever. That is bounded elsewhere: such a call's caller gets its answer at
-//! the deadline and the plugin is refused while too many are stuck
+//! them with blocking `openat` calls on a blocking pool and offers no way to
+//! refuse a FIFO or a device or to open without blocking, so a FIFO there
+//! can hold a thread for ever. That is bounded elsewhere: the plugin's file
+//! operations run on its own small pool, the caller gets its answer at the
+//! deadline, and the plugin is refused while too many calls are stuck
 //! (`runner`, `plugin`).
 
 use std::net::SocketAddr;
@@ -28,11 +29,6 @@ pub(crate) fn wasi_ctx(
 ) -> Result<WasiCtx, PluginError> {
     let mut b = WasiCtxBuilder::new();
     b.stdout(stdout.pipe.clone()).stderr(stderr.pipe.clone());
-    // A file operation is a blocking system call that no deadline can
-    // cancel: done on the calling thread, which for a plugin with granted
-    // directories is one of its own (see `runner`), rather than on a
-    // runtime's blocking pool where a stuck one would go unseen.
-    b.allow_blocking_current_thread(!spec.grants.dirs.is_empty());
     for dir in &spec.grants.dirs {
         let perms = match dir.access {
             Access::Ro => FsPerms::ReadOnly,

@@ -42,19 +42,21 @@ impl PluginScanner {
             digest: image.digest.clone(),
             config_json: image.config_json.clone(),
         };
-        let result = self.plugin.call(async move |store, exports| {
-            let Exports::Scanner(s) = exports else {
-                return Err(wasmtime::format_err!("not a scanner"));
-            };
-            let handle = store.data_mut().table.push(Rootfs(view))?;
-            let borrowed = wasmtime::component::Resource::<Rootfs>::new_borrow(handle.rep());
-            let result = s
-                .berth_plugin_scan()
-                .call_scan(&mut *store, &info, borrowed)
-                .await;
-            // The view is the caller's only for this call.
-            store.data_mut().table.delete(handle)?;
-            result
+        let result = self.plugin.call(move |store, exports| {
+            Box::pin(async move {
+                let Exports::Scanner(s) = exports else {
+                    return Err(wasmtime::format_err!("not a scanner"));
+                };
+                let handle = store.data_mut().table.push(Rootfs(view))?;
+                let borrowed = wasmtime::component::Resource::<Rootfs>::new_borrow(handle.rep());
+                let result = s
+                    .berth_plugin_scan()
+                    .call_scan(&mut *store, &info, borrowed)
+                    .await;
+                // The view is the caller's only for this call.
+                store.data_mut().table.delete(handle)?;
+                result
+            })
         })?;
         match result {
             Ok(findings) => Ok(bounds::list(

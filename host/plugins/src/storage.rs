@@ -10,7 +10,7 @@ use berth_oci::Digest;
 use wasmtime::component::ResourceAny;
 
 use crate::bindings::storage::exports::berth::plugin::storage as wit;
-use crate::plugin::{Exports, Plugin, Warm};
+use crate::plugin::{CallFuture, Exports, Plugin, Warm};
 use crate::spec::Kind;
 use crate::{PluginError, PluginManager, StorageFailure, bounds};
 
@@ -49,10 +49,10 @@ impl PluginBackend {
     fn call<R, F>(&self, f: F) -> Result<R, BackendError>
     where
         R: Send + 'static,
-        F: AsyncFnOnce(
-                &mut wasmtime::Store<crate::state::HostState>,
-                &Exports,
-            ) -> wasmtime::Result<Result<R, wit::StorageError>>
+        F: for<'a> FnOnce(
+                &'a mut wasmtime::Store<crate::state::HostState>,
+                &'a Exports,
+            ) -> CallFuture<'a, Result<R, wit::StorageError>>
             + Send
             + 'static,
     {
@@ -65,17 +65,21 @@ impl PluginBackend {
 impl BlobBackend for PluginBackend {
     fn stat(&self, digest: &Digest) -> Result<Option<u64>, BackendError> {
         let d = digest.to_string();
-        self.call(async move |store, exports| storage_of(exports)?.call_stat(store, &d).await)
+        self.call(move |store, exports| {
+            Box::pin(async move { storage_of(exports)?.call_stat(store, &d).await })
+        })
     }
 
     fn read(&self, digest: &Digest, offset: u64, len: u32) -> Result<Vec<u8>, BackendError> {
         let d = digest.to_string();
         let asked = d.clone();
         let data = self
-            .call(async move |store, exports| {
-                storage_of(exports)?
-                    .call_read(store, &asked, offset, len)
-                    .await
+            .call(move |store, exports| {
+                Box::pin(async move {
+                    storage_of(exports)?
+                        .call_read(store, &asked, offset, len)
+                        .await
+                })
             })
             .map_err(|e| match e {
                 BackendError::NotFound(_) => BackendError::NotFound(d.clone()),
@@ -103,8 +107,8 @@ impl BlobBackend for PluginBackend {
             .checkout()
             .map_err(|e| unavailable(plugin.failed(e)))?;
         let d = digest.to_string();
-        let (warm, started) = plugin.run_on(warm, async move |store, exports| {
-            storage_of(exports)?.call_begin_write(store, &d, size).await
+        let (warm, started) = plugin.run_on(warm, move |store, exports| {
+            Box::pin(async move { storage_of(exports)?.call_begin_write(store, &d, size).await })
         });
         match (warm, started) {
             (Some(warm), Ok(Ok(resource))) => Ok(Box::new(PluginWriter {
@@ -128,15 +132,19 @@ impl BlobBackend for PluginBackend {
 
     fn delete(&self, digest: &Digest) -> Result<bool, BackendError> {
         let d = digest.to_string();
-        self.call(async move |store, exports| storage_of(exports)?.call_delete(store, &d).await)
+        self.call(move |store, exports| {
+            Box::pin(async move { storage_of(exports)?.call_delete(store, &d).await })
+        })
     }
 
     fn list(&self, after: Option<&Digest>, limit: u32) -> Result<Vec<BackendBlob>, BackendError> {
         let after = after.map(ToString::to_string);
-        let blobs = self.call(async move |store, exports| {
-            storage_of(exports)?
-                .call_list(store, after.as_deref(), limit)
-                .await
+        let blobs = self.call(move |store, exports| {
+            Box::pin(async move {
+                storage_of(exports)?
+                    .call_list(store, after.as_deref(), limit)
+                    .await
+            })
         })?;
         bounds::list(&self.name, "blobs", blobs, limit as usize, |b| b)
             .into_iter()
@@ -168,11 +176,11 @@ impl PluginWriter {
     fn step<R, F>(&mut self, f: F) -> Result<R, BackendError>
     where
         R: Send + 'static,
-        F: AsyncFnOnce(
-                &mut wasmtime::Store<crate::state::HostState>,
-                wit::GuestWriter<'_>,
+        F: for<'a> FnOnce(
+                &'a mut wasmtime::Store<crate::state::HostState>,
+                wit::GuestWriter<'a>,
                 ResourceAny,
-            ) -> wasmtime::Result<Result<R, wit::StorageError>>
+            ) -> CallFuture<'a, Result<R, wit::StorageError>>
             + Send
             + 'static,
     {
@@ -182,8 +190,8 @@ impl PluginWriter {
                 self.plugin.name()
             )));
         };
-        let (warm, result) = self.plugin.run_on(warm, async move |store, exports| {
-            f(store, storage_of(exports)?.writer(), resource).await
+        let (warm, result) = self.plugin.run_on(warm, move |store, exports| {
+            Box::pin(async move { f(store, storage_of(exports)?.writer(), resource).await })
         });
         // After a failed call the store is gone, and its resource with it.
         self.warm = warm;
@@ -201,8 +209,8 @@ impl PluginWriter {
         let (Some(warm), Some(resource)) = (self.warm.take(), self.resource.take()) else {
             return;
         };
-        let (warm, dropped) = self.plugin.run_on(warm, async move |store, _| {
-            resource.resource_drop_async(store).await
+        let (warm, dropped) = self.plugin.run_on(warm, move |store, _| {
+            Box::pin(async move { resource.resource_drop_async(store).await })
         });
         if let (Some(warm), Ok(())) = (warm, dropped) {
             self.plugin.checkin(warm);
@@ -212,19 +220,21 @@ impl PluginWriter {
 
 impl BackendWriter for PluginWriter {
     fn write(&mut self, chunk: &[u8]) -> Result<(), BackendError> {
-        // The call may run on one of the plugin's threads: it owns its copy.
+        // A call past its deadline may outlive this one: it owns its copy.
         let chunk = chunk.to_vec();
-        self.step(async move |store, w, r| w.call_write(store, r, &chunk).await)
+        self.step(move |store, w, r| Box::pin(async move { w.call_write(store, r, &chunk).await }))
     }
 
     fn commit(mut self: Box<Self>, size: u64) -> Result<(), BackendError> {
-        let result = self.step(async move |store, w, r| w.call_commit(store, r, size).await);
+        let result = self
+            .step(move |store, w, r| Box::pin(async move { w.call_commit(store, r, size).await }));
         self.finish();
         result
     }
 
     fn abort(mut self: Box<Self>) {
-        let _ = self.step(async |store, w, r| w.call_abort(store, r).await.map(Ok));
+        let _ =
+            self.step(|store, w, r| Box::pin(async move { w.call_abort(store, r).await.map(Ok) }));
         self.finish();
     }
 }
@@ -232,7 +242,8 @@ impl BackendWriter for PluginWriter {
 impl Drop for PluginWriter {
     fn drop(&mut self) {
         if self.resource.is_some() {
-            let _ = self.step(async |store, w, r| w.call_abort(store, r).await.map(Ok));
+            let _ = self
+                .step(|store, w, r| Box::pin(async move { w.call_abort(store, r).await.map(Ok) }));
             self.finish();
         }
     }

@@ -102,9 +102,10 @@ impl Plugin {
     ) -> Result<Plugin, PluginError> {
         spec.validate()?;
         let shared = engine::shared()?;
-        let own = match spec.grants.dirs.is_empty() {
-            true => None,
-            false => Some(Own::new(&spec.name).map_err(|message| PluginError::Engine { message })?),
+        let own = if spec.grants.dirs.is_empty() {
+            None
+        } else {
+            Some(Own::new(&spec.name).map_err(|message| PluginError::Engine { message })?)
         };
         let io = match own.as_ref().and_then(Own::handle) {
             Some(handle) => handle.clone(),

@@ -234,7 +234,8 @@ fn exec_user(dir: &std::path::Path, name: &str, user: &str) -> Result<(u32, u32)
     Ok((process.user().uid(), process.user().gid()))
 }
 
-/// Fires `pre-copy` for a `cp` into or out of `record` at `path`.
+/// Fires `pre-copy` for a `cp` into or out of `record` at `path` (not for
+/// the `stat` queries a `cp` starts with, which move no data).
 pub(crate) async fn judge_copy(
     app: &ControlApp,
     record: &ContainerRecord,

@@ -114,8 +114,21 @@ fn daemon_serves(daemon: &Berthd) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// No container, root file system mount or container directory is left.
-fn nothing_left(daemon: &Berthd) -> anyhow::Result<()> {
+/// The snapshots on disk (the image's layers, and one per container).
+fn snapshots(daemon: &Berthd) -> usize {
+    std::fs::read_dir(daemon.root.join("snapshots/snapshots"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// No container, root file system mount, container directory or container
+/// snapshot is left: only the `layers` snapshots of the image.
+fn nothing_left(daemon: &Berthd, layers: usize) -> anyhow::Result<()> {
+    let left = snapshots(daemon);
+    anyhow::ensure!(
+        left == layers,
+        "{left} snapshots where the image has {layers}"
+    );
     let containers = daemon.root.join("containers");
     let mounts = mounts_under(&containers);
     anyhow::ensure!(mounts.is_empty(), "mounts left: {mounts:?}");
@@ -154,6 +167,7 @@ fn all_failed(
 fn a_hook_sleeping_in_wasi_answers_by_its_deadline_closed_and_open() -> anyhow::Result<()> {
     let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
     import_busybox(&daemon)?;
+    let layers = snapshots(&daemon);
     install(
         &daemon,
         &[
@@ -175,7 +189,7 @@ fn a_hook_sleeping_in_wasi_answers_by_its_deadline_closed_and_open() -> anyhow::
     served?;
     let results = results.map_err(|_| anyhow::anyhow!("the runs panicked"))?;
     all_failed(results, Duration::from_secs(15), "sleep")?;
-    nothing_left(&daemon)?;
+    nothing_left(&daemon, layers)?;
     // Eight timeouts in a row tripped the breaker: the next run is refused
     // at once (well before the 3 s deadline), without calling the plugin.
     let info = plugin_info(&daemon, "sleep")?;
@@ -203,7 +217,7 @@ fn a_hook_sleeping_in_wasi_answers_by_its_deadline_closed_and_open() -> anyhow::
     let (out, took) = berth_within(&daemon, &RUN, Duration::from_secs(30))?;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(took < Duration::from_secs(10), "took {took:?}");
-    nothing_left(&daemon)?;
+    nothing_left(&daemon, layers)?;
     Ok(())
 }
 
@@ -231,6 +245,7 @@ fn release(fifo: &Path) {
 fn a_hook_blocked_on_a_fifo_answers_by_its_deadline_and_is_counted_stuck() -> anyhow::Result<()> {
     let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
     import_busybox(&daemon)?;
+    let layers = snapshots(&daemon);
     let dir = fifo_dir()?;
     let grant = format!("{}:/data:ro", dir.path().display());
     install(
@@ -257,7 +272,7 @@ fn a_hook_blocked_on_a_fifo_answers_by_its_deadline_and_is_counted_stuck() -> an
     }
     served?;
     all_failed(results?, Duration::from_secs(15), "timed out")?;
-    nothing_left(&daemon)?;
+    nothing_left(&daemon, layers)?;
     // Each of those calls still holds a thread in the open(2) of the FIFO:
     // counted, and the plugin is refused without being called.
     let info = plugin_info(&daemon, "fifo")?;
@@ -305,7 +320,7 @@ fn a_hook_blocked_on_a_fifo_answers_by_its_deadline_and_is_counted_stuck() -> an
     let (out, took) = ran?;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(took < Duration::from_secs(10), "took {took:?}");
-    nothing_left(&daemon)?;
+    nothing_left(&daemon, layers)?;
     Ok(())
 }
 
@@ -313,6 +328,7 @@ fn a_hook_blocked_on_a_fifo_answers_by_its_deadline_and_is_counted_stuck() -> an
 fn a_client_gone_during_a_slow_pre_create_hook_leaves_nothing_behind() -> anyhow::Result<()> {
     let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
     import_busybox(&daemon)?;
+    let layers = snapshots(&daemon);
     install(
         &daemon,
         &[
@@ -345,10 +361,10 @@ fn a_client_gone_during_a_slow_pre_create_hook_leaves_nothing_behind() -> anyhow
     let _ = child.wait();
     // The hook's deadline passes; the creation undoes itself.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while nothing_left(&daemon).is_err() && Instant::now() < deadline {
+    while nothing_left(&daemon, layers).is_err() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    nothing_left(&daemon)?;
+    nothing_left(&daemon, layers)?;
     Ok(())
 }
 
@@ -356,6 +372,7 @@ fn a_client_gone_during_a_slow_pre_create_hook_leaves_nothing_behind() -> anyhow
 fn a_48_mib_deny_reason_arrives_cut() -> anyhow::Result<()> {
     let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
     import_busybox(&daemon)?;
+    let layers = snapshots(&daemon);
     install(
         &daemon,
         &[
@@ -379,7 +396,7 @@ fn a_48_mib_deny_reason_arrives_cut() -> anyhow::Result<()> {
     );
     let log = daemon.log();
     assert!(log.len() < 4 << 20, "berthd's log is {} bytes", log.len());
-    nothing_left(&daemon)?;
+    nothing_left(&daemon, layers)?;
     Ok(())
 }
 

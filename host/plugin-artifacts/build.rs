@@ -30,10 +30,15 @@ const COMPONENTS: &[&str] = &[
     "pkg-inventory",
     "policy-template",
     "fixture-auth-panic",
+    "fixture-big-deny",
+    "fixture-echo",
+    "fixture-fifo",
     "fixture-membomb",
+    "fixture-old-hook",
     "fixture-open-socket",
     "fixture-panic",
     "fixture-read-passwd",
+    "fixture-sleep",
     "fixture-spin",
 ];
 

@@ -1,4 +1,6 @@
-//! Lifecycle events and verdicts, mirroring `wit/hooks.wit` field for field.
+//! Lifecycle events and verdicts, mirroring `wit/hooks.wit`'s complete
+//! edition (interface `lifecycle`) field for field; the host narrows them to
+//! the first edition (`hooks`) for plugins built against it.
 //!
 //! The JSON form (what `berth plugin test --event EVENT.json` reads) is
 //! serde's externally tagged enum with the WIT's kebab-case names:
@@ -28,11 +30,14 @@ pub enum EventKind {
     PostStart,
     PostStop,
     PreRemove,
+    PreExec,
+    PreCopy,
+    PreUpdate,
 }
 
 impl EventKind {
     /// Every kind, in the WIT's order.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::PrePull,
         EventKind::PostPull,
         EventKind::PrePush,
@@ -41,6 +46,9 @@ impl EventKind {
         EventKind::PostStart,
         EventKind::PostStop,
         EventKind::PreRemove,
+        EventKind::PreExec,
+        EventKind::PreCopy,
+        EventKind::PreUpdate,
     ];
 
     /// The WIT name (`pre-create`).
@@ -54,6 +62,9 @@ impl EventKind {
             EventKind::PostStart => "post-start",
             EventKind::PostStop => "post-stop",
             EventKind::PreRemove => "pre-remove",
+            EventKind::PreExec => "pre-exec",
+            EventKind::PreCopy => "pre-copy",
+            EventKind::PreUpdate => "pre-update",
         }
     }
 
@@ -62,7 +73,13 @@ impl EventKind {
     pub fn is_pre(self) -> bool {
         matches!(
             self,
-            EventKind::PrePull | EventKind::PrePush | EventKind::PreCreate | EventKind::PreRemove
+            EventKind::PrePull
+                | EventKind::PrePush
+                | EventKind::PreCreate
+                | EventKind::PreRemove
+                | EventKind::PreExec
+                | EventKind::PreCopy
+                | EventKind::PreUpdate
         )
     }
 }
@@ -94,33 +111,82 @@ pub struct ImageEvent {
 pub struct Limits {
     /// Memory limit in bytes.
     pub memory: Option<u64>,
+    /// Memory plus swap in bytes (`--memory-swap`).
+    pub memory_swap: Option<u64>,
+    /// Soft memory limit in bytes (`--memory-reservation`).
+    pub memory_reservation: Option<u64>,
     /// Maximum number of processes.
     pub pids: Option<i64>,
     /// CPU quota in CPUs, e.g. 1.5.
     pub cpus: Option<f64>,
     /// Relative CPU weight (`--cpu-shares`).
     pub cpu_shares: Option<u64>,
+    /// The CPUs the container may use (`--cpuset-cpus`, e.g. `0-2,4`).
+    pub cpuset_cpus: Option<String>,
 }
 
 impl Limits {
     /// `other`'s `Some` values replace ours.
     pub fn overlay(&mut self, other: &Limits) {
-        if other.memory.is_some() {
-            self.memory = other.memory;
+        fn set<T: Clone>(mine: &mut Option<T>, theirs: &Option<T>) {
+            if theirs.is_some() {
+                mine.clone_from(theirs);
+            }
         }
-        if other.pids.is_some() {
-            self.pids = other.pids;
-        }
-        if other.cpus.is_some() {
-            self.cpus = other.cpus;
-        }
-        if other.cpu_shares.is_some() {
-            self.cpu_shares = other.cpu_shares;
-        }
+        set(&mut self.memory, &other.memory);
+        set(&mut self.memory_swap, &other.memory_swap);
+        set(&mut self.memory_reservation, &other.memory_reservation);
+        set(&mut self.pids, &other.pids);
+        set(&mut self.cpus, &other.cpus);
+        set(&mut self.cpu_shares, &other.cpu_shares);
+        set(&mut self.cpuset_cpus, &other.cpuset_cpus);
     }
 
     pub fn is_empty(&self) -> bool {
         self == &Limits::default()
+    }
+}
+
+/// What kind of file system a [`Mount`] puts in the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MountKind {
+    /// A host path (`-v /host:/ctr`, `--mount type=bind`).
+    #[default]
+    Bind,
+    /// A berth volume (`-v NAME:/ctr`, `-v /ctr`, `--mount type=volume`).
+    Volume,
+    /// An in-memory file system (`--tmpfs`, `--mount type=tmpfs`).
+    Tmpfs,
+}
+
+/// One mount a container asks for, as berth will mount it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct Mount {
+    pub kind: MountKind,
+    /// The host path (bind), the volume's name (volume) or empty (tmpfs).
+    pub source: String,
+    /// The path inside the container.
+    pub target: String,
+    pub read_only: bool,
+    /// A volume created for this container alone.
+    pub anonymous: bool,
+}
+
+impl Mount {
+    /// The first edition's text form, `SOURCE:TARGET[:ro]`; `None` for a
+    /// tmpfs, which that edition did not list.
+    pub fn to_volume_string(&self) -> Option<String> {
+        if self.kind == MountKind::Tmpfs {
+            return None;
+        }
+        let ro = if self.read_only { ":ro" } else { "" };
+        Some(if self.anonymous {
+            format!("{}{ro}", self.target)
+        } else {
+            format!("{}:{}{ro}", self.source, self.target)
+        })
     }
 }
 
@@ -142,11 +208,25 @@ pub struct ContainerSpec {
     pub limits: Limits,
     pub privileged: bool,
     pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// `--security-opt seccomp=unconfined`.
+    pub seccomp_unconfined: bool,
     /// `none`, `host`, `bridge` or a network name.
     pub network: String,
-    /// `SOURCE:TARGET[:ro]`.
-    pub mounts: Vec<String>,
+    /// `-p` as given: `[IP:]HOST:CONTAINER[/udp]`.
+    pub publish: Vec<String>,
+    /// `-v`, `--mount` and `--tmpfs`, parsed.
+    pub mounts: Vec<Mount>,
     pub read_only_rootfs: bool,
+    /// `-w` or the image's; empty for `/`.
+    pub workdir: String,
+    pub hostname: Option<String>,
+    /// `--ulimit` as given: `NAME=SOFT[:HARD]`.
+    pub ulimits: Vec<String>,
+    pub tty: bool,
+    pub interactive: bool,
 }
 
 impl ContainerSpec {
@@ -180,6 +260,56 @@ pub struct ContainerEvent {
     pub exit_code: Option<i32>,
 }
 
+/// A command about to run in a running container (`exec`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct ExecEvent {
+    pub container: ContainerEvent,
+    pub command: Vec<String>,
+    /// `-e` entries (the container's environment is inherited too).
+    pub env: Vec<String>,
+    /// `-u` as given; empty for the container's own user.
+    pub user: String,
+    /// The user ID the command runs as (`-u` resolved, or the container's).
+    pub uid: u32,
+    pub gid: u32,
+    pub workdir: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub detach: bool,
+}
+
+/// Which way a `cp` copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CopyDirection {
+    #[default]
+    IntoContainer,
+    OutOfContainer,
+}
+
+/// Files about to be copied into or out of a container (`cp`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct CopyEvent {
+    pub container: ContainerEvent,
+    pub direction: CopyDirection,
+    /// The absolute path inside the container.
+    pub path: String,
+    pub running: bool,
+}
+
+/// A container's limits about to change (`update`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct UpdateEvent {
+    pub container: ContainerEvent,
+    /// The limits now.
+    pub before: Limits,
+    /// The limits after the update (`None` where it lifts one).
+    pub after: Limits,
+}
+
 /// What happened or is about to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -192,6 +322,9 @@ pub enum Event {
     PostStart(ContainerEvent),
     PostStop(ContainerEvent),
     PreRemove(ContainerEvent),
+    PreExec(ExecEvent),
+    PreCopy(CopyEvent),
+    PreUpdate(UpdateEvent),
 }
 
 impl Event {
@@ -205,6 +338,9 @@ impl Event {
             Event::PostStart(_) => EventKind::PostStart,
             Event::PostStop(_) => EventKind::PostStop,
             Event::PreRemove(_) => EventKind::PreRemove,
+            Event::PreExec(_) => EventKind::PreExec,
+            Event::PreCopy(_) => EventKind::PreCopy,
+            Event::PreUpdate(_) => EventKind::PreUpdate,
         }
     }
 
@@ -319,6 +455,56 @@ mod tests {
         assert_eq!(p.env, vec!["B=1".to_string(), "A=2".to_string()]);
         assert_eq!(p.limits.memory, Some(2));
         assert_eq!(p.limits.pids, Some(10));
+    }
+
+    #[test]
+    fn exec_copy_and_update_events_parse_from_short_json() {
+        let exec = Event::from_json(
+            r#"{"pre-exec": {"container": {"name": "web"}, "user": "0", "command": ["sh"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(exec.kind(), EventKind::PreExec);
+        assert!(exec.kind().is_pre());
+        let copy =
+            Event::from_json(r#"{"pre-copy": {"direction": "out-of-container", "path": "/etc"}}"#)
+                .unwrap();
+        let Event::PreCopy(c) = &copy else {
+            panic!("wrong kind: {copy:?}");
+        };
+        assert_eq!(c.direction, CopyDirection::OutOfContainer);
+        let update =
+            Event::from_json(r#"{"pre-update": {"before": {"memory": 1}, "after": {}}}"#).unwrap();
+        let Event::PreUpdate(u) = &update else {
+            panic!("wrong kind: {update:?}");
+        };
+        assert_eq!((u.before.memory, u.after.memory), (Some(1), None));
+        assert_eq!(EventKind::ALL.len(), 11);
+    }
+
+    #[test]
+    fn mounts_keep_the_first_edition_text_form() {
+        let bind = Mount {
+            kind: MountKind::Bind,
+            source: "/srv".into(),
+            target: "/data".into(),
+            read_only: true,
+            anonymous: false,
+        };
+        assert_eq!(bind.to_volume_string().as_deref(), Some("/srv:/data:ro"));
+        let anonymous = Mount {
+            kind: MountKind::Volume,
+            source: "abc".into(),
+            target: "/cache".into(),
+            anonymous: true,
+            ..Mount::default()
+        };
+        assert_eq!(anonymous.to_volume_string().as_deref(), Some("/cache"));
+        let tmpfs = Mount {
+            kind: MountKind::Tmpfs,
+            target: "/run".into(),
+            ..Mount::default()
+        };
+        assert_eq!(tmpfs.to_volume_string(), None);
     }
 
     #[test]

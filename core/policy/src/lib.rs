@@ -48,7 +48,8 @@ pub mod event;
 
 pub use chain::{AuditNote, Denial, Hook, HookChain, HookError, Mode, OnFailure, Outcome};
 pub use event::{
-    ContainerEvent, ContainerSpec, Event, EventKind, ImageEvent, Limits, Patch, Verdict,
+    ContainerEvent, ContainerSpec, CopyDirection, CopyEvent, Event, EventKind, ExecEvent,
+    ImageEvent, Limits, Mount, MountKind, Patch, UpdateEvent, Verdict,
 };
 
 #[cfg(test)]

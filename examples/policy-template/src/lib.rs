@@ -57,22 +57,14 @@ mod tests {
         let spec = ContainerSpec {
             name,
             image: "busybox".into(),
-            image_digest: String::new(),
-            user: String::new(),
             uid: 1000,
             gid: 1000,
-            command: vec![],
-            env: vec![],
             labels: vec![Pair {
                 key: "team".into(),
                 value: "web".into(),
             }],
-            limits: Limits::none(),
-            privileged: false,
-            cap_add: vec![],
             network: "bridge".into(),
-            mounts: vec![],
-            read_only_rootfs: false,
+            ..ContainerSpec::empty()
         };
         let config = Config {
             required: vec!["team".into(), "cost-center".into()],

@@ -8,7 +8,7 @@ const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x0
 #[test]
 fn every_component_is_built_and_is_a_component() {
     let all = berth_plugin_artifacts::all();
-    assert_eq!(all.len(), 13, "{all:?}");
+    assert_eq!(all.len(), 18, "{all:?}");
     for (name, path) in all {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{name}: reading {path}: {e}"));
         assert!(

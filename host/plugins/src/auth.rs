@@ -17,7 +17,7 @@ use berth_policy::OnFailure;
 use crate::bindings::auth::exports::berth::plugin::auth as wit;
 use crate::plugin::{Exports, Plugin};
 use crate::spec::Kind;
-use crate::{PluginError, PluginManager};
+use crate::{PluginError, PluginManager, bounds};
 
 /// A native provider (berth's own users and tokens) placed in the chain.
 /// It never abstains, so the plugins after it are only asked when it is
@@ -77,19 +77,28 @@ impl PluginAuth {
             }
             Credentials::Bearer(token) => wit::Credentials::Bearer(token.clone()),
         };
-        let answer = self.plugin.call(|store, exports| match exports {
-            Exports::Auth(a) => a.berth_plugin_auth().call_authenticate(store, &creds),
-            _ => Err(wasmtime::format_err!("not an auth provider")),
+        let answer = self.plugin.call(move |store, exports| {
+            Box::pin(async move {
+                match exports {
+                    Exports::Auth(a) => {
+                        a.berth_plugin_auth().call_authenticate(store, &creds).await
+                    }
+                    _ => Err(wasmtime::format_err!("not an auth provider")),
+                }
+            })
         })?;
+        let plugin = self.plugin.name();
         Ok(match answer {
             wit::AuthnResult::Authenticated(p) => AuthnAnswer::Authenticated {
-                name: p.name,
-                groups: p.groups,
+                name: bounds::text(p.name, bounds::NAME),
+                groups: bounds::list(plugin, "groups", p.groups, bounds::ENTRIES, |g| {
+                    bounds::text(g, bounds::NAME)
+                }),
                 anonymous: p.anonymous,
             },
             wit::AuthnResult::Rejected(m) => {
                 self.plugin.metrics.denial(false);
-                AuthnAnswer::Rejected(m)
+                AuthnAnswer::Rejected(bounds::text(m, bounds::MESSAGE))
             }
             wit::AuthnResult::Abstain => AuthnAnswer::Abstain,
         })
@@ -119,17 +128,23 @@ impl PluginAuth {
             kind: kind.to_owned(),
             name: target.to_owned(),
         };
-        let decision = self.plugin.call(|store, exports| match exports {
-            Exports::Auth(a) => a
-                .berth_plugin_auth()
-                .call_authorize(store, &who, action, &what),
-            _ => Err(wasmtime::format_err!("not an auth provider")),
+        let decision = self.plugin.call(move |store, exports| {
+            Box::pin(async move {
+                match exports {
+                    Exports::Auth(a) => {
+                        a.berth_plugin_auth()
+                            .call_authorize(store, &who, action, &what)
+                            .await
+                    }
+                    _ => Err(wasmtime::format_err!("not an auth provider")),
+                }
+            })
         })?;
         Ok(match decision {
             wit::Decision::Allow => AuthzAnswer::Allow,
             wit::Decision::Deny(m) => {
                 self.plugin.metrics.denial(false);
-                AuthzAnswer::Deny(m)
+                AuthzAnswer::Deny(bounds::text(m, bounds::MESSAGE))
             }
             wit::Decision::Abstain => AuthzAnswer::Abstain,
         })

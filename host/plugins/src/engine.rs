@@ -1,6 +1,8 @@
 //! The process's one wasmtime [`Engine`]: component model, epoch
 //! interruption driven by a ticker thread, the pooling allocator and
-//! parallel compilation. Plus one [`Linker`] per world, built once.
+//! parallel compilation. Plus one [`Linker`] per world, built once, with
+//! WASI's asynchronous host functions (its waits are futures a call's
+//! deadline can drop; see `runner`).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -25,6 +27,7 @@ pub const MAX_MEMORY_MIB: u64 = 1024;
 /// The engine and the linkers of every world, shared by every manager.
 pub(crate) struct Shared {
     pub engine: Engine,
+    /// Both editions of the hook contract import the same interfaces.
     pub hook: Linker<HostState>,
     pub auth: Linker<HostState>,
     pub scanner: Linker<HostState>,
@@ -92,7 +95,7 @@ fn build() -> wasmtime::Result<Shared> {
 
 fn linker(engine: &Engine, image_fs: bool) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     crate::bindings::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     capabilities::log::add_to_linker(&mut linker)?;
     capabilities::config::add_to_linker(&mut linker)?;

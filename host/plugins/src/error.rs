@@ -22,6 +22,13 @@ pub enum PluginError {
         "plugin {plugin} failed too many times in a row and is cut off until {until:?}; see its log"
     )]
     CutOff { plugin: String, until: SystemTime },
+    /// Calls of the plugin are blocked in the host past their deadline
+    /// (a blocking file operation in a granted directory, such as opening a
+    /// FIFO nobody writes to); it is not called until some of them end.
+    #[error(
+        "plugin {plugin} has {calls} calls still blocked past their deadline (a FIFO or device in a granted directory?); it is not called until they end"
+    )]
+    Stuck { plugin: String, calls: usize },
     #[error("plugin {plugin} is disabled; enable it with `berth plugin enable {plugin}`")]
     Disabled { plugin: String },
     #[error("no plugin named {plugin}")]
@@ -71,6 +78,7 @@ impl PluginError {
             | PluginError::MemoryLimit { plugin, .. }
             | PluginError::Trap { plugin, .. }
             | PluginError::CutOff { plugin, .. }
+            | PluginError::Stuck { plugin, .. }
             | PluginError::Disabled { plugin }
             | PluginError::NotFound { plugin }
             | PluginError::Duplicate { plugin }

@@ -1,5 +1,6 @@
-//! The wasmtime component host: loads `berth:plugin@0.1.0` components
-//! (`wit/`), runs them sandboxed, and adapts them to berth's native traits.
+//! The wasmtime component host: loads `berth:plugin@0.1.1` components
+//! (`wit/`; hooks built against 0.1.0 too), runs them sandboxed, and adapts
+//! them to berth's native traits.
 //! It owns the engine, the compile cache, the sandbox and the call path;
 //! it never decides policy itself (that is `berth-policy`'s chain and
 //! `wit/auth.wit`'s chain semantics) and never fetches plugins (the caller
@@ -19,10 +20,17 @@
 //!   5 s storage, 60 s scanners; `timeout_ms`) and a memory cap (64 MiB;
 //!   `memory_mib`), and in a WASI sandbox with nothing preopened, no
 //!   environment, no network, stdout/stderr captured into the log, unless
-//!   `[plugin.grants]` says otherwise.
+//!   `[plugin.grants]` says otherwise. The deadline is wall-clock and holds
+//!   for WASI waits too: calls are async and dropped at the deadline; a
+//!   plugin with granted directories runs on its own threads, so a blocking
+//!   file operation (a FIFO) leaves its caller free at the deadline, and the
+//!   plugin is refused while four such calls are stuck.
+//! - What a plugin returns (reasons, names, findings, patches, log records)
+//!   is cut to a sane size with a note (`bounds`).
 //! - Failures are [`PluginError`]s: `Timeout`, `MemoryLimit`, `Trap` (with
 //!   a panic's message), `CutOff` (after `breaker_threshold` failures in a
-//!   row the plugin is skipped for `breaker_cool_off`), `Disabled`...
+//!   row the plugin is skipped for `breaker_cool_off`), `Stuck`,
+//!   `Disabled`...
 //!
 //! # Using it (the daemon's side)
 //! ```no_run
@@ -59,13 +67,15 @@
 //! # let _ = (chain, reports); Ok(()) }
 //! ```
 //!
-//! Calls are blocking: run scanners and storage calls on blocking threads.
-//! Hook and auth calls on a warm instance take microseconds.
+//! Calls are blocking (they return by their deadline): run scanners and
+//! storage calls on blocking threads. Hook and auth calls on a warm instance
+//! take microseconds.
 //!
 //! `berth plugin test` is [`test_plugin`].
 
 mod auth;
 mod bindings;
+mod bounds;
 mod breaker;
 mod cache;
 mod capabilities;
@@ -76,6 +86,7 @@ mod manager;
 mod metrics;
 mod offline;
 mod plugin;
+mod runner;
 mod sandbox;
 mod scan;
 mod spec;

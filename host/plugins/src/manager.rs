@@ -47,6 +47,11 @@ pub enum PluginState {
     CutOff {
         until: SystemTime,
     },
+    /// Too many of its calls are blocked in the host past their deadline:
+    /// skipped until some of them end.
+    Stuck {
+        calls: usize,
+    },
 }
 
 /// What `inspect` and `list` report about one plugin.
@@ -61,6 +66,12 @@ pub struct PluginInfo {
     pub cache: CacheOutcome,
     /// For hooks: the events it subscribed to.
     pub subscriptions: Vec<berth_policy::EventKind>,
+    /// For hooks: whether it was built against the first edition of the
+    /// hook contract (`hooks`, 0.1.0), which sees fewer events and fields.
+    pub first_edition: bool,
+    /// Calls blocked in the host past their deadline (a blocking file
+    /// operation in a granted directory), still holding a thread each.
+    pub stuck_calls: usize,
     pub spec: PluginSpec,
     pub metrics: MetricsSnapshot,
 }
@@ -272,9 +283,13 @@ impl PluginManager {
 
 fn info(slot: &Slot) -> PluginInfo {
     let p = &slot.plugin;
+    let stuck_calls = p.stuck();
     let state = match (slot.enabled, p.breaker.cut_off_until()) {
         (false, _) => PluginState::Disabled,
         (true, Some(until)) => PluginState::CutOff { until },
+        (true, None) if stuck_calls >= crate::plugin::MAX_STUCK => {
+            PluginState::Stuck { calls: stuck_calls }
+        }
         (true, None) => PluginState::Enabled,
     };
     PluginInfo {
@@ -284,6 +299,8 @@ fn info(slot: &Slot) -> PluginInfo {
         state,
         cache: p.cache,
         subscriptions: p.subscriptions.clone(),
+        first_edition: p.first_edition(),
+        stuck_calls,
         spec: p.spec.clone(),
         metrics: p.metrics.snapshot(),
     }

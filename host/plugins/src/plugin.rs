@@ -1,8 +1,17 @@
 //! One loaded plugin: its compiled component, its `InstancePre`, a small
 //! pool of warm instances, and the call path every adapter goes through
 //! (deadline, memory cap, error typing, metrics, circuit breaker).
+//!
+//! Every call, instantiation included, answers by its deadline: the guest's
+//! own code is stopped by epoch interruption, a wait in WASI is dropped, and
+//! a call of a plugin with granted directories still waiting (perhaps on a
+//! blocking file operation) is handed to the plugin's own runtime and
+//! counted as stuck (see `runner`). An instance whose call failed or overran
+//! is discarded.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,18 +19,23 @@ use berth_policy::EventKind;
 use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 
-use crate::bindings::{auth, hook, scanner, storage};
+use crate::bindings::{auth, hook, policy, scanner, storage};
 use crate::breaker::Breaker;
 use crate::cache::CacheOutcome;
 use crate::engine::{self, Shared};
 use crate::metrics::Metrics;
+use crate::runner::{self, Own};
 use crate::spec::{Kind, PluginSpec};
 use crate::state::{HostState, Limiter, Output, PluginConfig};
-use crate::{PluginError, sandbox};
+use crate::{PluginError, bounds, sandbox};
 
 /// The typed `InstancePre` of a plugin's world.
+#[derive(Clone)]
 pub(crate) enum Pre {
+    /// A hook built against the first edition of the contract (`hooks`).
     Hook(hook::LifecycleHookPre<HostState>),
+    /// A hook built against the complete edition (`lifecycle`).
+    Policy(policy::LifecyclePolicyPre<HostState>),
     Auth(auth::AuthProviderPre<HostState>),
     Scanner(scanner::ScannerPre<HostState>),
     Storage(storage::StorageBackendPre<HostState>),
@@ -30,6 +44,7 @@ pub(crate) enum Pre {
 /// The exports of one instance.
 pub(crate) enum Exports {
     Hook(hook::LifecycleHook),
+    Policy(policy::LifecyclePolicy),
     Auth(auth::AuthProvider),
     Scanner(scanner::Scanner),
     Storage(storage::StorageBackend),
@@ -41,8 +56,16 @@ pub(crate) struct Warm {
     pub exports: Exports,
 }
 
+/// What an adapter's call returns: the guest's answer, borrowing the store
+/// and the exports it was given.
+pub(crate) type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
 /// Idle instances kept per plugin; more may exist during concurrent calls.
 pub(crate) const MAX_WARM: usize = 8;
+
+/// Calls of one plugin still waiting in the host past their deadline before
+/// the plugin is refused (without being called) until some of them end.
+pub(crate) const MAX_STUCK: usize = 4;
 
 pub(crate) struct Plugin {
     pub spec: PluginSpec,
@@ -54,6 +77,11 @@ pub(crate) struct Plugin {
     pub subscriptions: Vec<EventKind>,
     pre: Pre,
     shared: &'static Shared,
+    /// Where its timers, sockets and file operations run.
+    io: tokio::runtime::Handle,
+    /// Plugins with granted directories: their own runtime, which takes
+    /// over calls still waiting at their deadline.
+    own: Option<Own>,
     config: Arc<PluginConfig>,
     net: Arc<Vec<SocketAddr>>,
     name: Arc<str>,
@@ -74,6 +102,17 @@ impl Plugin {
     ) -> Result<Plugin, PluginError> {
         spec.validate()?;
         let shared = engine::shared()?;
+        let own = if spec.grants.dirs.is_empty() {
+            None
+        } else {
+            Some(Own::new(&spec.name).map_err(|message| PluginError::Engine { message })?)
+        };
+        let io = match own.as_ref().and_then(Own::handle) {
+            Some(handle) => handle.clone(),
+            None => runner::io_runtime()
+                .map_err(|message| PluginError::Engine { message })?
+                .clone(),
+        };
         let (component, cache) = crate::cache::load(&shared.engine, cache_dir, &spec.name, bytes)?;
         let pre = link(shared, &spec, &component)?;
         let json = serde_json::to_string(&spec.config).map_err(|e| PluginError::Config {
@@ -81,6 +120,7 @@ impl Plugin {
             message: format!("config cannot be written as JSON: {e}"),
         })?;
         let table = spec.config.as_object().cloned().unwrap_or_default();
+        let name: Arc<str> = Arc::from(spec.name.as_str());
         let mut plugin = Plugin {
             digest: crate::cache::digest_of(bytes),
             cache,
@@ -89,9 +129,11 @@ impl Plugin {
             subscriptions: Vec::new(),
             pre,
             shared,
+            io,
+            own,
             config: Arc::new(PluginConfig { json, table }),
             net: Arc::new(spec.net_addrs()?),
-            name: Arc::from(spec.name.as_str()),
+            name,
             timeout: spec.timeout(),
             memory_limit: spec.memory_limit(),
             spec,
@@ -102,11 +144,22 @@ impl Plugin {
         let warm = plugin.instantiate()?;
         plugin.checkin(warm);
         if plugin.spec.kind == Kind::LifecycleHook {
-            let kinds = plugin.call(|store, exports| match exports {
-                Exports::Hook(h) => h.berth_plugin_hooks().call_subscriptions(store),
-                _ => Err(wasmtime::format_err!("not a hook")),
+            let name = Arc::clone(&plugin.name);
+            plugin.subscriptions = plugin.call(move |store, exports| {
+                Box::pin(async move {
+                    match exports {
+                        Exports::Hook(h) => Ok(crate::hooks::first_edition_kinds(
+                            &name,
+                            h.berth_plugin_hooks().call_subscriptions(store).await?,
+                        )),
+                        Exports::Policy(h) => Ok(crate::hooks::kinds(
+                            &name,
+                            h.berth_plugin_lifecycle().call_subscriptions(store).await?,
+                        )),
+                        _ => Err(wasmtime::format_err!("not a hook")),
+                    }
+                })
             })?;
-            plugin.subscriptions = kinds.into_iter().map(crate::hooks::event_kind).collect();
         }
         Ok(plugin)
     }
@@ -119,46 +172,114 @@ impl Plugin {
         self.spec.kind
     }
 
+    /// Whether it is a hook built against the first edition (`hooks`).
+    pub fn first_edition(&self) -> bool {
+        matches!(self.pre, Pre::Hook(_))
+    }
+
+    /// Calls still waiting in the host past their deadline.
+    pub fn stuck(&self) -> usize {
+        self.own.as_ref().map_or(0, Own::stuck)
+    }
+
     /// Runs `f` on a warm instance under the plugin's deadline and memory
-    /// cap. A trap discards the instance (it poisons its store).
-    pub fn call<R>(
-        &self,
-        f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
-        self.breaker
-            .check(&self.name)
-            .inspect_err(|e| self.metrics.error(e))?;
-        let mut warm = match self.checkout() {
-            Ok(w) => w,
-            Err(e) => return Err(self.failed(e)),
-        };
-        let result = self.run_on(&mut warm, f);
-        if result.is_ok() {
+    /// cap. A failed or overrun call discards the instance (a trap poisons
+    /// its store).
+    pub fn call<R, F>(&self, f: F) -> Result<R, PluginError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Store<HostState>, &'a Exports) -> CallFuture<'a, R>
+            + Send
+            + 'static,
+    {
+        self.admit()?;
+        let warm = self.checkout().map_err(|e| self.failed(e))?;
+        let (warm, result) = self.run_on(warm, f);
+        if let Some(warm) = warm {
             self.checkin(warm);
         }
         result
     }
 
+    /// Whether the plugin may be called now: not cut off by the breaker,
+    /// and not with too many calls stuck in the host.
+    pub fn admit(&self) -> Result<(), PluginError> {
+        self.breaker
+            .check(&self.name)
+            .inspect_err(|e| self.metrics.error(e))?;
+        let stuck = self.stuck();
+        if stuck >= MAX_STUCK {
+            let error = PluginError::Stuck {
+                plugin: self.name.to_string(),
+                calls: stuck,
+            };
+            self.metrics.error(&error);
+            return Err(error);
+        }
+        Ok(())
+    }
+
     /// Like [`Plugin::call`] on an instance the caller holds (a storage
-    /// writer keeps one for the life of its resource). After an error the
-    /// instance must be dropped.
-    pub fn run_on<R>(
-        &self,
-        warm: &mut Warm,
-        f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
+    /// writer keeps one for the life of its resource). Gives the instance
+    /// back when it may be used again: only after a call that answered.
+    pub fn run_on<R, F>(&self, warm: Warm, f: F) -> (Option<Warm>, Result<R, PluginError>)
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Store<HostState>, &'a Exports) -> CallFuture<'a, R>
+            + Send
+            + 'static,
+    {
         let start = Instant::now();
+        let deadline = start + self.timeout;
+        let mut warm = warm;
         warm.store.set_epoch_deadline(engine::ticks(self.timeout));
-        let result = f(&mut warm.store, &warm.exports);
+        let answered = self.drive(deadline, async move {
+            let out = f(&mut warm.store, &warm.exports).await;
+            (warm, out)
+        });
         let elapsed = start.elapsed();
         self.metrics.call(elapsed);
-        let stderr = self.drain_output(&mut warm.store);
-        match result {
-            Ok(r) => {
+        match answered {
+            Some((mut warm, Ok(r))) => {
+                self.drain_output(&mut warm.store);
                 self.breaker.success();
-                Ok(r)
+                (Some(warm), Ok(r))
             }
-            Err(e) => Err(self.failed(self.classify(&e, warm.store.data(), elapsed, &stderr))),
+            Some((mut warm, Err(e))) => {
+                let stderr = self.drain_output(&mut warm.store);
+                let error = self.classify(&e, warm.store.data(), elapsed, &stderr);
+                (None, Err(self.failed(error)))
+            }
+            None => (None, Err(self.failed(self.timed_out(elapsed)))),
+        }
+    }
+
+    /// Polls `call` on this thread until it answers or `deadline` passes
+    /// (`None`). Past the deadline a plugin's own runtime takes the call
+    /// over, as stuck; without one the call is dropped.
+    fn drive<T, F>(&self, deadline: Instant, call: F) -> Option<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        match &self.own {
+            None => runner::run_until(&self.io, deadline, call),
+            Some(own) => {
+                let mut call = Box::pin(call);
+                let answer = runner::run_until(&self.io, deadline, &mut call);
+                if answer.is_none() {
+                    own.reap(&self.name, async move {
+                        call.await;
+                    });
+                }
+                answer
+            }
+        }
+    }
+
+    fn timed_out(&self, elapsed: Duration) -> PluginError {
+        PluginError::Timeout {
+            plugin: self.name.to_string(),
+            after: elapsed,
         }
     }
 
@@ -212,18 +333,26 @@ impl Plugin {
         store.epoch_deadline_trap();
         store.set_epoch_deadline(engine::ticks(self.timeout));
         let start = Instant::now();
-        let exports = match &self.pre {
-            Pre::Hook(pre) => pre.instantiate(&mut store).map(Exports::Hook),
-            Pre::Auth(pre) => pre.instantiate(&mut store).map(Exports::Auth),
-            Pre::Scanner(pre) => pre.instantiate(&mut store).map(Exports::Scanner),
-            Pre::Storage(pre) => pre.instantiate(&mut store).map(Exports::Storage),
-        };
-        match exports {
-            Ok(exports) => Ok(Warm { store, exports }),
-            Err(e) => {
+        let deadline = start + self.timeout;
+        let pre = self.pre.clone();
+        let answered = self.drive(deadline, async move {
+            let exports = match &pre {
+                Pre::Hook(p) => p.instantiate_async(&mut store).await.map(Exports::Hook),
+                Pre::Policy(p) => p.instantiate_async(&mut store).await.map(Exports::Policy),
+                Pre::Auth(p) => p.instantiate_async(&mut store).await.map(Exports::Auth),
+                Pre::Scanner(p) => p.instantiate_async(&mut store).await.map(Exports::Scanner),
+                Pre::Storage(p) => p.instantiate_async(&mut store).await.map(Exports::Storage),
+            };
+            (store, exports)
+        });
+        let elapsed = start.elapsed();
+        match answered {
+            Some((store, Ok(exports))) => Ok(Warm { store, exports }),
+            Some((mut store, Err(e))) => {
                 let stderr = self.drain_output(&mut store);
-                Err(self.classify(&e, store.data(), start.elapsed(), &stderr))
+                Err(self.classify(&e, store.data(), elapsed, &stderr))
             }
+            None => Err(self.timed_out(elapsed)),
         }
     }
 
@@ -233,9 +362,11 @@ impl Plugin {
         let out = data.stdout.take_new();
         let err = data.stderr.take_new();
         for line in out.lines().filter(|l| !l.is_empty()) {
+            let line = bounds::text(line.to_owned(), bounds::LOG);
             tracing::info!(target: "berth_plugin", plugin = %self.name, stream = "stdout", "{line}");
         }
         for line in err.lines().filter(|l| !l.is_empty()) {
+            let line = bounds::text(line.to_owned(), bounds::LOG);
             tracing::warn!(target: "berth_plugin", plugin = %self.name, stream = "stderr", "{line}");
         }
         err
@@ -274,7 +405,10 @@ impl Plugin {
         if !panic.is_empty() {
             message = format!("{message}: {panic}");
         }
-        PluginError::Trap { plugin, message }
+        PluginError::Trap {
+            plugin,
+            message: bounds::text(message, bounds::MESSAGE),
+        }
     }
 }
 
@@ -301,7 +435,18 @@ fn link(shared: &Shared, spec: &PluginSpec, component: &Component) -> Result<Pre
         message: format!("{e:#}"),
     };
     Ok(match spec.kind {
-        Kind::LifecycleHook => Pre::Hook(hook::LifecycleHookPre::new(pre).map_err(wrong)?),
+        // The complete edition if the component exports it, else the first.
+        Kind::LifecycleHook => match policy::LifecyclePolicyPre::new(pre.clone()) {
+            Ok(policy) => Pre::Policy(policy),
+            Err(complete) => match hook::LifecycleHookPre::new(pre) {
+                Ok(first) => Pre::Hook(first),
+                Err(e) => {
+                    return Err(wrong(wasmtime::format_err!(
+                        "it exports neither berth:plugin/lifecycle ({complete:#}) nor berth:plugin/hooks ({e:#})"
+                    )));
+                }
+            },
+        },
         Kind::AuthProvider => Pre::Auth(auth::AuthProviderPre::new(pre).map_err(wrong)?),
         Kind::Scanner => Pre::Scanner(scanner::ScannerPre::new(pre).map_err(wrong)?),
         Kind::StorageBackend => Pre::Storage(storage::StorageBackendPre::new(pre).map_err(wrong)?),

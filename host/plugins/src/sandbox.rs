@@ -1,6 +1,14 @@
 //! The WASI context of a plugin: nothing preopened, no environment, no
 //! arguments, no network, stdout and stderr captured; then exactly what the
 //! operator granted.
+//!
+//! Granted directories are opened as they are: wasmtime-wasi opens files in
+//! them with blocking `openat` calls on a blocking pool and offers no way to
+//! refuse a FIFO or a device or to open without blocking, so a FIFO there
+//! can hold a thread for ever. That is bounded elsewhere: the plugin's file
+//! operations run on its own small pool, the caller gets its answer at the
+//! deadline, and the plugin is refused while too many calls are stuck
+//! (`runner`, `plugin`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

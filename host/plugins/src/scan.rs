@@ -8,7 +8,7 @@ use crate::bindings::scanner::exports::berth::plugin::scan as wit;
 use crate::capabilities::image_fs::Rootfs;
 use crate::plugin::{Exports, Plugin};
 use crate::spec::Kind;
-use crate::{PluginError, PluginManager};
+use crate::{PluginError, PluginManager, bounds};
 
 /// One scanner plugin.
 pub struct PluginScanner {
@@ -42,30 +42,39 @@ impl PluginScanner {
             digest: image.digest.clone(),
             config_json: image.config_json.clone(),
         };
-        let result = self.plugin.call(|store, exports| {
-            let Exports::Scanner(s) = exports else {
-                return Err(wasmtime::format_err!("not a scanner"));
-            };
-            let handle = store.data_mut().table.push(Rootfs(view))?;
-            let borrowed = wasmtime::component::Resource::<Rootfs>::new_borrow(handle.rep());
-            let result = s
-                .berth_plugin_scan()
-                .call_scan(&mut *store, &info, borrowed);
-            // The view is the caller's only for this call.
-            store.data_mut().table.delete(handle)?;
-            result
+        let result = self.plugin.call(move |store, exports| {
+            Box::pin(async move {
+                let Exports::Scanner(s) = exports else {
+                    return Err(wasmtime::format_err!("not a scanner"));
+                };
+                let handle = store.data_mut().table.push(Rootfs(view))?;
+                let borrowed = wasmtime::component::Resource::<Rootfs>::new_borrow(handle.rep());
+                let result = s
+                    .berth_plugin_scan()
+                    .call_scan(&mut *store, &info, borrowed)
+                    .await;
+                // The view is the caller's only for this call.
+                store.data_mut().table.delete(handle)?;
+                result
+            })
         })?;
         match result {
-            Ok(findings) => Ok(findings.into_iter().map(finding).collect()),
+            Ok(findings) => Ok(bounds::list(
+                &name,
+                "findings",
+                findings,
+                bounds::FINDINGS,
+                finding,
+            )),
             Err(wit::ScanError::Unsupported(m)) => Err(PluginError::Scan {
                 plugin: name,
                 unsupported: true,
-                message: m,
+                message: bounds::text(m, bounds::MESSAGE),
             }),
             Err(wit::ScanError::Failed(m)) => Err(PluginError::Scan {
                 plugin: name,
                 unsupported: false,
-                message: m,
+                message: bounds::text(m, bounds::MESSAGE),
             }),
         }
     }
@@ -123,13 +132,14 @@ impl PluginManager {
 }
 
 fn finding(f: wit::Finding) -> Finding {
+    let name = |s: String| bounds::text(s, bounds::NAME);
     Finding {
-        kind: f.kind,
-        id: f.id,
-        package: f.package,
-        ecosystem: f.ecosystem,
-        installed_version: f.installed_version,
-        fixed_version: f.fixed_version,
+        kind: name(f.kind),
+        id: name(f.id),
+        package: name(f.package),
+        ecosystem: name(f.ecosystem),
+        installed_version: name(f.installed_version),
+        fixed_version: f.fixed_version.map(name),
         severity: match f.severity {
             wit::Severity::None => Severity::None,
             wit::Severity::Unknown => Severity::Unknown,
@@ -138,7 +148,7 @@ fn finding(f: wit::Finding) -> Finding {
             wit::Severity::High => Severity::High,
             wit::Severity::Critical => Severity::Critical,
         },
-        title: f.title,
-        path: f.path,
+        title: bounds::text(f.title, bounds::VALUE),
+        path: bounds::text(f.path, bounds::VALUE),
     }
 }

@@ -10,9 +10,9 @@ use berth_oci::Digest;
 use wasmtime::component::ResourceAny;
 
 use crate::bindings::storage::exports::berth::plugin::storage as wit;
-use crate::plugin::{Exports, Plugin, Warm};
+use crate::plugin::{CallFuture, Exports, Plugin, Warm};
 use crate::spec::Kind;
-use crate::{PluginError, PluginManager, StorageFailure};
+use crate::{PluginError, PluginManager, StorageFailure, bounds};
 
 struct PluginBackend {
     manager: PluginManager,
@@ -31,6 +31,14 @@ impl PluginManager {
     }
 }
 
+/// The storage interface of an instance's exports.
+fn storage_of(exports: &Exports) -> wasmtime::Result<&wit::Guest> {
+    match exports {
+        Exports::Storage(s) => Ok(s.berth_plugin_storage()),
+        _ => Err(wasmtime::format_err!("not a storage backend")),
+    }
+}
+
 impl PluginBackend {
     fn plugin(&self) -> Result<Arc<Plugin>, BackendError> {
         self.manager
@@ -38,20 +46,18 @@ impl PluginBackend {
             .map_err(|e| BackendError::Unavailable(e.to_string()))
     }
 
-    fn call<R>(
-        &self,
-        f: impl FnOnce(
-            &mut wasmtime::Store<crate::state::HostState>,
-            &wit::Guest,
-        ) -> wasmtime::Result<Result<R, wit::StorageError>>,
-    ) -> Result<R, BackendError> {
+    fn call<R, F>(&self, f: F) -> Result<R, BackendError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(
+                &'a mut wasmtime::Store<crate::state::HostState>,
+                &'a Exports,
+            ) -> CallFuture<'a, Result<R, wit::StorageError>>
+            + Send
+            + 'static,
+    {
         let plugin = self.plugin()?;
-        let result = plugin
-            .call(|store, exports| match exports {
-                Exports::Storage(s) => f(store, s.berth_plugin_storage()),
-                _ => Err(wasmtime::format_err!("not a storage backend")),
-            })
-            .map_err(unavailable)?;
+        let result = plugin.call(f).map_err(unavailable)?;
         result.map_err(|e| backend_error(&self.name, e))
     }
 }
@@ -59,16 +65,35 @@ impl PluginBackend {
 impl BlobBackend for PluginBackend {
     fn stat(&self, digest: &Digest) -> Result<Option<u64>, BackendError> {
         let d = digest.to_string();
-        self.call(|store, s| s.call_stat(store, &d))
+        self.call(move |store, exports| {
+            Box::pin(async move { storage_of(exports)?.call_stat(store, &d).await })
+        })
     }
 
     fn read(&self, digest: &Digest, offset: u64, len: u32) -> Result<Vec<u8>, BackendError> {
         let d = digest.to_string();
-        self.call(|store, s| s.call_read(store, &d, offset, len))
+        let asked = d.clone();
+        let data = self
+            .call(move |store, exports| {
+                Box::pin(async move {
+                    storage_of(exports)?
+                        .call_read(store, &asked, offset, len)
+                        .await
+                })
+            })
             .map_err(|e| match e {
                 BackendError::NotFound(_) => BackendError::NotFound(d.clone()),
                 other => other,
-            })
+            })?;
+        // More than was asked for is the plugin's error, not berth's memory.
+        if data.len() > len as usize {
+            return Err(BackendError::Io(format!(
+                "storage plugin {} returned {} bytes of {d} for a read of {len}",
+                self.name,
+                data.len()
+            )));
+        }
+        Ok(data)
     }
 
     fn begin_write(
@@ -77,44 +102,58 @@ impl BlobBackend for PluginBackend {
         size: u64,
     ) -> Result<Box<dyn BackendWriter>, BackendError> {
         let plugin = self.plugin()?;
-        plugin.breaker.check(plugin.name()).map_err(unavailable)?;
-        let mut warm = plugin
+        plugin.admit().map_err(unavailable)?;
+        let warm = plugin
             .checkout()
             .map_err(|e| unavailable(plugin.failed(e)))?;
         let d = digest.to_string();
-        let started = plugin.run_on(&mut warm, |store, exports| match exports {
-            Exports::Storage(s) => s.berth_plugin_storage().call_begin_write(store, &d, size),
-            _ => Err(wasmtime::format_err!("not a storage backend")),
+        let (warm, started) = plugin.run_on(warm, move |store, exports| {
+            Box::pin(async move { storage_of(exports)?.call_begin_write(store, &d, size).await })
         });
-        match started {
-            Ok(Ok(resource)) => Ok(Box::new(PluginWriter {
+        match (warm, started) {
+            (Some(warm), Ok(Ok(resource))) => Ok(Box::new(PluginWriter {
                 plugin,
                 warm: Some(warm),
                 resource: Some(resource),
             })),
-            Ok(Err(e)) => {
-                plugin.checkin(warm);
+            (warm, Ok(Err(e))) => {
+                if let Some(warm) = warm {
+                    plugin.checkin(warm);
+                }
                 Err(backend_error(&self.name, e))
             }
-            Err(e) => Err(unavailable(e)),
+            (_, Err(e)) => Err(unavailable(e)),
+            (None, Ok(Ok(_))) => Err(BackendError::Unavailable(format!(
+                "storage plugin {}: its instance was lost",
+                self.name
+            ))),
         }
     }
 
     fn delete(&self, digest: &Digest) -> Result<bool, BackendError> {
         let d = digest.to_string();
-        self.call(|store, s| s.call_delete(store, &d))
+        self.call(move |store, exports| {
+            Box::pin(async move { storage_of(exports)?.call_delete(store, &d).await })
+        })
     }
 
     fn list(&self, after: Option<&Digest>, limit: u32) -> Result<Vec<BackendBlob>, BackendError> {
         let after = after.map(ToString::to_string);
-        let blobs = self.call(|store, s| s.call_list(store, after.as_deref(), limit))?;
-        blobs
+        let blobs = self.call(move |store, exports| {
+            Box::pin(async move {
+                storage_of(exports)?
+                    .call_list(store, after.as_deref(), limit)
+                    .await
+            })
+        })?;
+        bounds::list(&self.name, "blobs", blobs, limit as usize, |b| b)
             .into_iter()
             .map(|b| {
                 let digest = b.digest.parse::<Digest>().map_err(|e| {
                     BackendError::Io(format!(
                         "storage plugin {} listed an invalid digest {:?}: {e}",
-                        self.name, b.digest
+                        self.name,
+                        bounds::text(b.digest.clone(), bounds::NAME)
                     ))
                 })?;
                 Ok(BackendBlob {
@@ -134,40 +173,46 @@ struct PluginWriter {
 }
 
 impl PluginWriter {
-    fn step<R>(
-        &mut self,
-        f: impl FnOnce(
-            &mut wasmtime::Store<crate::state::HostState>,
-            wit::GuestWriter<'_>,
-            ResourceAny,
-        ) -> wasmtime::Result<Result<R, wit::StorageError>>,
-    ) -> Result<R, BackendError> {
-        let (Some(warm), Some(resource)) = (self.warm.as_mut(), self.resource) else {
+    fn step<R, F>(&mut self, f: F) -> Result<R, BackendError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(
+                &'a mut wasmtime::Store<crate::state::HostState>,
+                wit::GuestWriter<'a>,
+                ResourceAny,
+            ) -> CallFuture<'a, Result<R, wit::StorageError>>
+            + Send
+            + 'static,
+    {
+        let (Some(warm), Some(resource)) = (self.warm.take(), self.resource) else {
             return Err(BackendError::Unavailable(format!(
                 "storage plugin {}: the writer already failed",
                 self.plugin.name()
             )));
         };
-        let result = self.plugin.run_on(warm, |store, exports| match exports {
-            Exports::Storage(s) => f(store, s.berth_plugin_storage().writer(), resource),
-            _ => Err(wasmtime::format_err!("not a storage backend")),
+        let (warm, result) = self.plugin.run_on(warm, move |store, exports| {
+            Box::pin(async move { f(store, storage_of(exports)?.writer(), resource).await })
         });
+        // After a failed call the store is gone, and its resource with it.
+        self.warm = warm;
+        if self.warm.is_none() {
+            self.resource = None;
+        }
         match result {
             Ok(r) => r.map_err(|e| backend_error(self.plugin.name(), e)),
-            Err(e) => {
-                // The store is poisoned: drop it with its resource.
-                self.warm = None;
-                self.resource = None;
-                Err(unavailable(e))
-            }
+            Err(e) => Err(unavailable(e)),
         }
     }
 
     /// Drops the guest resource and returns the instance to the pool.
     fn finish(&mut self) {
-        if let (Some(mut warm), Some(resource)) = (self.warm.take(), self.resource.take())
-            && resource.resource_drop(&mut warm.store).is_ok()
-        {
+        let (Some(warm), Some(resource)) = (self.warm.take(), self.resource.take()) else {
+            return;
+        };
+        let (warm, dropped) = self.plugin.run_on(warm, move |store, _| {
+            Box::pin(async move { resource.resource_drop_async(store).await })
+        });
+        if let (Some(warm), Ok(())) = (warm, dropped) {
             self.plugin.checkin(warm);
         }
     }
@@ -175,17 +220,21 @@ impl PluginWriter {
 
 impl BackendWriter for PluginWriter {
     fn write(&mut self, chunk: &[u8]) -> Result<(), BackendError> {
-        self.step(|store, w, r| w.call_write(store, r, chunk))
+        // A call past its deadline may outlive this one: it owns its copy.
+        let chunk = chunk.to_vec();
+        self.step(move |store, w, r| Box::pin(async move { w.call_write(store, r, &chunk).await }))
     }
 
     fn commit(mut self: Box<Self>, size: u64) -> Result<(), BackendError> {
-        let result = self.step(|store, w, r| w.call_commit(store, r, size));
+        let result = self
+            .step(move |store, w, r| Box::pin(async move { w.call_commit(store, r, size).await }));
         self.finish();
         result
     }
 
     fn abort(mut self: Box<Self>) {
-        let _ = self.step(|store, w, r| w.call_abort(store, r).map(Ok));
+        let _ =
+            self.step(|store, w, r| Box::pin(async move { w.call_abort(store, r).await.map(Ok) }));
         self.finish();
     }
 }
@@ -193,7 +242,8 @@ impl BackendWriter for PluginWriter {
 impl Drop for PluginWriter {
     fn drop(&mut self) {
         if self.resource.is_some() {
-            let _ = self.step(|store, w, r| w.call_abort(store, r).map(Ok));
+            let _ = self
+                .step(|store, w, r| Box::pin(async move { w.call_abort(store, r).await.map(Ok) }));
             self.finish();
         }
     }
@@ -204,11 +254,12 @@ fn unavailable(e: PluginError) -> BackendError {
 }
 
 fn backend_error(plugin: &str, e: wit::StorageError) -> BackendError {
+    let cut = |m: String| bounds::text(m, bounds::MESSAGE);
     let failure = match e {
         wit::StorageError::NotFound => StorageFailure::NotFound,
-        wit::StorageError::Io(m) => StorageFailure::Io(m),
-        wit::StorageError::Unsupported(m) => StorageFailure::Unsupported(m),
-        wit::StorageError::InvalidConfig(m) => StorageFailure::InvalidConfig(m),
+        wit::StorageError::Io(m) => StorageFailure::Io(cut(m)),
+        wit::StorageError::Unsupported(m) => StorageFailure::Unsupported(cut(m)),
+        wit::StorageError::InvalidConfig(m) => StorageFailure::InvalidConfig(cut(m)),
     };
     match failure {
         StorageFailure::NotFound => BackendError::NotFound(String::new()),

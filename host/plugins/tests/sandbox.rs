@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 use berth_plugin_artifacts as artifacts;
@@ -267,6 +268,103 @@ fn circuit_breaker_cuts_off_then_retries() {
     assert!(matches!(
         hook.judge(&pre_create(0, &[])),
         Err(PluginError::CutOff { .. })
+    ));
+    good_still_answers(&m);
+}
+
+#[test]
+fn a_hook_sleeping_in_wasi_times_out_at_its_deadline() {
+    let m = manager();
+    load(
+        &m,
+        "sleep",
+        Kind::LifecycleHook,
+        artifacts::FIXTURE_SLEEP,
+        |s| s.timeout_ms = Some(200),
+    );
+    let hook = m.hook("sleep").unwrap();
+    let start = Instant::now();
+    let err = hook.judge(&pre_create(0, &[])).unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(matches!(err, PluginError::Timeout { .. }), "{err:?}");
+    assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1500), "took {elapsed:?}");
+    // Failing closed it denies; the next call gets a fresh instance.
+    let outcome = m.run_hooks(&pre_create(1000, &[]));
+    assert!(!outcome.allowed);
+    assert!(outcome.denied_by.unwrap().reason.contains("timed out"));
+    assert_eq!(m.inspect("sleep").unwrap().stuck_calls, 0);
+    good_still_answers(&m);
+}
+
+/// A FIFO nobody writes to, in a directory of its own, granted as /data.
+fn fifo_grant() -> (tempfile::TempDir, DirGrant) {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("fifo"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let grant = DirGrant {
+        host: dir.path().to_path_buf(),
+        guest: "/data".into(),
+        access: Access::Ro,
+    };
+    (dir, grant)
+}
+
+#[test]
+fn a_hook_blocked_on_a_fifo_answers_at_its_deadline_and_is_refused_while_stuck() {
+    // A breaker that never trips, to see the stuck count alone at work.
+    let m = manager_with_breaker(1000, Duration::from_secs(1));
+    let (dir, grant) = fifo_grant();
+    load(
+        &m,
+        "fifo",
+        Kind::LifecycleHook,
+        artifacts::FIXTURE_FIFO,
+        |s| {
+            s.timeout_ms = Some(200);
+            s.grants.dirs.push(grant);
+        },
+    );
+    let hook = m.hook("fifo").unwrap();
+    for n in 1..=4 {
+        let start = Instant::now();
+        let err = hook.judge(&pre_create(1000, &[])).unwrap_err();
+        let elapsed = start.elapsed();
+        assert!(matches!(err, PluginError::Timeout { .. }), "{err:?}");
+        assert!(elapsed < Duration::from_millis(1000), "took {elapsed:?}");
+        assert_eq!(m.inspect("fifo").unwrap().stuck_calls, n);
+    }
+    // Four stuck: refused without a call.
+    let start = Instant::now();
+    let err = hook.judge(&pre_create(1000, &[])).unwrap_err();
+    assert!(
+        matches!(err, PluginError::Stuck { calls: 4, .. }),
+        "{err:?}"
+    );
+    assert!(start.elapsed() < Duration::from_millis(50));
+    assert!(matches!(
+        m.inspect("fifo").unwrap().state,
+        PluginState::Stuck { calls: 4 }
+    ));
+    assert!(!m.run_hooks(&pre_create(1000, &[])).allowed);
+    // A writer comes: the stuck calls end, and the plugin is called again.
+    let fifo = dir.path().join("fifo");
+    let until = Instant::now() + Duration::from_secs(10);
+    while m.inspect("fifo").unwrap().stuck_calls > 0 {
+        assert!(Instant::now() < until, "the stuck calls never ended");
+        // Non-blocking: with no reader left it fails instead of waiting.
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(matches!(
+        m.inspect("fifo").unwrap().state,
+        PluginState::Enabled
     ));
     good_still_answers(&m);
 }

@@ -1,7 +1,10 @@
 //! `default-limits` — a lifecycle hook that gives containers created without a memory or pids
-//! limit the operator's defaults. Limits the user set (`-m`, `--pids-limit`) are left alone.
+//! limit the operator's defaults. Limits the user set (`-m`, `--pids-limit`) are left alone,
+//! and so is a later `update` that changes a limit; an `update` that lifts one (`--memory -1`,
+//! `--pids-limit 0`) is refused, since it would undo what this hook ensures.
 //!
-//! Events: `pre-create` only; answers `mutate` with the missing limits, or `allow`.
+//! Events: `pre-create` (answers `mutate` with the missing limits, or `allow`) and `pre-update`
+//! (`deny` when the memory or pids limit would go, else `allow`).
 //!
 //! Configuration (`[plugin.config]`):
 //! - `memory`: bytes as a number, or a size string such as `"256m"`, `"1g"`, `"512MiB"`
@@ -96,6 +99,28 @@ pub fn judge(spec: &ContainerSpec, defaults: Defaults) -> Verdict {
     }
 }
 
+/// The verdict for an `update`: refused when it would leave the container without a memory or
+/// pids limit it had.
+pub fn judge_update(update: &UpdateEvent) -> Verdict {
+    let mut lifted = Vec::new();
+    if update.before.memory.is_some() && update.after.memory.is_none() {
+        lifted.push("memory");
+    }
+    if update.before.pids.is_some() && update.after.pids.is_none() {
+        lifted.push("pids");
+    }
+    if lifted.is_empty() {
+        return Verdict::Allow;
+    }
+    Verdict::deny(format!(
+        "the update would lift the {} limit of container {:?}; policy default-limits keeps \
+         every container limited. Set a new limit instead (e.g. `update --memory 1g`, \
+         `--pids-limit 1024`)",
+        lifted.join(" and "),
+        update.container.name
+    ))
+}
+
 #[derive(Default)]
 struct DefaultLimits {
     config: CachedConfig<RawConfig>,
@@ -115,6 +140,10 @@ impl Hook for DefaultLimits {
             Err(err) => Verdict::deny(format!("policy default-limits: {err}")),
         }
     }
+
+    fn pre_update(&self, update: &UpdateEvent) -> Verdict {
+        judge_update(update)
+    }
 }
 
 berth_plugin_sdk::export_hook!(DefaultLimits);
@@ -127,25 +156,35 @@ mod tests {
         ContainerSpec {
             name: "job".into(),
             image: "busybox".into(),
-            image_digest: String::new(),
-            user: String::new(),
             uid: 1000,
             gid: 1000,
-            command: vec![],
-            env: vec![],
-            labels: vec![],
             limits: Limits {
                 memory,
                 pids,
-                cpus: None,
-                cpu_shares: None,
+                ..Limits::none()
             },
-            privileged: false,
-            cap_add: vec![],
             network: "none".into(),
-            mounts: vec![],
-            read_only_rootfs: false,
+            ..ContainerSpec::empty()
         }
+    }
+
+    fn update(before: (Option<u64>, Option<i64>), after: (Option<u64>, Option<i64>)) -> Verdict {
+        judge_update(&UpdateEvent {
+            container: ContainerEvent {
+                name: "job".into(),
+                ..ContainerEvent::empty()
+            },
+            before: Limits {
+                memory: before.0,
+                pids: before.1,
+                ..Limits::none()
+            },
+            after: Limits {
+                memory: after.0,
+                pids: after.1,
+                ..Limits::none()
+            },
+        })
     }
 
     fn patched(verdict: Verdict) -> Option<Limits> {
@@ -187,6 +226,24 @@ mod tests {
         let only_pids = patched(judge(&spec(Some(1 << 20), None), defaults)).unwrap();
         assert_eq!(only_pids.memory, None);
         assert_eq!(only_pids.pids, Some(512));
+    }
+
+    #[test]
+    fn an_update_lifting_a_limit_is_denied_and_one_changing_it_allowed() {
+        let Verdict::Deny(why) = update((Some(1 << 28), Some(512)), (None, Some(512))) else {
+            panic!("lifting memory was allowed");
+        };
+        assert!(why.contains("memory") && why.contains("\"job\""), "{why}");
+        let Verdict::Deny(why) = update((Some(1 << 28), Some(512)), (None, None)) else {
+            panic!("lifting both was allowed");
+        };
+        assert!(why.contains("memory and pids"), "{why}");
+        assert!(matches!(
+            update((Some(1 << 28), Some(512)), (Some(1 << 30), Some(64))),
+            Verdict::Allow
+        ));
+        // A container that never had a limit loses nothing.
+        assert!(matches!(update((None, None), (None, None)), Verdict::Allow));
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `deny-root` — a lifecycle hook that refuses to create containers whose process would run
-//! as root (effective uid 0), unless the container carries an opt-out label.
+//! as root (effective uid 0), and to run commands as root in containers (`exec`, `exec -u 0`),
+//! unless the container carries an opt-out label.
 //!
-//! Events: `pre-create` only.
+//! Events: `pre-create` and `pre-exec`.
 //!
 //! Configuration (`[plugin.config]`):
 //! - `allow_label` (string, default `berth.policy/allow-root`): a container with this label
-//!   set to `true` may run as root.
+//!   set to `true` may run as root, and may have commands run in it as root.
 //!
 //! ```toml
 //! [[plugin]]
@@ -59,6 +60,29 @@ pub fn judge(spec: &ContainerSpec, config: &Config) -> Verdict {
     ))
 }
 
+/// The verdict for one command run in a container: the same rule as for the container itself,
+/// so `exec -u 0` cannot walk round it.
+pub fn judge_exec(exec: &ExecEvent, config: &Config) -> Verdict {
+    if exec.uid != 0 {
+        return Verdict::Allow;
+    }
+    if label(&exec.container.labels, &config.allow_label) == Some("true") {
+        return Verdict::Allow;
+    }
+    let user = if exec.user.is_empty() {
+        "the container's user, root".to_owned()
+    } else {
+        format!("user {:?}, uid 0", exec.user)
+    };
+    Verdict::deny(format!(
+        "the command would run as root ({user}) in container {name:?}; policy deny-root \
+         refuses it. Run it as another user with `exec -u UID[:GID]`, or label the container \
+         {label}=true when it is created",
+        name = exec.container.name,
+        label = config.allow_label,
+    ))
+}
+
 #[derive(Default)]
 struct DenyRoot {
     config: CachedConfig<Config>,
@@ -72,6 +96,13 @@ impl Hook for DenyRoot {
             Err(err) => Verdict::deny(format!("policy deny-root: {err}")),
         }
     }
+
+    fn pre_exec(&self, exec: &ExecEvent) -> Verdict {
+        match self.config.get() {
+            Ok(config) => judge_exec(exec, config),
+            Err(err) => Verdict::deny(format!("policy deny-root: {err}")),
+        }
+    }
 }
 
 berth_plugin_sdk::export_hook!(DenyRoot);
@@ -80,29 +111,39 @@ berth_plugin_sdk::export_hook!(DenyRoot);
 mod tests {
     use super::*;
 
+    fn pairs(labels: &[(&str, &str)]) -> Vec<Pair> {
+        labels
+            .iter()
+            .map(|(k, v)| Pair {
+                key: (*k).into(),
+                value: (*v).into(),
+            })
+            .collect()
+    }
+
     fn spec(uid: u32, user: &str, labels: &[(&str, &str)]) -> ContainerSpec {
         ContainerSpec {
             name: "web".into(),
             image: "busybox".into(),
-            image_digest: String::new(),
             user: user.into(),
             uid,
-            gid: 0,
-            command: vec![],
-            env: vec![],
-            labels: labels
-                .iter()
-                .map(|(k, v)| Pair {
-                    key: (*k).into(),
-                    value: (*v).into(),
-                })
-                .collect(),
-            limits: Limits::none(),
-            privileged: false,
-            cap_add: vec![],
+            labels: pairs(labels),
             network: "none".into(),
-            mounts: vec![],
-            read_only_rootfs: false,
+            ..ContainerSpec::empty()
+        }
+    }
+
+    fn exec(uid: u32, user: &str, labels: &[(&str, &str)]) -> ExecEvent {
+        ExecEvent {
+            container: ContainerEvent {
+                name: "web".into(),
+                labels: pairs(labels),
+                ..ContainerEvent::empty()
+            },
+            command: vec!["sh".into()],
+            user: user.into(),
+            uid,
+            ..ExecEvent::empty()
         }
     }
 
@@ -133,6 +174,18 @@ mod tests {
         assert!(reason(judge(&allowed, &config)).is_none());
         let wrong_value = spec(0, "root", &[(DEFAULT_ALLOW_LABEL, "yes")]);
         assert!(reason(judge(&wrong_value, &config)).is_some());
+    }
+
+    #[test]
+    fn exec_as_root_is_denied_like_a_root_container() {
+        let config = Config::default();
+        let why = reason(judge_exec(&exec(0, "0", &[]), &config)).unwrap();
+        assert!(why.contains("\"web\"") && why.contains("exec -u"), "{why}");
+        let why = reason(judge_exec(&exec(0, "", &[]), &config)).unwrap();
+        assert!(why.contains("the container's user"), "{why}");
+        assert!(reason(judge_exec(&exec(65534, "nobody", &[]), &config)).is_none());
+        let allowed = exec(0, "0", &[(DEFAULT_ALLOW_LABEL, "true")]);
+        assert!(reason(judge_exec(&allowed, &config)).is_none());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The wit-bindgen bindings, one module per world of `berth:plugin@0.1.0`.
+//! The wit-bindgen bindings, one module per world of `berth:plugin@0.1.1`.
 //!
 //! The imports every world shares (`log`, `config`, `clock`, `types`) are generated once, in
 //! [`common`], and the world modules reuse them through `with`, so an SDK helper can log or read
@@ -17,10 +17,10 @@ pub mod common {
         inline: "
             package berth:sdk;
             world common {
-                import berth:plugin/types@0.1.0;
-                import berth:plugin/log@0.1.0;
-                import berth:plugin/config@0.1.0;
-                import berth:plugin/clock@0.1.0;
+                import berth:plugin/types@0.1.1;
+                import berth:plugin/log@0.1.1;
+                import berth:plugin/config@0.1.1;
+                import berth:plugin/clock@0.1.1;
             }
         ",
         path: "../../wit",
@@ -29,16 +29,19 @@ pub mod common {
     });
 }
 
-/// World `lifecycle-hook`.
+/// World `lifecycle-policy`: the complete edition of the hook contract
+/// (interface `lifecycle`). The first edition (`lifecycle-hook`, interface
+/// `hooks`) stays in the WIT for plugins built against 0.1.0; the SDK builds
+/// only complete-edition hooks.
 pub mod hook {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "berth:plugin/lifecycle-hook@0.1.0",
+        world: "berth:plugin/lifecycle-policy@0.1.1",
         with: {
-            "berth:plugin/types@0.1.0": crate::bindings::common::berth::plugin::types,
-            "berth:plugin/log@0.1.0": crate::bindings::common::berth::plugin::log,
-            "berth:plugin/config@0.1.0": crate::bindings::common::berth::plugin::config,
-            "berth:plugin/clock@0.1.0": crate::bindings::common::berth::plugin::clock,
+            "berth:plugin/types@0.1.1": crate::bindings::common::berth::plugin::types,
+            "berth:plugin/log@0.1.1": crate::bindings::common::berth::plugin::log,
+            "berth:plugin/config@0.1.1": crate::bindings::common::berth::plugin::config,
+            "berth:plugin/clock@0.1.1": crate::bindings::common::berth::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "__export_hook_world",
@@ -50,12 +53,12 @@ pub mod hook {
 pub mod auth {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "berth:plugin/auth-provider@0.1.0",
+        world: "berth:plugin/auth-provider@0.1.1",
         with: {
-            "berth:plugin/types@0.1.0": crate::bindings::common::berth::plugin::types,
-            "berth:plugin/log@0.1.0": crate::bindings::common::berth::plugin::log,
-            "berth:plugin/config@0.1.0": crate::bindings::common::berth::plugin::config,
-            "berth:plugin/clock@0.1.0": crate::bindings::common::berth::plugin::clock,
+            "berth:plugin/types@0.1.1": crate::bindings::common::berth::plugin::types,
+            "berth:plugin/log@0.1.1": crate::bindings::common::berth::plugin::log,
+            "berth:plugin/config@0.1.1": crate::bindings::common::berth::plugin::config,
+            "berth:plugin/clock@0.1.1": crate::bindings::common::berth::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "__export_auth_world",
@@ -67,12 +70,12 @@ pub mod auth {
 pub mod storage {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "berth:plugin/storage-backend@0.1.0",
+        world: "berth:plugin/storage-backend@0.1.1",
         with: {
-            "berth:plugin/types@0.1.0": crate::bindings::common::berth::plugin::types,
-            "berth:plugin/log@0.1.0": crate::bindings::common::berth::plugin::log,
-            "berth:plugin/config@0.1.0": crate::bindings::common::berth::plugin::config,
-            "berth:plugin/clock@0.1.0": crate::bindings::common::berth::plugin::clock,
+            "berth:plugin/types@0.1.1": crate::bindings::common::berth::plugin::types,
+            "berth:plugin/log@0.1.1": crate::bindings::common::berth::plugin::log,
+            "berth:plugin/config@0.1.1": crate::bindings::common::berth::plugin::config,
+            "berth:plugin/clock@0.1.1": crate::bindings::common::berth::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "__export_storage_world",
@@ -84,12 +87,12 @@ pub mod storage {
 pub mod scanner {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "berth:plugin/scanner@0.1.0",
+        world: "berth:plugin/scanner@0.1.1",
         with: {
-            "berth:plugin/types@0.1.0": crate::bindings::common::berth::plugin::types,
-            "berth:plugin/log@0.1.0": crate::bindings::common::berth::plugin::log,
-            "berth:plugin/config@0.1.0": crate::bindings::common::berth::plugin::config,
-            "berth:plugin/clock@0.1.0": crate::bindings::common::berth::plugin::clock,
+            "berth:plugin/types@0.1.1": crate::bindings::common::berth::plugin::types,
+            "berth:plugin/log@0.1.1": crate::bindings::common::berth::plugin::log,
+            "berth:plugin/config@0.1.1": crate::bindings::common::berth::plugin::config,
+            "berth:plugin/clock@0.1.1": crate::bindings::common::berth::plugin::clock,
         },
         pub_export_macro: true,
         export_macro_name: "__export_scanner_world",

@@ -3,17 +3,24 @@
 //! Implement only the events you care about; every handler defaults to `allow`. The SDK
 //! answers the host's `subscriptions` call by finding out which handlers you overrode, so the
 //! host never calls your plugin for the other events (see [`Hook::subscriptions`]).
+//!
+//! A hook exports the complete edition of the contract (`lifecycle` in `wit/hooks.wit`): it
+//! sees `exec`, `cp` and `update` as well as image and container events, and every
+//! security-relevant setting of a container. A policy about containers should judge all the
+//! ways to the same result: a rule against root containers, say, also belongs in
+//! [`Hook::pre_exec`] (`exec -u 0`).
 
 use std::cell::Cell;
 
 pub use crate::bindings::common::berth::plugin::types::Pair;
-pub use crate::bindings::hook::exports::berth::plugin::hooks::{
-    ContainerEvent, ContainerSpec, Event, EventKind, ImageEvent, Limits, Patch, Verdict,
+pub use crate::bindings::hook::exports::berth::plugin::lifecycle::{
+    ContainerEvent, ContainerSpec, CopyDirection, CopyEvent, Event, EventKind, ExecEvent,
+    ImageEvent, Limits, Mount, MountKind, Patch, UpdateEvent, Verdict,
 };
 
 impl EventKind {
     /// Every kind of event, in the WIT's order.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::PrePull,
         EventKind::PostPull,
         EventKind::PrePush,
@@ -22,6 +29,9 @@ impl EventKind {
         EventKind::PostStart,
         EventKind::PostStop,
         EventKind::PreRemove,
+        EventKind::PreExec,
+        EventKind::PreCopy,
+        EventKind::PreUpdate,
     ];
 }
 
@@ -37,6 +47,9 @@ impl Event {
             Event::PostStart(_) => EventKind::PostStart,
             Event::PostStop(_) => EventKind::PostStop,
             Event::PreRemove(_) => EventKind::PreRemove,
+            Event::PreExec(_) => EventKind::PreExec,
+            Event::PreCopy(_) => EventKind::PreCopy,
+            Event::PreUpdate(_) => EventKind::PreUpdate,
         }
     }
 }
@@ -54,9 +67,87 @@ impl Limits {
     pub fn none() -> Self {
         Limits {
             memory: None,
+            memory_swap: None,
+            memory_reservation: None,
             pids: None,
             cpus: None,
             cpu_shares: None,
+            cpuset_cpus: None,
+        }
+    }
+
+    /// Whether no limit is set.
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_none()
+            && self.memory_swap.is_none()
+            && self.memory_reservation.is_none()
+            && self.pids.is_none()
+            && self.cpus.is_none()
+            && self.cpu_shares.is_none()
+            && self.cpuset_cpus.is_none()
+    }
+}
+
+impl ContainerSpec {
+    /// An empty spec: no name, root, no command, nothing set. Fill in what a test needs with
+    /// struct update syntax (`ContainerSpec { uid: 0, ..ContainerSpec::empty() }`).
+    pub fn empty() -> Self {
+        ContainerSpec {
+            name: String::new(),
+            image: String::new(),
+            image_digest: String::new(),
+            user: String::new(),
+            uid: 0,
+            gid: 0,
+            command: Vec::new(),
+            env: Vec::new(),
+            labels: Vec::new(),
+            limits: Limits::none(),
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            no_new_privileges: false,
+            seccomp_unconfined: false,
+            network: String::new(),
+            publish: Vec::new(),
+            mounts: Vec::new(),
+            read_only_rootfs: false,
+            workdir: String::new(),
+            hostname: None,
+            ulimits: Vec::new(),
+            tty: false,
+            interactive: false,
+        }
+    }
+}
+
+impl ContainerEvent {
+    /// An empty container event, for tests and samples.
+    pub fn empty() -> Self {
+        ContainerEvent {
+            id: String::new(),
+            name: String::new(),
+            image: String::new(),
+            labels: Vec::new(),
+            exit_code: None,
+        }
+    }
+}
+
+impl ExecEvent {
+    /// An empty exec event (root, no command), for tests and samples.
+    pub fn empty() -> Self {
+        ExecEvent {
+            container: ContainerEvent::empty(),
+            command: Vec::new(),
+            env: Vec::new(),
+            user: String::new(),
+            uid: 0,
+            gid: 0,
+            workdir: None,
+            tty: false,
+            interactive: false,
+            detach: false,
         }
     }
 }
@@ -73,12 +164,7 @@ impl Patch {
 
     /// Whether the patch changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-            && self.env.is_empty()
-            && self.limits.memory.is_none()
-            && self.limits.pids.is_none()
-            && self.limits.cpus.is_none()
-            && self.limits.cpu_shares.is_none()
+        self.labels.is_empty() && self.env.is_empty() && self.limits.is_empty()
     }
 }
 
@@ -153,6 +239,22 @@ pub trait Hook {
         let _ = container;
         not_overridden()
     }
+    /// Before a command runs in a running container (`exec`); `uid` is the user it runs as.
+    fn pre_exec(&self, exec: &ExecEvent) -> Verdict {
+        let _ = exec;
+        not_overridden()
+    }
+    /// Before files are copied into or out of a container (`cp`).
+    fn pre_copy(&self, copy: &CopyEvent) -> Verdict {
+        let _ = copy;
+        not_overridden()
+    }
+    /// Before a container's limits change (`update`): `before` and `after` are its limits now
+    /// and once updated.
+    fn pre_update(&self, update: &UpdateEvent) -> Verdict {
+        let _ = update;
+        not_overridden()
+    }
 }
 
 thread_local! {
@@ -176,6 +278,9 @@ pub fn dispatch<H: Hook + ?Sized>(hook: &H, event: &Event) -> Verdict {
         Event::PostStart(container) => hook.post_start(container),
         Event::PostStop(container) => hook.post_stop(container),
         Event::PreRemove(container) => hook.pre_remove(container),
+        Event::PreExec(exec) => hook.pre_exec(exec),
+        Event::PreCopy(copy) => hook.pre_copy(copy),
+        Event::PreUpdate(update) => hook.pre_update(update),
     }
 }
 
@@ -203,42 +308,31 @@ fn sample_event(kind: EventKind) -> Event {
         tag: None,
         digest: None,
     };
-    let container = || ContainerEvent {
-        id: String::new(),
-        name: String::new(),
-        image: String::new(),
-        labels: Vec::new(),
-        exit_code: None,
-    };
     match kind {
         EventKind::PrePull => Event::PrePull(image()),
         EventKind::PostPull => Event::PostPull(image()),
         EventKind::PrePush => Event::PrePush(image()),
         EventKind::PostPush => Event::PostPush(image()),
-        EventKind::PreCreate => Event::PreCreate(ContainerSpec {
-            name: String::new(),
-            image: String::new(),
-            image_digest: String::new(),
-            user: String::new(),
-            uid: 0,
-            gid: 0,
-            command: Vec::new(),
-            env: Vec::new(),
-            labels: Vec::new(),
-            limits: Limits::none(),
-            privileged: false,
-            cap_add: Vec::new(),
-            network: String::new(),
-            mounts: Vec::new(),
-            read_only_rootfs: false,
+        EventKind::PreCreate => Event::PreCreate(ContainerSpec::empty()),
+        EventKind::PostStart => Event::PostStart(ContainerEvent::empty()),
+        EventKind::PostStop => Event::PostStop(ContainerEvent::empty()),
+        EventKind::PreRemove => Event::PreRemove(ContainerEvent::empty()),
+        EventKind::PreExec => Event::PreExec(ExecEvent::empty()),
+        EventKind::PreCopy => Event::PreCopy(CopyEvent {
+            container: ContainerEvent::empty(),
+            direction: CopyDirection::IntoContainer,
+            path: String::new(),
+            running: false,
         }),
-        EventKind::PostStart => Event::PostStart(container()),
-        EventKind::PostStop => Event::PostStop(container()),
-        EventKind::PreRemove => Event::PreRemove(container()),
+        EventKind::PreUpdate => Event::PreUpdate(UpdateEvent {
+            container: ContainerEvent::empty(),
+            before: Limits::none(),
+            after: Limits::none(),
+        }),
     }
 }
 
-/// Exports a [`Hook`] type as the plugin's `lifecycle-hook` world.
+/// Exports a [`Hook`] type as the plugin's `lifecycle-policy` world.
 ///
 /// The type must implement `Default`; one instance serves every call. The argument is a
 /// type name (an identifier), as wit-bindgen's export macros require.
@@ -268,7 +362,7 @@ macro_rules! export_hook {
 
             struct __BerthHookExport;
 
-            impl $crate::bindings::hook::exports::berth::plugin::hooks::Guest for __BerthHookExport {
+            impl $crate::bindings::hook::exports::berth::plugin::lifecycle::Guest for __BerthHookExport {
                 fn subscriptions() -> ::std::vec::Vec<$crate::hook::EventKind> {
                     __BERTH_HOOK.with(|hook| $crate::hook::Hook::subscriptions(hook))
                 }
@@ -291,7 +385,7 @@ macro_rules! export_hook {
             // lint-checked, and unit tests see no dead-code noise.
             #[cfg(not(target_arch = "wasm32"))]
             const _: () = {
-                let _ = <__BerthHookExport as $crate::bindings::hook::exports::berth::plugin::hooks::Guest>::handle;
+                let _ = <__BerthHookExport as $crate::bindings::hook::exports::berth::plugin::lifecycle::Guest>::handle;
             };
         };
     };

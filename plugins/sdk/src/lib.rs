@@ -1,7 +1,7 @@
 //! Write berth plugins in a few lines of Rust.
 //!
 //! berth loads plugins as WebAssembly components (`wasm32-wasip2`) that implement one world of
-//! the `berth:plugin@0.1.0` WIT package: a lifecycle hook or policy, an auth provider, a
+//! the `berth:plugin@0.1.1` WIT package: a lifecycle hook or policy, an auth provider, a
 //! storage backend or a scanner. This crate owns the bindings for the four worlds and wraps
 //! them in plain traits ([`Hook`], [`AuthProvider`], [`StorageBackend`], [`Scanner`]) with an
 //! export macro each, plus what every plugin needs: its configuration ([`config`]), logging
@@ -81,8 +81,8 @@ pub mod prelude {
     };
     pub use crate::glob::{glob_match, matches_any};
     pub use crate::hook::{
-        ContainerEvent, ContainerSpec, Event, EventKind, Hook, ImageEvent, Limits, Pair, Patch,
-        Verdict, label,
+        ContainerEvent, ContainerSpec, CopyDirection, CopyEvent, Event, EventKind, ExecEvent, Hook,
+        ImageEvent, Limits, Mount, MountKind, Pair, Patch, UpdateEvent, Verdict, label,
     };
     pub use crate::scanner::{
         Entry, FileKind, Finding, FsError, ImageInfo, Rootfs, ScanError, Scanner, Severity,

@@ -15,3 +15,5 @@ mod registry_names;
 
 mod abandoned;
 mod local_user;
+
+mod plugins;

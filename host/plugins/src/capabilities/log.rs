@@ -5,30 +5,22 @@ use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::log::{Host, Level, add_to_linker as add};
 use crate::bindings::types::Pair;
+use crate::bounds;
 use crate::state::HostState;
 
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     add::<HostState, HasSelf<HostState>>(linker, |s| s)
 }
 
-/// Records longer than this are cut, so a plugin cannot flood the log.
-const MAX_MESSAGE: usize = 8 * 1024;
-
 impl Host for HostState {
     fn emit(&mut self, level: Level, message: String, fields: Vec<Pair>) {
-        let mut message = message;
-        if message.len() > MAX_MESSAGE {
-            let mut cut = MAX_MESSAGE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
-        let fields = fields
-            .iter()
-            .map(|p| format!("{}={}", p.key, p.value))
-            .collect::<Vec<_>>()
-            .join(" ");
+        // Cut, so a plugin cannot flood the log.
+        let message = bounds::text(message, bounds::LOG);
+        let fields = bounds::list(&self.plugin, "log fields", fields, bounds::ENTRIES, |p| {
+            format!("{}={}", p.key, p.value)
+        })
+        .join(" ");
+        let fields = bounds::text(fields, bounds::LOG);
         let plugin = &*self.plugin;
         match level {
             Level::Trace => tracing::trace!(target: "berth_plugin", plugin, fields, "{message}"),

@@ -27,6 +27,7 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use berth_policy::CopyDirection;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -284,6 +285,7 @@ pub(crate) async fn get_archive(
             axum::Json(serde_json::json!({ "exists": true, "dir": is_dir })).into_response(),
         );
     }
+    super::policy::judge_copy(&app, &record, CopyDirection::OutOfContainer, &q.path).await?;
     let name = Path::new(&q.path)
         .file_name()
         .map_or_else(|| ".".to_string(), |n| n.to_string_lossy().into_owned());
@@ -319,6 +321,7 @@ pub(crate) async fn put_archive(
     body: Body,
 ) -> Result<impl IntoResponse, ControlError> {
     let record = find(&app, &key)?;
+    super::policy::judge_copy(&app, &record, CopyDirection::IntoContainer, &q.path).await?;
     let (record, at) = {
         let path = q.path.clone();
         tokio::task::spawn_blocking(move || {

@@ -173,8 +173,20 @@ fn new_id() -> String {
 
 pub(crate) async fn run(
     State(app): Shared,
-    axum::Json(mut req): axum::Json<RunRequest>,
+    axum::Json(req): axum::Json<RunRequest>,
 ) -> Result<impl IntoResponse, ControlError> {
+    // Creation runs to its end, or undoes what it did, even when the client
+    // goes away: dropped halfway (during a slow hook, say) it would leave a
+    // mounted root file system and no record to remove it by.
+    tokio::spawn(create(app, req))
+        .await
+        .map_err(ControlError::internal)?
+}
+
+async fn create(
+    app: std::sync::Arc<ControlApp>,
+    mut req: RunRequest,
+) -> Result<axum::Json<serde_json::Value>, ControlError> {
     let image = crate::control::inspect::image(&app, &req.image)?;
     let chain = image.chain_id.clone().ok_or_else(|| {
         ControlError::bad_request(format!("image {} has no layers to run", image.reference))
@@ -255,6 +267,7 @@ pub(crate) async fn run(
         let spec_started = std::time::Instant::now();
         let mut wanted_spec = super::policy::spec_of(
             &req,
+            &wanted,
             &image.manifest.to_string(),
             &config.config.clone().unwrap_or_default(),
             &rootfs,

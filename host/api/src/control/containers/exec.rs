@@ -164,6 +164,7 @@ pub(crate) async fn exec(
             "no command: give the command to run after the container's name",
         ));
     }
+    super::policy::judge_exec(&app, &record, &req).await?;
     let config = ExecConfig {
         cmd: req.cmd.clone(),
         env: req.env.clone(),

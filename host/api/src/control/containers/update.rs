@@ -72,6 +72,7 @@ pub(crate) async fn update(
     merged.validate().map_err(|e| {
         ControlError::bad_request(format!("updating container {}: {e}", record.name))
     })?;
+    super::policy::judge_update(&app, &record, &old, &new).await?;
     if let Status::Running { .. } = status_of(&record.dir) {
         // Only what changed is written; memory and swap go together, as
         // their order of writing depends on both.

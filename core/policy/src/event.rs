@@ -204,7 +204,12 @@ pub struct ContainerSpec {
     pub command: Vec<String>,
     /// `KEY=VALUE` entries, image environment included.
     pub env: Vec<String>,
+    /// `--label`s and what earlier hooks' patches set: the labels of the
+    /// people who run the container. Never the image's: an image would
+    /// otherwise grant itself a policy's opt-out label.
     pub labels: BTreeMap<String, String>,
+    /// The image's own `LABEL`s, chosen by whoever built it.
+    pub image_labels: BTreeMap<String, String>,
     pub limits: Limits,
     pub privileged: bool,
     pub cap_add: Vec<String>,

@@ -233,6 +233,7 @@ fn spec(s: &ContainerSpec) -> wit::ContainerSpec {
         command: s.command.clone(),
         env: s.env.clone(),
         labels: pairs(&s.labels),
+        image_labels: pairs(&s.image_labels),
         limits: limits(&s.limits),
         privileged: s.privileged,
         cap_add: s.cap_add.clone(),

@@ -177,6 +177,16 @@ mod tests {
     }
 
     #[test]
+    fn an_image_cannot_label_itself_out_of_the_policy() {
+        let config = Config::default();
+        let from_image = ContainerSpec {
+            image_labels: pairs(&[(DEFAULT_ALLOW_LABEL, "true")]),
+            ..spec(0, "", &[])
+        };
+        assert!(reason(judge(&from_image, &config)).is_some());
+    }
+
+    #[test]
     fn exec_as_root_is_denied_like_a_root_container() {
         let config = Config::default();
         let why = reason(judge_exec(&exec(0, "0", &[]), &config)).unwrap();

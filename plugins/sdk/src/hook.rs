@@ -102,6 +102,7 @@ impl ContainerSpec {
             command: Vec::new(),
             env: Vec::new(),
             labels: Vec::new(),
+            image_labels: Vec::new(),
             limits: Limits::none(),
             privileged: false,
             cap_add: Vec::new(),

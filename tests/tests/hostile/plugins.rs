@@ -456,6 +456,52 @@ fn deny_root_refuses_exec_as_root() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Policies honour opt-out labels from whoever runs a container, never
+/// from the image they judge: an image built with `LABEL
+/// berth.policy/allow-root=true` would otherwise exempt itself.
+#[test]
+fn an_image_cannot_label_itself_out_of_deny_root() -> anyhow::Result<()> {
+    let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    berth_e2e::containers::import_busybox_as(
+        &daemon,
+        "e2e/self-exempt:1",
+        &["LABEL berth.policy/allow-root=true"],
+    )?;
+    let inspect = daemon.berth_ok(&["image", "inspect", "e2e/self-exempt:1"])?;
+    assert!(inspect.contains("berth.policy/allow-root"), "{inspect}");
+    install(&daemon, &[wasm::DENY_ROOT])?;
+    let out = daemon.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "e2e/self-exempt:1",
+        "id",
+        "-u",
+    ])?;
+    assert!(
+        !out.status.success(),
+        "the image's own label let it run as root: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = stderr(&out);
+    assert!(err.contains("deny-root"), "{err}");
+    // The same label given by the user still opts out.
+    let out = daemon.berth_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-l",
+        "berth.policy/allow-root=true",
+        "e2e/self-exempt:1",
+        "id",
+        "-u",
+    ])?;
+    assert_eq!(out.trim(), "0");
+    Ok(())
+}
+
 #[test]
 fn default_limits_refuses_an_update_that_lifts_its_memory_limit() -> anyhow::Result<()> {
     let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;

@@ -38,8 +38,6 @@ pub(crate) fn spec_of(
         (None, Some(_)) => Vec::new(),
         (None, None) => config.cmd.clone().unwrap_or_default(),
     };
-    let mut labels = config.labels.clone();
-    labels.extend(req.labels.clone());
     Ok(ContainerSpec {
         name: req.name.clone().unwrap_or_default(),
         image: req.image.clone(),
@@ -55,7 +53,8 @@ pub(crate) fn spec_of(
             .chain(&req.env)
             .cloned()
             .collect(),
-        labels,
+        labels: req.labels.clone(),
+        image_labels: config.labels.clone(),
         limits: Limits {
             memory: positive(req.memory),
             memory_swap: positive(req.memory_swap),

@@ -132,6 +132,24 @@ impl Root {
         Ok(Root { fd, path })
     }
 
+    /// A root from a directory descriptor the caller opened itself, such
+    /// as `/proc/PID/root` of a running container; `path` names it in
+    /// error messages.
+    pub fn from_fd(fd: OwnedFd, path: impl Into<PathBuf>) -> Root {
+        Root {
+            fd,
+            path: path.into(),
+        }
+    }
+
+    /// Another handle on the same root (a duplicated descriptor).
+    pub fn try_clone(&self) -> io::Result<Root> {
+        Ok(Root {
+            fd: self.fd.try_clone()?,
+            path: self.path.clone(),
+        })
+    }
+
     /// The host directory this root is.
     pub fn path(&self) -> &Path {
         &self.path
@@ -195,8 +213,10 @@ impl Root {
         Ok(Some(data))
     }
 
-    /// `openat2` from the root, retried while it races a rename.
-    pub(crate) fn resolve(&self, rel: &[u8], flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    /// `openat2` from the root, retried while it races a rename, with the
+    /// kernel's errno: for callers with errors of their own. `rel` is a
+    /// path as [`relative`] gives it (`O_CLOEXEC` is added).
+    pub fn resolve(&self, rel: &[u8], flags: OFlags) -> rustix::io::Result<OwnedFd> {
         let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
         let mut tries = 0;
         loop {

@@ -9,11 +9,12 @@
 //! or device node in an image can neither block nor be touched.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use berth_fsroot::Root;
+use rustix::fs::{AtFlags, FileType, OFlags};
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
@@ -80,26 +81,21 @@ impl From<Errno> for FsError {
 /// A read-only view of a directory, used as an image's `/`.
 #[derive(Debug)]
 pub struct RootView {
-    root: OwnedFd,
-    path: PathBuf,
+    root: Root,
 }
 
 impl RootView {
     /// Opens `dir` as the root of the view.
     pub fn open(dir: impl AsRef<Path>) -> std::io::Result<RootView> {
-        let path = dir.as_ref().to_path_buf();
-        let root = rustix::fs::open(
-            &path,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| {
-            std::io::Error::new(
-                std::io::Error::from(e).kind(),
-                format!("opening image root {}: {e}", path.display()),
-            )
+        let path = dir.as_ref();
+        let root = Root::open(path).map_err(|e| {
+            let kind = e
+                .raw_os_error()
+                .map(|code| std::io::Error::from_raw_os_error(code).kind())
+                .unwrap_or(std::io::ErrorKind::Other);
+            std::io::Error::new(kind, format!("opening image root {}: {e}", path.display()))
         })?;
-        Ok(RootView { root, path })
+        Ok(RootView { root })
     }
 
     /// Another handle on the same root (a duplicated descriptor), e.g. to
@@ -107,13 +103,12 @@ impl RootView {
     pub fn try_clone(&self) -> std::io::Result<RootView> {
         Ok(RootView {
             root: self.root.try_clone()?,
-            path: self.path.clone(),
         })
     }
 
     /// The host directory this view shows.
     pub fn host_path(&self) -> &Path {
-        &self.path
+        self.root.path()
     }
 
     /// The entries of a directory, sorted by name. Follows symlinks that
@@ -154,7 +149,7 @@ impl RootView {
                 let dir = self.resolve(parent, OFlags::PATH | OFlags::DIRECTORY)?;
                 entry_at(&dir, name, name.to_owned())
             }
-            None => entry_at(&self.root, rel, rel.to_owned()),
+            None => entry_at(self.root.as_fd(), rel, rel.to_owned()),
         }
     }
 
@@ -194,19 +189,9 @@ impl RootView {
     /// Opens `rel` with the image as `/`.
     fn resolve(&self, rel: &str, flags: OFlags) -> Result<OwnedFd, FsError> {
         let rel = if rel.is_empty() { "." } else { rel };
-        loop {
-            match rustix::fs::openat2(
-                &self.root,
-                rel,
-                flags | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-            ) {
-                // The kernel asks for a retry when a rename raced the lookup.
-                Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
-                other => return other.map_err(FsError::from),
-            }
-        }
+        self.root
+            .resolve(rel.as_bytes(), flags)
+            .map_err(FsError::from)
     }
 }
 
@@ -226,7 +211,8 @@ fn relative(path: &str) -> Result<&str, FsError> {
 }
 
 /// `lstat` of `name` in `dir` (of `dir` itself when `name` is empty).
-fn entry_at(dir: &OwnedFd, name: &str, shown: String) -> Result<Entry, FsError> {
+fn entry_at(dir: impl AsFd, name: &str, shown: String) -> Result<Entry, FsError> {
+    let dir = dir.as_fd();
     let flags = if name.is_empty() {
         AtFlags::SYMLINK_NOFOLLOW | AtFlags::EMPTY_PATH
     } else {

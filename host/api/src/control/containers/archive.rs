@@ -27,10 +27,11 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use berth_fsroot::Root;
 use berth_policy::CopyDirection;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -48,8 +49,8 @@ pub struct ArchiveQuery {
 
 /// Where a container path lives on the host.
 struct Located {
-    /// The root it resolves under, as an `O_PATH` directory.
-    root: OwnedFd,
+    /// The root it resolves under.
+    root: Root,
     /// The path under `root`.
     rel: String,
     /// Why nothing may be written there, if so.
@@ -73,7 +74,7 @@ fn locate(record: &ContainerRecord, path: &str) -> Result<Located, ControlError>
             .root()
             .map_err(|e| ControlError::internal(format!("container {}: {e}", record.name)))?;
         return Ok(Located {
-            root,
+            root: Root::from_fd(root, format!("/proc/{pid}/root")),
             rel: path.to_string(),
             read_only: read_only_reason(&spec, path),
         });
@@ -107,12 +108,7 @@ fn locate(record: &ContainerRecord, path: &str) -> Result<Located, ControlError>
         Some((root, rel, _)) => (root, rel),
         None => (record.dir.join("rootfs"), path.to_string()),
     };
-    let root = rustix::fs::open(
-        &root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| {
+    let root = Root::open(&root).map_err(|e| {
         ControlError::internal(format!(
             "opening the file system of container {}: {e}",
             record.name
@@ -154,25 +150,13 @@ fn read_only_reason(spec: &oci_spec::runtime::Spec, path: &str) -> Option<String
 
 /// Open `rel` under `root` as if `root` were `/` (O_PATH, final symlink
 /// not followed unless `follow_last`).
-fn resolve(root: &OwnedFd, rel: &str, follow_last: bool) -> Result<OwnedFd, std::io::Error> {
-    let rel = rel.trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+fn resolve(root: &Root, rel: &str, follow_last: bool) -> Result<OwnedFd, std::io::Error> {
+    let mut flags = OFlags::PATH;
     if !follow_last {
         flags |= OFlags::NOFOLLOW;
     }
-    loop {
-        match rustix::fs::openat2(
-            root,
-            rel,
-            flags,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) {
-            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
-            other => return other.map_err(std::io::Error::from),
-        }
-    }
+    root.resolve(&berth_fsroot::relative(rel), flags)
+        .map_err(std::io::Error::from)
 }
 
 fn not_found(record: &ContainerRecord, path: &str, e: &std::io::Error) -> ControlError {

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
+use std::rc::Rc;
 
 use berth_oci::{Algorithm, Digest};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -15,13 +16,15 @@ use tar::EntryType;
 use crate::error::errno;
 use crate::hashio::HashingReader;
 use crate::root::{self, Meta, Root};
-use crate::{Compression, LayerError};
+use crate::{Compression, LayerError, Limits};
 use header::{normalize, read_meta};
+use meter::{Exceeded, Gauge, Metered};
 
 /// Size of the buffers around the compressed stream, the tar stream and
 /// file copies: large reads keep the decompressor and hasher in their fast
 /// loops.
 mod header;
+mod meter;
 mod whiteout;
 
 #[cfg(test)]
@@ -52,6 +55,8 @@ pub struct ApplyOptions {
     /// Set owners from the layer (needs root); otherwise files belong to the
     /// caller.
     pub preserve_ownership: bool,
+    /// Bounds on headers, total size and entry count.
+    pub limits: Limits,
 }
 
 impl Default for ApplyOptions {
@@ -60,6 +65,7 @@ impl Default for ApplyOptions {
             whiteouts: WhiteoutMode::Overlay,
             max_file_size: 64 << 30,
             preserve_ownership: true,
+            limits: Limits::default(),
         }
     }
 }
@@ -96,11 +102,16 @@ pub fn apply<R: Read>(
     let algorithm = expected_diff_id.map_or(Algorithm::Sha256, Digest::algorithm);
     let decoder = compression.decoder(BufReader::with_capacity(BUF_SIZE, reader))?;
     let hashing = HashingReader::new(decoder, algorithm.hasher());
-    let mut archive = tar::Archive::new(BufReader::with_capacity(BUF_SIZE, hashing));
+    let gauge = Gauge::new(opts.limits);
+    let mut archive = tar::Archive::new(Metered::new(
+        BufReader::with_capacity(BUF_SIZE, hashing),
+        gauge.clone(),
+    ));
 
     let mut applier = Applier {
         root: Root::open(target)?,
         opts,
+        gauge: gauge.clone(),
         buf: vec![0; BUF_SIZE],
         created: HashSet::new(),
         dir_times: Vec::new(),
@@ -109,26 +120,42 @@ pub fn apply<R: Read>(
         whiteouts: 0,
     };
     let mut last = String::from("(none)");
-    let entries = archive.entries().map_err(|source| LayerError::Stream {
+    let mut seen = 0u64;
+    let mut entries = archive.entries().map_err(|source| LayerError::Stream {
         where_: "at the start of the tar".into(),
         source,
     })?;
-    for entry in entries {
-        let mut entry = entry.map_err(|source| LayerError::Stream {
-            where_: format!("after entry {last:?}"),
-            source,
-        })?;
+    loop {
+        // Between entries the tar reader reads the next one's headers (and
+        // its PAX records and GNU long names, whole): those bytes count
+        // against max_header_bytes.
+        gauge.headers(true);
+        let next = entries.next();
+        gauge.headers(false);
+        let Some(entry) = next else { break };
+        let mut entry = entry
+            .map_err(|source| applier.stream(format!("after entry {last:?}"), &last, source))?;
+        seen += 1;
+        if seen > opts.limits.max_entries {
+            return Err(LayerError::TooManyEntries {
+                limit: opts.limits.max_entries,
+            });
+        }
         last = applier.entry(&mut entry)?;
+        // What the applier did not read (a global header, data on a link)
+        // is data, not the next entry's headers.
+        std::io::copy(&mut entry, &mut std::io::sink()).map_err(|source| {
+            applier.stream(format!("in the data of entry {last:?}"), &last, source)
+        })?;
     }
+    drop(entries);
     // The tar ends at its first zero block; whatever follows (the second
     // zero block, padding) is still part of the diffID, and reading it to
     // the end also makes the decompressor check its trailer.
     let mut rest = archive.into_inner();
-    std::io::copy(&mut rest, &mut std::io::sink()).map_err(|source| LayerError::Stream {
-        where_: "after the end of the tar".into(),
-        source,
-    })?;
-    let (diff_id, uncompressed_size) = rest.into_inner().finish();
+    std::io::copy(&mut rest, &mut std::io::sink())
+        .map_err(|source| applier.stream("after the end of the tar".into(), &last, source))?;
+    let (diff_id, uncompressed_size) = rest.into_inner().into_inner().finish();
     applier.set_dir_times()?;
 
     if let Some(expected) = expected_diff_id
@@ -171,23 +198,47 @@ pub fn apply_fresh<R: Read>(
 struct Applier<'o> {
     root: Root,
     opts: &'o ApplyOptions,
+    gauge: Rc<Gauge>,
     buf: Vec<u8>,
     /// Paths this layer created: whiteouts and opaque markers only hide
     /// what lower layers hold, never what the same layer adds.
     created: HashSet<Vec<u8>>,
     /// Directory mtimes, set last because creating children changes them.
-    dir_times: Vec<(Vec<u8>, Meta)>,
+    /// Only the times: a directory's xattrs may be large and were set.
+    dir_times: Vec<(Vec<u8>, rustix::fs::Timestamps)>,
     entries: u64,
     file_bytes: u64,
     whiteouts: u64,
 }
 
 impl Applier<'_> {
+    /// The error for a failed read of the layer stream: the limit it ran
+    /// into, if that is why, or else the read error `where_`.
+    fn stream(&self, where_: String, last: &str, source: std::io::Error) -> LayerError {
+        match self.gauge.exceeded() {
+            Some(Exceeded::Header) => LayerError::HeaderTooLarge {
+                after: last.to_string(),
+                limit: self.opts.limits.max_header_bytes,
+            },
+            Some(Exceeded::Layer) => LayerError::LayerTooLarge {
+                limit: self.opts.limits.max_layer_bytes,
+            },
+            None => LayerError::Stream { where_, source },
+        }
+    }
+
     /// Apply one entry; returns its name for later error messages.
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<String, LayerError> {
         let kind = e.header().entry_type();
         let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
         if kind.is_pax_global_extensions() {
+            // Skipped unread, but held to the same bound as other headers.
+            if e.size() > self.opts.limits.max_header_bytes {
+                return Err(LayerError::HeaderTooLarge {
+                    after: name,
+                    limit: self.opts.limits.max_header_bytes,
+                });
+            }
             return Ok(name);
         }
         self.entries += 1;
@@ -231,13 +282,13 @@ impl Applier<'_> {
                     source,
                 },
             )?;
-            self.dir_times.push((path, meta));
+            self.dir_times.push((path, meta.timestamps()));
             return Ok(name);
         }
 
         if is_dir {
             self.directory(&name, dir, base, &meta)?;
-            self.dir_times.push((path.clone(), meta));
+            self.dir_times.push((path.clone(), meta.timestamps()));
         } else {
             match kind {
                 EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
@@ -319,9 +370,8 @@ impl Applier<'_> {
         let mut file = File::from(fd);
         let mut written = 0u64;
         loop {
-            let n = e.read(&mut self.buf).map_err(|source| LayerError::Stream {
-                where_: format!("in the data of entry {name:?}"),
-                source,
+            let n = e.read(&mut self.buf).map_err(|source| {
+                self.stream(format!("in the data of entry {name:?}"), name, source)
             })?;
             if n == 0 {
                 break;
@@ -462,10 +512,10 @@ impl Applier<'_> {
     }
 
     fn set_dir_times(&mut self) -> Result<(), LayerError> {
-        for (path, meta) in self.dir_times.iter().rev() {
+        for (path, times) in self.dir_times.iter().rev() {
             let name = || String::from_utf8_lossy(path).into_owned();
             if path.is_empty() {
-                rustix::fs::futimens(self.root.fd(), &meta.timestamps())
+                rustix::fs::futimens(self.root.fd(), times)
                     .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))?;
                 continue;
             }
@@ -478,13 +528,8 @@ impl Applier<'_> {
             if root::lstat_type(fd.as_fd(), base).ok().flatten() != Some(FileType::Directory) {
                 continue;
             }
-            rustix::fs::utimensat(
-                fd.as_fd(),
-                base,
-                &meta.timestamps(),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))?;
+            rustix::fs::utimensat(fd.as_fd(), base, times, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))?;
         }
         Ok(())
     }

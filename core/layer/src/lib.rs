@@ -28,9 +28,11 @@ mod compression;
 mod diff;
 mod error;
 mod hashio;
+mod limits;
 mod root;
 
 pub use apply::{ApplyOptions, ApplyStats, WhiteoutMode, apply, apply_fresh};
 pub use compression::Compression;
 pub use diff::{DiffStats, diff};
 pub use error::LayerError;
+pub use limits::Limits;

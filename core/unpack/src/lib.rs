@@ -15,5 +15,6 @@
 mod error;
 mod unpacker;
 
+pub use berth_layer::Limits;
 pub use error::UnpackError;
 pub use unpacker::{LayerRef, Unpacked, Unpacker, writable_dir};

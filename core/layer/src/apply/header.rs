@@ -4,6 +4,7 @@
 use std::io::Read;
 
 use crate::LayerError;
+use crate::limits::PATH_MAX;
 use crate::root::Meta;
 
 /// Header fields and PAX records of an entry. Also reports whether the
@@ -85,8 +86,11 @@ pub(crate) fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
 }
 
 /// Normalize an entry path: drop `.` and empty components, refuse `..`,
-/// absolute paths and NUL bytes.
+/// absolute paths, NUL bytes and paths longer than `PATH_MAX`.
 pub(super) fn normalize(raw: &[u8]) -> Result<Vec<u8>, &'static str> {
+    if raw.len() > PATH_MAX {
+        return Err("paths longer than PATH_MAX (4096 bytes) are not allowed in layers");
+    }
     if raw.first() == Some(&b'/') {
         return Err("absolute paths are not allowed in layers");
     }

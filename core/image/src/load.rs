@@ -56,11 +56,15 @@ where
     let mut archive = tokio_tar::Archive::new(Metered::new(decoded, gauge.clone()));
     let mut entries = archive.entries().map_err(ImageError::Archive)?;
     let mut c = Collected::default();
-    let mut last = String::from("(none)");
+    let mut last = String::new();
     let archive_err = |source, last: &str| {
         if gauge.exceeded() {
             ImageError::HeaderTooLarge {
-                after: last.to_string(),
+                at: if last.is_empty() {
+                    "the first entry".to_string()
+                } else {
+                    format!("the entry after {last:?}")
+                },
                 limit: gauge.limit(),
             }
         } else {

@@ -2,7 +2,6 @@
 //! decompress → hash (the diffID) → tar → create each entry beneath the
 //! root through [`Root`], which never follows a symlink.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -17,12 +16,14 @@ use crate::error::errno;
 use crate::hashio::HashingReader;
 use crate::root::{self, Meta, Root};
 use crate::{Compression, LayerError, Limits};
+use created::Created;
 use header::{normalize, read_meta};
 use meter::{Exceeded, Gauge, Metered};
 
 /// Size of the buffers around the compressed stream, the tar stream and
 /// file copies: large reads keep the decompressor and hasher in their fast
 /// loops.
+mod created;
 mod header;
 mod meter;
 mod whiteout;
@@ -31,6 +32,11 @@ mod whiteout;
 pub(crate) use header::parse_pax_time;
 
 const BUF_SIZE: usize = 256 * 1024;
+
+/// Directory paths held for setting mtimes at the end. Past this (a layer
+/// of a million deep directories), a directory's mtime is set at once: it
+/// may then move when children are added, but memory stays bounded.
+const DIR_TIMES_BYTES: usize = 64 << 20;
 
 /// How whiteouts and opaque directories in the layer are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,13 +119,14 @@ pub fn apply<R: Read>(
         opts,
         gauge: gauge.clone(),
         buf: vec![0; BUF_SIZE],
-        created: HashSet::new(),
+        created: Created::new(),
         dir_times: Vec::new(),
+        dir_times_bytes: 0,
         entries: 0,
         file_bytes: 0,
         whiteouts: 0,
     };
-    let mut last = String::from("(none)");
+    let mut last = String::new();
     let mut seen = 0u64;
     let mut entries = archive.entries().map_err(|source| LayerError::Stream {
         where_: "at the start of the tar".into(),
@@ -133,8 +140,9 @@ pub fn apply<R: Read>(
         let next = entries.next();
         gauge.headers(false);
         let Some(entry) = next else { break };
-        let mut entry = entry
-            .map_err(|source| applier.stream(format!("after entry {last:?}"), &last, source))?;
+        let mut entry = entry.map_err(|source| {
+            applier.stream(format!("at {}", entry_after(&last)), &last, source)
+        })?;
         seen += 1;
         if seen > opts.limits.max_entries {
             return Err(LayerError::TooManyEntries {
@@ -202,10 +210,12 @@ struct Applier<'o> {
     buf: Vec<u8>,
     /// Paths this layer created: whiteouts and opaque markers only hide
     /// what lower layers hold, never what the same layer adds.
-    created: HashSet<Vec<u8>>,
+    created: Created,
     /// Directory mtimes, set last because creating children changes them.
     /// Only the times: a directory's xattrs may be large and were set.
     dir_times: Vec<(Vec<u8>, rustix::fs::Timestamps)>,
+    /// Path bytes held in `dir_times`, at most [`DIR_TIMES_BYTES`].
+    dir_times_bytes: usize,
     entries: u64,
     file_bytes: u64,
     whiteouts: u64,
@@ -217,7 +227,7 @@ impl Applier<'_> {
     fn stream(&self, where_: String, last: &str, source: std::io::Error) -> LayerError {
         match self.gauge.exceeded() {
             Some(Exceeded::Header) => LayerError::HeaderTooLarge {
-                after: last.to_string(),
+                at: entry_after(last),
                 limit: self.opts.limits.max_header_bytes,
             },
             Some(Exceeded::Layer) => LayerError::LayerTooLarge {
@@ -235,7 +245,7 @@ impl Applier<'_> {
             // Skipped unread, but held to the same bound as other headers.
             if e.size() > self.opts.limits.max_header_bytes {
                 return Err(LayerError::HeaderTooLarge {
-                    after: name,
+                    at: format!("the PAX global header {name:?}"),
                     limit: self.opts.limits.max_header_bytes,
                 });
             }
@@ -288,7 +298,7 @@ impl Applier<'_> {
 
         if is_dir {
             self.directory(&name, dir, base, &meta)?;
-            self.dir_times.push((path.clone(), meta.timestamps()));
+            self.dir_time(&path, meta.timestamps())?;
         } else {
             match kind {
                 EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
@@ -337,7 +347,7 @@ impl Applier<'_> {
                 }
             }
         }
-        self.created.insert(path);
+        self.created.insert(&path);
         Ok(name)
     }
 
@@ -511,27 +521,50 @@ impl Applier<'_> {
         set_at(parent, base, meta, self.opts.preserve_ownership, true, name)
     }
 
+    /// Set the mtime of directory `path` at the end, or now if too many
+    /// are held already.
+    fn dir_time(&mut self, path: &[u8], times: rustix::fs::Timestamps) -> Result<(), LayerError> {
+        if self.dir_times_bytes + path.len() > DIR_TIMES_BYTES {
+            return self.set_dir_time(path, &times);
+        }
+        self.dir_times_bytes += path.len();
+        self.dir_times.push((path.to_vec(), times));
+        Ok(())
+    }
+
     fn set_dir_times(&mut self) -> Result<(), LayerError> {
         for (path, times) in self.dir_times.iter().rev() {
-            let name = || String::from_utf8_lossy(path).into_owned();
-            if path.is_empty() {
-                rustix::fs::futimens(self.root.fd(), times)
-                    .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))?;
-                continue;
-            }
-            let (dir, base) = root::parent_and_name(path);
-            // A directory replaced or removed later in the layer has no
-            // mtime of its own to restore.
-            let Ok(fd) = self.root.walk(dir, false) else {
-                continue;
-            };
-            if root::lstat_type(fd.as_fd(), base).ok().flatten() != Some(FileType::Directory) {
-                continue;
-            }
-            rustix::fs::utimensat(fd.as_fd(), base, times, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))?;
+            self.set_dir_time(path, times)?;
         }
         Ok(())
+    }
+
+    fn set_dir_time(&self, path: &[u8], times: &rustix::fs::Timestamps) -> Result<(), LayerError> {
+        let name = || String::from_utf8_lossy(path).into_owned();
+        if path.is_empty() {
+            return rustix::fs::futimens(self.root.fd(), times)
+                .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)));
+        }
+        let (dir, base) = root::parent_and_name(path);
+        // A directory replaced or removed later in the layer has no
+        // mtime of its own to restore.
+        let Ok(fd) = self.root.walk(dir, false) else {
+            return Ok(());
+        };
+        if root::lstat_type(fd.as_fd(), base).ok().flatten() != Some(FileType::Directory) {
+            return Ok(());
+        }
+        rustix::fs::utimensat(fd.as_fd(), base, times, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))
+    }
+}
+
+/// How an error names the entry that follows `last` (empty: none yet).
+fn entry_after(last: &str) -> String {
+    if last.is_empty() {
+        "the first entry".to_string()
+    } else {
+        format!("the entry after {last:?}")
     }
 }
 

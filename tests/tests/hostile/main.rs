@@ -6,3 +6,4 @@
 //!
 //! One module per class of attacker input. `SECURITY.md` maps each promise
 //! berth makes to the tests here that hold it.
+mod layers;

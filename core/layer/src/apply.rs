@@ -156,7 +156,6 @@ pub fn apply<R: Read>(
             applier.stream(format!("in the data of entry {last:?}"), &last, source)
         })?;
     }
-    drop(entries);
     // The tar ends at its first zero block; whatever follows (the second
     // zero block, padding) is still part of the diffID, and reading it to
     // the end also makes the decompressor check its trailer.

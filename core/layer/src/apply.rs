@@ -17,12 +17,9 @@ use crate::hashio::HashingReader;
 use crate::root::{self, Meta, Root};
 use crate::{Compression, LayerError, Limits};
 use created::Created;
-use header::{normalize, read_meta};
+use header::{normalize, read_meta, shown};
 use meter::{Exceeded, Gauge, Metered};
 
-/// Size of the buffers around the compressed stream, the tar stream and
-/// file copies: large reads keep the decompressor and hasher in their fast
-/// loops.
 mod created;
 mod header;
 mod meter;
@@ -31,6 +28,9 @@ mod whiteout;
 #[cfg(test)]
 pub(crate) use header::parse_pax_time;
 
+/// Size of the buffers around the compressed stream, the tar stream and
+/// file copies: large reads keep the decompressor and hasher in their fast
+/// loops.
 const BUF_SIZE: usize = 256 * 1024;
 
 /// Directory paths held for setting mtimes at the end. Past this (a layer
@@ -239,7 +239,7 @@ impl Applier<'_> {
     /// Apply one entry; returns its name for later error messages.
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<String, LayerError> {
         let kind = e.header().entry_type();
-        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let name = shown(&e.path_bytes());
         if kind.is_pax_global_extensions() {
             // Skipped unread, but held to the same bound as other headers.
             if e.size() > self.opts.limits.max_header_bytes {
@@ -469,7 +469,7 @@ impl Applier<'_> {
     fn hardlink(&mut self, name: &str, path: &[u8], target: &[u8]) -> Result<(), LayerError> {
         let outside = || LayerError::LinkOutside {
             entry: name.to_string(),
-            target: String::from_utf8_lossy(target).into_owned(),
+            target: shown(target),
         };
         let link = normalize(target).map_err(|_| outside())?;
         if link.is_empty() {

@@ -2,7 +2,8 @@
 //! PAX header, a GNU long name and a GNU long link of hundreds of megabytes
 //! before the archive's `manifest.json`. The tar reader would read each
 //! whole into memory; `load` refuses it with the limit named, having read
-//! little more than the limit. The archive is streamed from a generator, so
+//! little more than the limit; a `manifest.json` of the same size is
+//! refused unread. The archive is streamed from a generator, so
 //! the test holds no more than a block of it.
 
 #![allow(
@@ -50,13 +51,17 @@ struct Bomb {
 
 impl Bomb {
     fn new(kind: u8, size: u64, served: Arc<AtomicU64>) -> Bomb {
+        Bomb::named(kind, "././@LongLink", size, served)
+    }
+
+    fn named(kind: u8, name: &str, size: u64, served: Arc<AtomicU64>) -> Bomb {
         let pad = (512 - size % 512) % 512;
         let mut tail = vec![0u8; pad as usize];
         tail.extend_from_slice(&header(b'0', "manifest.json", 2));
         tail.extend_from_slice(b"[]");
         tail.resize(tail.len() + 510 + 1024, 0);
         Bomb {
-            head: header(kind, "././@LongLink", size).to_vec(),
+            head: header(kind, name, size).to_vec(),
             fill: size,
             tail,
             served,
@@ -127,4 +132,18 @@ async fn a_huge_gnu_long_name_is_refused() {
 #[tokio::test]
 async fn a_huge_gnu_long_link_is_refused() {
     refused(b'K').await;
+}
+
+#[tokio::test]
+async fn a_huge_manifest_json_is_refused_unread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(&tmp.path().join("store")).await;
+    let served = Arc::new(AtomicU64::new(0));
+    let bomb = Bomb::named(b'0', "manifest.json", BOMB, served.clone());
+    let err = load(bomb, &s).await.unwrap_err();
+    assert!(
+        matches!(&err, ImageError::TooLarge { what, .. } if what == "manifest.json"),
+        "{err}"
+    );
+    assert!(served.load(Ordering::Relaxed) < 4 << 20);
 }

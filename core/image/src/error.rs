@@ -29,6 +29,14 @@ pub enum ImageError {
         actual: u64,
     },
     #[error(
+        "the tar headers of {at} of the archive (PAX records, GNU long name or long link) exceed {limit} bytes; the archive is malformed or malicious"
+    )]
+    HeaderTooLarge {
+        /// "the first entry" or "the entry after NAME".
+        at: String,
+        limit: u64,
+    },
+    #[error(
         "archive entry {0:?} is an absolute path or climbs out with '..'; refusing the archive"
     )]
     UnsafePath(String),

@@ -27,6 +27,7 @@ mod changes;
 mod config;
 mod duration;
 mod error;
+mod headers;
 mod import;
 mod load;
 mod paths;

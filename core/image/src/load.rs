@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::config::{CONFIG_LIMIT, ImageConfig};
+use crate::headers::{HEADER_LIMIT, HeaderGauge, Metered};
 use crate::paths::{normalize, resolve_link};
 use crate::platform::Platform;
 use crate::stream::{Compression, HashReader, decode_sniffed};
@@ -51,11 +52,33 @@ where
     R: AsyncRead + Send + 'static,
 {
     let decoded = decode_sniffed(src).await.map_err(ImageError::Archive)?;
-    let mut archive = tokio_tar::Archive::new(decoded);
+    let gauge = HeaderGauge::new(HEADER_LIMIT);
+    let mut archive = tokio_tar::Archive::new(Metered::new(decoded, gauge.clone()));
     let mut entries = archive.entries().map_err(ImageError::Archive)?;
     let mut c = Collected::default();
-    while let Some(entry) = entries.next().await {
-        let mut entry = entry.map_err(ImageError::Archive)?;
+    let mut last = String::new();
+    let archive_err = |source, last: &str| {
+        if gauge.exceeded() {
+            ImageError::HeaderTooLarge {
+                at: if last.is_empty() {
+                    "the first entry".to_string()
+                } else {
+                    format!("the entry after {last:?}")
+                },
+                limit: gauge.limit(),
+            }
+        } else {
+            ImageError::Archive(source)
+        }
+    };
+    loop {
+        // Between entries the tar reader reads the next one's headers,
+        // PAX records and GNU long names whole: those bytes are bounded.
+        gauge.headers(true);
+        let next = entries.next().await;
+        gauge.headers(false);
+        let Some(entry) = next else { break };
+        let mut entry = entry.map_err(|e| archive_err(e, &last))?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let path = normalize(&raw)?;
         let kind = entry.header().entry_type();
@@ -77,7 +100,12 @@ where
             let size = entry.header().size().map_err(ImageError::Archive)?;
             c.add_file(store, path, size, &mut entry).await?;
         }
-        // Directories, devices and the like carry nothing an image needs.
+        // Directories, devices and the like carry nothing an image needs;
+        // what was not read is data, not the next entry's headers.
+        tokio::io::copy(&mut entry, &mut tokio::io::sink())
+            .await
+            .map_err(ImageError::Archive)?;
+        last = raw;
     }
     c.finish(store).await
 }

@@ -2,11 +2,11 @@
 //! decompress → hash (the diffID) → tar → create each entry beneath the
 //! root through [`Root`], which never follows a symlink.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
+use std::rc::Rc;
 
 use berth_oci::{Algorithm, Digest};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -15,19 +15,28 @@ use tar::EntryType;
 use crate::error::errno;
 use crate::hashio::HashingReader;
 use crate::root::{self, Meta, Root};
-use crate::{Compression, LayerError};
-use header::{normalize, read_meta};
+use crate::{Compression, LayerError, Limits};
+use created::Created;
+use header::{normalize, read_meta, shown};
+use meter::{Exceeded, Gauge, Metered};
 
-/// Size of the buffers around the compressed stream, the tar stream and
-/// file copies: large reads keep the decompressor and hasher in their fast
-/// loops.
+mod created;
 mod header;
+mod meter;
 mod whiteout;
 
 #[cfg(test)]
 pub(crate) use header::parse_pax_time;
 
+/// Size of the buffers around the compressed stream, the tar stream and
+/// file copies: large reads keep the decompressor and hasher in their fast
+/// loops.
 const BUF_SIZE: usize = 256 * 1024;
+
+/// Directory paths held for setting mtimes at the end. Past this (a layer
+/// of a million deep directories), a directory's mtime is set at once: it
+/// may then move when children are added, but memory stays bounded.
+const DIR_TIMES_BYTES: usize = 64 << 20;
 
 /// How whiteouts and opaque directories in the layer are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +61,8 @@ pub struct ApplyOptions {
     /// Set owners from the layer (needs root); otherwise files belong to the
     /// caller.
     pub preserve_ownership: bool,
+    /// Bounds on headers, total size and entry count.
+    pub limits: Limits,
 }
 
 impl Default for ApplyOptions {
@@ -60,6 +71,7 @@ impl Default for ApplyOptions {
             whiteouts: WhiteoutMode::Overlay,
             max_file_size: 64 << 30,
             preserve_ownership: true,
+            limits: Limits::default(),
         }
     }
 }
@@ -96,39 +108,61 @@ pub fn apply<R: Read>(
     let algorithm = expected_diff_id.map_or(Algorithm::Sha256, Digest::algorithm);
     let decoder = compression.decoder(BufReader::with_capacity(BUF_SIZE, reader))?;
     let hashing = HashingReader::new(decoder, algorithm.hasher());
-    let mut archive = tar::Archive::new(BufReader::with_capacity(BUF_SIZE, hashing));
+    let gauge = Gauge::new(opts.limits);
+    let mut archive = tar::Archive::new(Metered::new(
+        BufReader::with_capacity(BUF_SIZE, hashing),
+        gauge.clone(),
+    ));
 
     let mut applier = Applier {
         root: Root::open(target)?,
         opts,
+        gauge: gauge.clone(),
         buf: vec![0; BUF_SIZE],
-        created: HashSet::new(),
+        created: Created::new(),
         dir_times: Vec::new(),
+        dir_times_bytes: 0,
         entries: 0,
         file_bytes: 0,
         whiteouts: 0,
     };
-    let mut last = String::from("(none)");
-    let entries = archive.entries().map_err(|source| LayerError::Stream {
+    let mut last = String::new();
+    let mut seen = 0u64;
+    let mut entries = archive.entries().map_err(|source| LayerError::Stream {
         where_: "at the start of the tar".into(),
         source,
     })?;
-    for entry in entries {
-        let mut entry = entry.map_err(|source| LayerError::Stream {
-            where_: format!("after entry {last:?}"),
-            source,
+    loop {
+        // Between entries the tar reader reads the next one's headers (and
+        // its PAX records and GNU long names, whole): those bytes count
+        // against max_header_bytes.
+        gauge.headers(true);
+        let next = entries.next();
+        gauge.headers(false);
+        let Some(entry) = next else { break };
+        let mut entry = entry.map_err(|source| {
+            applier.stream(format!("at {}", entry_after(&last)), &last, source)
         })?;
+        seen += 1;
+        if seen > opts.limits.max_entries {
+            return Err(LayerError::TooManyEntries {
+                limit: opts.limits.max_entries,
+            });
+        }
         last = applier.entry(&mut entry)?;
+        // What the applier did not read (a global header, data on a link)
+        // is data, not the next entry's headers.
+        std::io::copy(&mut entry, &mut std::io::sink()).map_err(|source| {
+            applier.stream(format!("in the data of entry {last:?}"), &last, source)
+        })?;
     }
     // The tar ends at its first zero block; whatever follows (the second
     // zero block, padding) is still part of the diffID, and reading it to
     // the end also makes the decompressor check its trailer.
     let mut rest = archive.into_inner();
-    std::io::copy(&mut rest, &mut std::io::sink()).map_err(|source| LayerError::Stream {
-        where_: "after the end of the tar".into(),
-        source,
-    })?;
-    let (diff_id, uncompressed_size) = rest.into_inner().finish();
+    std::io::copy(&mut rest, &mut std::io::sink())
+        .map_err(|source| applier.stream("after the end of the tar".into(), &last, source))?;
+    let (diff_id, uncompressed_size) = rest.into_inner().into_inner().finish();
     applier.set_dir_times()?;
 
     if let Some(expected) = expected_diff_id
@@ -171,23 +205,49 @@ pub fn apply_fresh<R: Read>(
 struct Applier<'o> {
     root: Root,
     opts: &'o ApplyOptions,
+    gauge: Rc<Gauge>,
     buf: Vec<u8>,
     /// Paths this layer created: whiteouts and opaque markers only hide
     /// what lower layers hold, never what the same layer adds.
-    created: HashSet<Vec<u8>>,
+    created: Created,
     /// Directory mtimes, set last because creating children changes them.
-    dir_times: Vec<(Vec<u8>, Meta)>,
+    /// Only the times: a directory's xattrs may be large and were set.
+    dir_times: Vec<(Vec<u8>, rustix::fs::Timestamps)>,
+    /// Path bytes held in `dir_times`, at most [`DIR_TIMES_BYTES`].
+    dir_times_bytes: usize,
     entries: u64,
     file_bytes: u64,
     whiteouts: u64,
 }
 
 impl Applier<'_> {
+    /// The error for a failed read of the layer stream: the limit it ran
+    /// into, if that is why, or else the read error `where_`.
+    fn stream(&self, where_: String, last: &str, source: std::io::Error) -> LayerError {
+        match self.gauge.exceeded() {
+            Some(Exceeded::Header) => LayerError::HeaderTooLarge {
+                at: entry_after(last),
+                limit: self.opts.limits.max_header_bytes,
+            },
+            Some(Exceeded::Layer) => LayerError::LayerTooLarge {
+                limit: self.opts.limits.max_layer_bytes,
+            },
+            None => LayerError::Stream { where_, source },
+        }
+    }
+
     /// Apply one entry; returns its name for later error messages.
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<String, LayerError> {
         let kind = e.header().entry_type();
-        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let name = shown(&e.path_bytes());
         if kind.is_pax_global_extensions() {
+            // Skipped unread, but held to the same bound as other headers.
+            if e.size() > self.opts.limits.max_header_bytes {
+                return Err(LayerError::HeaderTooLarge {
+                    at: format!("the PAX global header {name:?}"),
+                    limit: self.opts.limits.max_header_bytes,
+                });
+            }
             return Ok(name);
         }
         self.entries += 1;
@@ -231,13 +291,13 @@ impl Applier<'_> {
                     source,
                 },
             )?;
-            self.dir_times.push((path, meta));
+            self.dir_times.push((path, meta.timestamps()));
             return Ok(name);
         }
 
         if is_dir {
             self.directory(&name, dir, base, &meta)?;
-            self.dir_times.push((path.clone(), meta));
+            self.dir_time(&path, meta.timestamps())?;
         } else {
             match kind {
                 EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
@@ -286,7 +346,7 @@ impl Applier<'_> {
                 }
             }
         }
-        self.created.insert(path);
+        self.created.insert(&path);
         Ok(name)
     }
 
@@ -319,9 +379,8 @@ impl Applier<'_> {
         let mut file = File::from(fd);
         let mut written = 0u64;
         loop {
-            let n = e.read(&mut self.buf).map_err(|source| LayerError::Stream {
-                where_: format!("in the data of entry {name:?}"),
-                source,
+            let n = e.read(&mut self.buf).map_err(|source| {
+                self.stream(format!("in the data of entry {name:?}"), name, source)
             })?;
             if n == 0 {
                 break;
@@ -410,7 +469,7 @@ impl Applier<'_> {
     fn hardlink(&mut self, name: &str, path: &[u8], target: &[u8]) -> Result<(), LayerError> {
         let outside = || LayerError::LinkOutside {
             entry: name.to_string(),
-            target: String::from_utf8_lossy(target).into_owned(),
+            target: shown(target),
         };
         let link = normalize(target).map_err(|_| outside())?;
         if link.is_empty() {
@@ -461,32 +520,50 @@ impl Applier<'_> {
         set_at(parent, base, meta, self.opts.preserve_ownership, true, name)
     }
 
+    /// Set the mtime of directory `path` at the end, or now if too many
+    /// are held already.
+    fn dir_time(&mut self, path: &[u8], times: rustix::fs::Timestamps) -> Result<(), LayerError> {
+        if self.dir_times_bytes + path.len() > DIR_TIMES_BYTES {
+            return self.set_dir_time(path, &times);
+        }
+        self.dir_times_bytes += path.len();
+        self.dir_times.push((path.to_vec(), times));
+        Ok(())
+    }
+
     fn set_dir_times(&mut self) -> Result<(), LayerError> {
-        for (path, meta) in self.dir_times.iter().rev() {
-            let name = || String::from_utf8_lossy(path).into_owned();
-            if path.is_empty() {
-                rustix::fs::futimens(self.root.fd(), &meta.timestamps())
-                    .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))?;
-                continue;
-            }
-            let (dir, base) = root::parent_and_name(path);
-            // A directory replaced or removed later in the layer has no
-            // mtime of its own to restore.
-            let Ok(fd) = self.root.walk(dir, false) else {
-                continue;
-            };
-            if root::lstat_type(fd.as_fd(), base).ok().flatten() != Some(FileType::Directory) {
-                continue;
-            }
-            rustix::fs::utimensat(
-                fd.as_fd(),
-                base,
-                &meta.timestamps(),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))?;
+        for (path, times) in self.dir_times.iter().rev() {
+            self.set_dir_time(path, times)?;
         }
         Ok(())
+    }
+
+    fn set_dir_time(&self, path: &[u8], times: &rustix::fs::Timestamps) -> Result<(), LayerError> {
+        let name = || String::from_utf8_lossy(path).into_owned();
+        if path.is_empty() {
+            return rustix::fs::futimens(self.root.fd(), times)
+                .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)));
+        }
+        let (dir, base) = root::parent_and_name(path);
+        // A directory replaced or removed later in the layer has no
+        // mtime of its own to restore.
+        let Ok(fd) = self.root.walk(dir, false) else {
+            return Ok(());
+        };
+        if root::lstat_type(fd.as_fd(), base).ok().flatten() != Some(FileType::Directory) {
+            return Ok(());
+        }
+        rustix::fs::utimensat(fd.as_fd(), base, times, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| LayerError::entry("setting mtime", &name())(errno(e)))
+    }
+}
+
+/// How an error names the entry that follows `last` (empty: none yet).
+fn entry_after(last: &str) -> String {
+    if last.is_empty() {
+        "the first entry".to_string()
+    } else {
+        format!("the entry after {last:?}")
     }
 }
 

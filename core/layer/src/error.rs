@@ -35,6 +35,22 @@ pub enum LayerError {
         limit: u64,
     },
     #[error(
+        "the tar headers of {at} (PAX records, GNU long name or long link) exceed {limit} bytes (limit max_header_bytes); the layer is malformed or malicious"
+    )]
+    HeaderTooLarge {
+        /// "the first entry" or "the entry after NAME".
+        at: String,
+        limit: u64,
+    },
+    #[error(
+        "the layer uncompresses to more than {limit} bytes (limit max_layer_bytes, berthd's [images] max_layer_bytes); raise it only if the image is trusted"
+    )]
+    LayerTooLarge { limit: u64 },
+    #[error(
+        "the layer has more than {limit} tar entries (limit max_entries, berthd's [images] max_layer_entries); raise it only if the image is trusted"
+    )]
+    TooManyEntries { limit: u64 },
+    #[error(
         "layer entry {entry:?} has tar type {kind:?}, which berth does not apply; the layer may have been written by an unusual tool"
     )]
     UnsupportedEntry { entry: String, kind: String },

@@ -7,8 +7,10 @@
 //! never write outside the target directory: every entry path is resolved
 //! one component at a time without following symlinks, absolute paths and
 //! `..` are refused, and hard links must point at files already inside.
-//! It never holds a layer in memory, and it does not decide where snapshots
-//! live or when they are discarded — that is the snapshotter's job.
+//! It never holds a layer in memory: tar headers (PAX records, GNU long
+//! names), the layer's size and its entry count are bounded by [`Limits`].
+//! It does not decide where snapshots live or when they are discarded —
+//! that is the snapshotter's job.
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), berth_layer::LayerError> {
@@ -28,9 +30,11 @@ mod compression;
 mod diff;
 mod error;
 mod hashio;
+mod limits;
 mod root;
 
 pub use apply::{ApplyOptions, ApplyStats, WhiteoutMode, apply, apply_fresh};
 pub use compression::Compression;
 pub use diff::{DiffStats, diff};
 pub use error::LayerError;
+pub use limits::Limits;

@@ -7,13 +7,16 @@
 //!
 //! A layer is applied straight into the snapshot's writable directory (the
 //! overlay upper dir, or the bottom layer's own dir), with overlay-style
-//! whiteouts, by `berth-layer`, which verifies its diffID. A failed layer's
-//! snapshot is removed: nothing half-unpacked is ever committed.
+//! whiteouts, by `berth-layer`, which verifies its diffID, within the
+//! [`Limits`] given to [`Unpacker::with_limits`] (tar header sizes, layer
+//! bytes, entries). A failed layer's snapshot is removed: nothing
+//! half-unpacked is ever committed.
 //!
 //! This crate never downloads: the caller says when each blob is ready.
 
 mod error;
 mod unpacker;
 
+pub use berth_layer::Limits;
 pub use error::UnpackError;
 pub use unpacker::{LayerRef, Unpacked, Unpacker, writable_dir};

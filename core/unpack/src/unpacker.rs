@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_content::ContentStore;
-use berth_layer::{ApplyOptions, WhiteoutMode};
+use berth_layer::{ApplyOptions, Limits, WhiteoutMode};
 use berth_oci::Digest;
 use berth_snapshot::{Kind, Labels, Mount, SnapshotError, Snapshotter};
 
@@ -38,6 +38,7 @@ pub struct Unpacked {
 pub struct Unpacker {
     content: ContentStore,
     snapshots: Arc<dyn Snapshotter>,
+    limits: Limits,
 }
 
 /// The directory a layer is applied into: the overlay upper dir of an
@@ -58,7 +59,17 @@ pub fn writable_dir(mounts: &[Mount]) -> Option<PathBuf> {
 
 impl Unpacker {
     pub fn new(content: ContentStore, snapshots: Arc<dyn Snapshotter>) -> Self {
-        Unpacker { content, snapshots }
+        Unpacker {
+            content,
+            snapshots,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Apply every layer within `limits` (the defaults otherwise).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn snapshots(&self) -> &Arc<dyn Snapshotter> {
@@ -152,7 +163,7 @@ impl Unpacker {
             key: key.to_string(),
         })?;
         let path = self.content.blob_path(&layer.digest);
-        let (layer, diff_id) = (layer.clone(), layer.diff_id.clone());
+        let (layer, diff_id, limits) = (layer.clone(), layer.diff_id.clone(), self.limits);
         tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&path).map_err(|e| UnpackError::Content {
                 digest: layer.digest.clone(),
@@ -164,6 +175,7 @@ impl Unpacker {
             })?;
             let opts = ApplyOptions {
                 whiteouts: WhiteoutMode::Overlay,
+                limits,
                 ..ApplyOptions::default()
             };
             berth_layer::apply(&dir, &layer.media_type, file, Some(&diff_id), &opts)

@@ -17,6 +17,32 @@ pub struct Config {
     pub scan: ScanSection,
     pub containers: ContainersSection,
     pub network: NetworkSection,
+    pub images: ImagesSection,
+}
+
+/// Bounds on each image layer berthd unpacks (pulled, loaded or imported):
+/// a layer is untrusted input, and a small compressed one can expand
+/// without end. Unset keys keep the defaults of `berth_unpack::Limits`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImagesSection {
+    /// Bytes of uncompressed tar in one layer.
+    pub max_layer_bytes: Option<u64>,
+    /// Tar entries in one layer.
+    pub max_layer_entries: Option<u64>,
+    /// Bytes of tar headers (PAX records, GNU long names) of one entry.
+    pub max_header_bytes: Option<u64>,
+}
+
+impl ImagesSection {
+    pub fn layer_limits(&self) -> berth_unpack::Limits {
+        let d = berth_unpack::Limits::default();
+        berth_unpack::Limits {
+            max_layer_bytes: self.max_layer_bytes.unwrap_or(d.max_layer_bytes),
+            max_entries: self.max_layer_entries.unwrap_or(d.max_entries),
+            max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes),
+        }
+    }
 }
 
 /// Where bridge networks live. Daemons side by side on one host each need
@@ -194,6 +220,16 @@ impl Config {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    #[test]
+    fn layer_limits_default_and_can_be_set() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.images.layer_limits(), berth_unpack::Limits::default());
+        let c: Config = toml::from_str("[images]\nmax_layer_bytes = 1000\n").unwrap();
+        let l = c.images.layer_limits();
+        assert_eq!(l.max_layer_bytes, 1000);
+        assert_eq!(l.max_entries, berth_unpack::Limits::default().max_entries);
+    }
 
     #[test]
     fn the_network_section_defaults_to_the_managers_defaults() {

@@ -120,7 +120,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let snapshots = berth_snapshot::OverlaySnapshotter::open(args.root.join("snapshots"), &state)
         .context("opening the overlay snapshotter")?;
-    let unpacker = berth_unpack::Unpacker::new(registry.content().clone(), Arc::new(snapshots));
+    let unpacker = berth_unpack::Unpacker::new(registry.content().clone(), Arc::new(snapshots))
+        .with_limits(config.images.layer_limits());
     let networks = berth_network::Networks::open(&state, config.network.to_config()?)
         .context("opening container networks")?;
     if let Err(e) = networks.reconcile().await {

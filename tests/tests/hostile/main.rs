@@ -6,14 +6,14 @@
 //!
 //! One module per class of attacker input. `SECURITY.md` maps each promise
 //! berth makes to the tests here that hold it.
+
+mod abandoned;
 mod control_auth;
 mod cp;
 mod devices;
 mod joins;
-mod paths;
-mod registry_names;
-
-mod abandoned;
+mod layers;
 mod local_user;
-
+mod paths;
 mod plugins;
+mod registry_names;

@@ -109,7 +109,7 @@ impl Applier<'_> {
                 prefix.push(b'/');
             }
             prefix.extend_from_slice(&child);
-            let created = self.created.contains(prefix.as_slice());
+            let created = self.created.contains(prefix);
             if root::lstat_type(dir, &child)? == Some(FileType::Directory) {
                 let fd = rustix::fs::openat(
                     dir,

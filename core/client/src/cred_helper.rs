@@ -147,6 +147,16 @@ mod tests {
     use super::*;
     use crate::credentials::CredentialStore;
 
+    /// Held by each test that writes a helper and runs it. Another test's
+    /// child, forked while a script is still open for writing here, keeps
+    /// that descriptor until it execs, and running the script meanwhile
+    /// fails with ETXTBSY ("Text file busy").
+    static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn spawning() -> std::sync::MutexGuard<'static, ()> {
+        SPAWNING.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A real helper program: a shell script keeping one file per server.
     fn install_helper(dir: &Path) {
         let script = format!(
@@ -173,6 +183,7 @@ esac
 
     #[test]
     fn creds_store_helper_round_trip() {
+        let _spawning = spawning();
         let dir = tempfile::tempdir().unwrap();
         install_helper(dir.path());
         std::fs::write(dir.path().join("config.json"), r#"{"credsStore":"fake"}"#).unwrap();
@@ -195,6 +206,7 @@ esac
 
     #[test]
     fn per_registry_helper_wins_and_missing_helper_is_reported() {
+        let _spawning = spawning();
         let dir = tempfile::tempdir().unwrap();
         install_helper(dir.path());
         std::fs::write(

@@ -143,21 +143,19 @@ impl Copy<'_> {
                 self.meta(&from, &st, to.as_fd(), path)?;
             }
             FileType::RegularFile => {
-                let flags = OFlags::RDONLY
-                    | OFlags::NOFOLLOW
-                    | OFlags::NONBLOCK
-                    | OFlags::NOCTTY
-                    | OFlags::CLOEXEC;
-                let from = match rustix::fs::openat(src, name, flags, Mode::empty()) {
+                // Looked at, not opened, until it is known to be a regular
+                // file: it may have been swapped for a FIFO or a device.
+                let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                #[cfg(test)]
+                crate::tests::between_lookup_and_open();
+                let probe = match rustix::fs::openat(src, name, flags, Mode::empty()) {
                     Ok(fd) => fd,
-                    Err(Errno::NOENT) | Err(Errno::LOOP) => return Ok(()),
+                    Err(Errno::NOENT) => return Ok(()),
                     Err(e) => return Err(err(e)),
                 };
-                // What we opened, not what we stat'ed: it may have been swapped.
-                let st = rustix::fs::fstat(&from).map_err(err)?;
-                if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                let Some((from, st)) = crate::open_regular(probe.as_fd()).map_err(err)? else {
                     return self.skip(path, "not a regular file");
-                }
+                };
                 let create = OFlags::WRONLY
                     | OFlags::CREATE
                     | OFlags::EXCL

@@ -7,7 +7,8 @@
 //! on the destination's descriptors. A symlink is copied as a link and
 //! never followed; a file swapped under the walk is either the tree's own
 //! new file or skipped. Modes (set-id bits included), owners, times and
-//! extended attributes (except `trusted.*`, overlayfs' own) are kept.
+//! extended attributes (file capabilities included; not `trusted.*`,
+//! overlayfs' own) are kept.
 //! Device nodes, FIFOs and sockets are skipped: a copy must not open them,
 //! and a volume has no use for a device the image names. Hard links become
 //! separate files: linking by path in a destination a container may
@@ -199,8 +200,10 @@ impl Copy<'_> {
     }
 
     /// Owner, mode and times (`st`, taken before `from` was read) and the
-    /// extended attributes of `from` onto `to`; owner first, since a change
-    /// of owner clears the set-id bits.
+    /// extended attributes of `from` onto `to`. The owner goes first: a
+    /// change of owner clears the set-id bits and drops a file capability
+    /// (`security.capability`), so both are set after it; the mode after
+    /// the attributes, so that an ACL among them cannot leave it changed.
     fn meta(
         &self,
         from: &OwnedFd,
@@ -209,8 +212,8 @@ impl Copy<'_> {
         path: &Path,
     ) -> Result<(), FsRootError> {
         let err = |e: Errno| self.root.error("copying", path, e);
-        xattrs(from, to, path);
         rustix::fs::fchown(to, owner(st), group(st)).map_err(err)?;
+        xattrs(from, to, path);
         rustix::fs::fchmod(to, Mode::from_raw_mode(st.st_mode & 0o7777)).map_err(err)?;
         rustix::fs::futimens(to, &times(st)).map_err(err)
     }

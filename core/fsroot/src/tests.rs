@@ -464,3 +464,49 @@ fn copy_never_opens_a_node_swapped_in_after_the_listing() {
         std::fs::remove_file(data.join("file")).unwrap();
     }
 }
+
+/// A file capability (`security.capability`, as `setcap cap_net_raw+ep`
+/// writes it) and set-id bits survive the copy with the owner: the kernel
+/// drops both when a file changes owner, so they must be set after it.
+#[test]
+fn copy_keeps_file_capabilities_and_set_id_bits_with_the_owner() {
+    // struct vfs_cap_data, revision 2, effective; permitted: CAP_NET_RAW (13).
+    let mut caps = Vec::new();
+    for word in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+        caps.extend_from_slice(&word.to_le_bytes());
+    }
+    let f = fixture();
+    let src = f.root.join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    let ping = src.join("ping");
+    std::fs::write(&ping, "binary").unwrap();
+    std::os::unix::fs::chown(&ping, Some(1234), Some(5678)).unwrap();
+    std::fs::set_permissions(&ping, std::fs::Permissions::from_mode(0o6755)).unwrap();
+    rustix::fs::setxattr(
+        &ping,
+        "security.capability",
+        &caps,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    rustix::fs::setxattr(&ping, "user.note", b"kept", rustix::fs::XattrFlags::empty()).unwrap();
+
+    let dst_dir = tempfile::tempdir().unwrap();
+    let dst = rustix::fs::open(
+        dst_dir.path(),
+        OFlags::RDONLY | OFlags::DIRECTORY,
+        Mode::empty(),
+    )
+    .unwrap();
+    let root = Root::open(&f.root).unwrap();
+    root.copy_dir_to("/data", dst.as_fd()).unwrap().unwrap();
+    let copy = dst_dir.path().join("ping");
+    let m = std::fs::metadata(&copy).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o6755, 1234, 5678));
+    let mut got = vec![0u8; 64];
+    let n = rustix::fs::getxattr(&copy, "security.capability", &mut got)
+        .expect("security.capability was dropped");
+    assert_eq!(&got[..n], &caps[..]);
+    let n = rustix::fs::getxattr(&copy, "user.note", &mut got).unwrap();
+    assert_eq!(&got[..n], b"kept");
+}

@@ -47,7 +47,10 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RuntimeEr
 /// container's `/proc/PID/root` taken through its checked init
 /// (`ContainerInit::root`). A running container can rewrite these files
 /// at any time: resolve once, and use the ids resolved.
-pub fn resolve_user_in(root: &berth_fsroot::Root, spec: &str) -> Result<ResolvedUser, RuntimeError> {
+pub fn resolve_user_in(
+    root: &berth_fsroot::Root,
+    spec: &str,
+) -> Result<ResolvedUser, RuntimeError> {
     let passwd = read_optional(root, "/etc/passwd")?;
     let group = read_optional(root, "/etc/group")?;
     resolve_user_from(&passwd, &group, spec)

@@ -25,8 +25,8 @@ use tokio::sync::mpsc;
 
 use super::record::{ContainerRecord, Status, find, load_spec, running_init, status_of};
 use crate::control::{ControlApp, ControlError, Shared};
-use berth_runtime::{ExecUser, RuntimeError};
 use berth_runtime::shim_files::ExecConfig;
+use berth_runtime::{ExecUser, RuntimeError};
 
 /// The media type of the streamed answer.
 pub const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";

@@ -52,7 +52,10 @@ pub fn import_busybox_with(
     std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
     extra(&root)?;
     let tarball = dir.path().join("rootfs.tar.gz");
+    // File capabilities (`security.capability`) go into the layer as
+    // `SCHILY.xattr` records, as in images with `ping`.
     let status = std::process::Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=security.capability"])
         .arg("-C")
         .arg(&root)
         .arg("-czf")

@@ -7,7 +7,8 @@
 //! on the destination's descriptors. A symlink is copied as a link and
 //! never followed; a file swapped under the walk is either the tree's own
 //! new file or skipped. Modes (set-id bits included), owners, times and
-//! extended attributes (except `trusted.*`, overlayfs' own) are kept.
+//! extended attributes (file capabilities included; not `trusted.*`,
+//! overlayfs' own) are kept.
 //! Device nodes, FIFOs and sockets are skipped: a copy must not open them,
 //! and a volume has no use for a device the image names. Hard links become
 //! separate files: linking by path in a destination a container may
@@ -143,21 +144,19 @@ impl Copy<'_> {
                 self.meta(&from, &st, to.as_fd(), path)?;
             }
             FileType::RegularFile => {
-                let flags = OFlags::RDONLY
-                    | OFlags::NOFOLLOW
-                    | OFlags::NONBLOCK
-                    | OFlags::NOCTTY
-                    | OFlags::CLOEXEC;
-                let from = match rustix::fs::openat(src, name, flags, Mode::empty()) {
+                // Looked at, not opened, until it is known to be a regular
+                // file: it may have been swapped for a FIFO or a device.
+                let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                #[cfg(test)]
+                crate::tests::between_lookup_and_open();
+                let probe = match rustix::fs::openat(src, name, flags, Mode::empty()) {
                     Ok(fd) => fd,
-                    Err(Errno::NOENT) | Err(Errno::LOOP) => return Ok(()),
+                    Err(Errno::NOENT) => return Ok(()),
                     Err(e) => return Err(err(e)),
                 };
-                // What we opened, not what we stat'ed: it may have been swapped.
-                let st = rustix::fs::fstat(&from).map_err(err)?;
-                if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                let Some((from, st)) = crate::open_regular(probe.as_fd()).map_err(err)? else {
                     return self.skip(path, "not a regular file");
-                }
+                };
                 let create = OFlags::WRONLY
                     | OFlags::CREATE
                     | OFlags::EXCL
@@ -201,8 +200,10 @@ impl Copy<'_> {
     }
 
     /// Owner, mode and times (`st`, taken before `from` was read) and the
-    /// extended attributes of `from` onto `to`; owner first, since a change
-    /// of owner clears the set-id bits.
+    /// extended attributes of `from` onto `to`. The owner goes first: a
+    /// change of owner clears the set-id bits and drops a file capability
+    /// (`security.capability`), so both are set after it; the mode after
+    /// the attributes, so that an ACL among them cannot leave it changed.
     fn meta(
         &self,
         from: &OwnedFd,
@@ -211,8 +212,8 @@ impl Copy<'_> {
         path: &Path,
     ) -> Result<(), FsRootError> {
         let err = |e: Errno| self.root.error("copying", path, e);
-        xattrs(from, to, path);
         rustix::fs::fchown(to, owner(st), group(st)).map_err(err)?;
+        xattrs(from, to, path);
         rustix::fs::fchmod(to, Mode::from_raw_mode(st.st_mode & 0o7777)).map_err(err)?;
         rustix::fs::futimens(to, &times(st)).map_err(err)
     }

@@ -8,7 +8,9 @@
 //! chains with `ELOOP` after 40 hops. Missing directories are made one
 //! component at a time with `mkdirat` on a descriptor found that way
 //! ([`Root::mkdir_all`], [`Root::create_file`]); [`Root::copy_dir_to`]
-//! copies a directory of the tree by descriptors alone. Nothing here joins
+//! copies a directory of the tree by descriptors alone; [`open_regular`]
+//! opens a file only once it is known to be a regular one (never a FIFO or
+//! device node a container swapped in). Nothing here joins
 //! a path of the tree to a host path, and nothing here decides what to
 //! create or where to mount: the callers (the runtime, the control plane)
 //! do.
@@ -23,16 +25,18 @@
 
 mod copy;
 mod create;
+mod regular;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 pub use copy::{Copied, MAX_COPY_DEPTH};
+pub use regular::open_regular;
 
 /// What failed, on which path of which root.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +170,8 @@ impl Root {
 
     /// The contents of the regular file at `path`, at most `limit` bytes;
     /// `None` when it does not exist or is not a regular file (a FIFO, a
-    /// device, a directory is never read).
+    /// device, a directory is never opened, even one swapped in while we
+    /// look: see [`open_regular`], and call this where `/proc` is the host's).
     pub fn read_file(
         &self,
         path: impl AsRef<Path>,
@@ -175,27 +180,18 @@ impl Root {
         let path = path.as_ref();
         let rel = join(&components(path));
         let err = |e: Errno| self.error("reading", path, e);
-        // Look first without opening for reading: opening a device node
-        // can have effects of its own.
+        // Look without opening (see `regular`): opening a device node or a
+        // FIFO has effects of its own.
         let probe = match self.resolve(&rel, OFlags::PATH) {
             Ok(fd) => fd,
             Err(Errno::NOENT) | Err(Errno::NOTDIR) => return Ok(None),
             Err(e) => return Err(err(e)),
         };
-        let before = rustix::fs::fstat(&probe).map_err(err)?;
-        if FileType::from_raw_mode(before.st_mode) != FileType::RegularFile {
+        #[cfg(test)]
+        tests::between_lookup_and_open();
+        let Some((fd, _)) = open_regular(probe.as_fd()).map_err(err)? else {
             return Ok(None);
-        }
-        let fd = match self.resolve(&rel, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) | Err(Errno::NOTDIR) => return Ok(None),
-            Err(e) => return Err(err(e)),
         };
-        // Swapped between the two lookups: not what we looked at.
-        let st = rustix::fs::fstat(&fd).map_err(err)?;
-        if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino) {
-            return Ok(None);
-        }
         let mut data = Vec::new();
         let file = std::fs::File::from(fd);
         io::Read::read_to_end(

@@ -7,7 +7,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 
-use rustix::fs::{Timespec, Timestamps};
+use rustix::fs::{FileType, Timespec, Timestamps};
 
 use super::*;
 
@@ -330,4 +330,183 @@ fn relative_paths_for_openat2() {
     );
     assert_eq!(parent_and_name("/"), None);
     assert_eq!(parent_and_name("/a/.."), None);
+}
+
+thread_local! {
+    /// What runs between a lookup and the open that follows it, in test
+    /// builds: where a container could swap the file it names.
+    static BETWEEN: std::cell::RefCell<Option<Box<dyn FnMut()>>> =
+        std::cell::RefCell::new(None);
+}
+
+/// The seam the code under test calls between a lookup and its open.
+pub(crate) fn between_lookup_and_open() {
+    BETWEEN.with(|b| {
+        if let Some(f) = b.borrow_mut().as_mut() {
+            f();
+        }
+    });
+}
+
+/// Runs `f` with `swap` called at the seam (on this thread only).
+fn with_swap<T>(swap: impl FnMut() + 'static, f: impl FnOnce() -> T) -> T {
+    BETWEEN.with(|b| *b.borrow_mut() = Some(Box::new(swap)));
+    let out = f();
+    BETWEEN.with(|b| *b.borrow_mut() = None);
+    out
+}
+
+/// Makes a FIFO or a character device (a copy of `/dev/null`) at `path`.
+fn mknod(path: &Path, kind: FileType) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        kind,
+        Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(1, 3),
+    )
+    .unwrap();
+}
+
+/// Whether anything opened a file since the watch began: inotify reports
+/// every open but an `O_PATH` one (which reads and writes nothing), so
+/// this tells a look at a FIFO or device from an open of it, which has
+/// effects (a FIFO's writer wakes; `/dev/watchdog` arms).
+struct OpenWatch(OwnedFd);
+
+impl OpenWatch {
+    fn new(path: &Path) -> OpenWatch {
+        use rustix::fs::inotify;
+        let fd =
+            inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).unwrap();
+        inotify::add_watch(&fd, path, inotify::WatchFlags::OPEN).unwrap();
+        OpenWatch(fd)
+    }
+
+    fn opened(&self) -> bool {
+        let mut buf = [0u8; 4096];
+        match rustix::io::read(&self.0, &mut buf) {
+            Ok(n) => n > 0,
+            Err(Errno::AGAIN) => false,
+            Err(e) => panic!("reading the inotify queue: {e}"),
+        }
+    }
+}
+
+#[test]
+fn the_watch_tells_a_look_from_an_open() {
+    let f = fixture();
+    let fifo = f.root.join("fifo");
+    mknod(&fifo, FileType::Fifo);
+    let watch = OpenWatch::new(&fifo);
+    let root = Root::open(&f.root).unwrap();
+    drop(root.open_at("/fifo", OFlags::PATH).unwrap());
+    assert_eq!(root.read_file("/fifo", 16).unwrap(), None);
+    assert!(!watch.opened(), "a look is not an open");
+    drop(
+        root.open_at("/fifo", OFlags::RDONLY | OFlags::NONBLOCK)
+            .unwrap(),
+    );
+    assert!(watch.opened(), "an open is seen");
+}
+
+/// A container swaps a FIFO or a device node in for the file `read_file`
+/// just looked up: what is read is the file looked up, and the node is
+/// never opened.
+#[test]
+fn read_file_never_opens_a_node_swapped_in_after_the_lookup() {
+    let f = fixture();
+    let root = Root::open(&f.root).unwrap();
+    let real = f.root.join("etc/real");
+    for kind in [FileType::Fifo, FileType::CharacterDevice] {
+        std::fs::write(&real, "ok\n").unwrap();
+        let planted = f.root.join("planted");
+        mknod(&planted, kind);
+        let watch = OpenWatch::new(&planted);
+        let (from, to) = (planted.clone(), real.clone());
+        let got = with_swap(
+            move || std::fs::rename(&from, &to).unwrap(),
+            || root.read_file("/etc/real", 1024).unwrap(),
+        );
+        assert!(!watch.opened(), "the {kind:?} swapped in was opened");
+        assert_eq!(got.as_deref(), Some(&b"ok\n"[..]), "{kind:?}");
+        std::fs::remove_file(&real).unwrap();
+    }
+}
+
+/// The same swap under a copy: the node is skipped, never opened.
+#[test]
+fn copy_never_opens_a_node_swapped_in_after_the_listing() {
+    let f = fixture();
+    let root = Root::open(&f.root).unwrap();
+    let data = f.root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for kind in [FileType::Fifo, FileType::CharacterDevice] {
+        std::fs::write(data.join("file"), "contents").unwrap();
+        let planted = f.root.join("planted");
+        mknod(&planted, kind);
+        let watch = OpenWatch::new(&planted);
+        let (from, to) = (planted.clone(), data.join("file"));
+        let dst_dir = tempfile::tempdir().unwrap();
+        let dst = rustix::fs::open(
+            dst_dir.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        let copied = with_swap(
+            move || std::fs::rename(&from, &to).unwrap(),
+            || root.copy_dir_to("/data", dst.as_fd()).unwrap().unwrap(),
+        );
+        assert!(!watch.opened(), "the {kind:?} swapped in was opened");
+        assert_eq!(copied.entries, 0, "{kind:?}");
+        assert!(std::fs::symlink_metadata(dst_dir.path().join("file")).is_err());
+        std::fs::remove_file(data.join("file")).unwrap();
+    }
+}
+
+/// A file capability (`security.capability`, as `setcap cap_net_raw+ep`
+/// writes it) and set-id bits survive the copy with the owner: the kernel
+/// drops both when a file changes owner, so they must be set after it.
+#[test]
+fn copy_keeps_file_capabilities_and_set_id_bits_with_the_owner() {
+    // struct vfs_cap_data, revision 2, effective; permitted: CAP_NET_RAW (13).
+    let mut caps = Vec::new();
+    for word in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+        caps.extend_from_slice(&word.to_le_bytes());
+    }
+    let f = fixture();
+    let src = f.root.join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    let ping = src.join("ping");
+    std::fs::write(&ping, "binary").unwrap();
+    std::os::unix::fs::chown(&ping, Some(1234), Some(5678)).unwrap();
+    std::fs::set_permissions(&ping, std::fs::Permissions::from_mode(0o6755)).unwrap();
+    rustix::fs::setxattr(
+        &ping,
+        "security.capability",
+        &caps,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    rustix::fs::setxattr(&ping, "user.note", b"kept", rustix::fs::XattrFlags::empty()).unwrap();
+
+    let dst_dir = tempfile::tempdir().unwrap();
+    let dst = rustix::fs::open(
+        dst_dir.path(),
+        OFlags::RDONLY | OFlags::DIRECTORY,
+        Mode::empty(),
+    )
+    .unwrap();
+    let root = Root::open(&f.root).unwrap();
+    root.copy_dir_to("/data", dst.as_fd()).unwrap().unwrap();
+    let copy = dst_dir.path().join("ping");
+    let m = std::fs::metadata(&copy).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o6755, 1234, 5678));
+    let mut got = vec![0u8; 64];
+    let n = rustix::fs::getxattr(&copy, "security.capability", &mut got)
+        .expect("security.capability was dropped");
+    assert_eq!(&got[..n], &caps[..]);
+    let n = rustix::fs::getxattr(&copy, "user.note", &mut got).unwrap();
+    assert_eq!(&got[..n], b"kept");
 }

@@ -6,7 +6,9 @@
 //! cgroups), joins the cgroup namespace, closes every fd but its standard
 //! streams and runs the command with the container's capabilities,
 //! seccomp filter, no_new_privs and rlimits, as the container's user or
-//! `-u`'s, in its working directory or `-w`'s.
+//! the ids the caller resolved for `-u` ([`ExecUser`]: nothing is looked up
+//! by name in here, where the container's files could have changed since
+//! the caller judged them), in its working directory or `-w`'s.
 //!
 //! Until its `execve`, the child is this binary inside the container's PID
 //! namespace, holding host fds (the cgroup files, the pidfd, pipes): a
@@ -23,7 +25,6 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::sched::CloneFlags;
@@ -37,7 +38,7 @@ use crate::error::{RuntimeError, exec_exit_code};
 use crate::init::{Failure, Stage, close_other_fds, finish};
 use crate::kernel::LibcKernel;
 use crate::plan::{Plan, candidates, cstring, rlimits_of};
-use crate::user::resolve_user;
+use crate::user::ResolvedUser;
 
 /// What `docker exec` asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,9 +48,10 @@ pub struct ExecOptions {
     /// `-e KEY=VALUE` on top of the container's environment; a bare `KEY`
     /// removes the variable.
     pub env: Vec<String>,
-    /// `-u user[:group]`, resolved in the container's `/etc/passwd`;
-    /// `None` is the container's own user.
-    pub user: Option<String>,
+    /// Who the command runs as, taken as it is: `-u user[:group]` resolved
+    /// once by the caller (in the container's `/etc/passwd`, the ids its
+    /// policies judged); `None` is the container's own user.
+    pub user: Option<ExecUser>,
     /// `-w DIR`; `None` is the container's working directory.
     pub workdir: Option<String>,
     /// `-t`: a pseudo-terminal of (rows, columns), relayed to our stdio.
@@ -57,6 +59,28 @@ pub struct ExecOptions {
     /// `-i`: with `-t`, relay our stdin to the terminal (without, the
     /// command's reads on it wait, as in Docker).
     pub interactive: bool,
+}
+
+/// The ids an exec'd command runs as. Never a name: a name is looked up in
+/// the container's `/etc/passwd`, which the container can rewrite between
+/// two lookups, so it is resolved once, by whoever decides whether the
+/// command may run, and the ids go from there to the command unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecUser {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub additional_gids: Vec<u32>,
+}
+
+impl From<ResolvedUser> for ExecUser {
+    fn from(u: ResolvedUser) -> ExecUser {
+        ExecUser {
+            uid: u.uid,
+            gid: u.gid,
+            additional_gids: u.additional_gids,
+        }
+    }
 }
 
 /// The child being waited for, so a signal to us reaches it.
@@ -293,11 +317,8 @@ fn plan(spec: &Spec, opts: &ExecOptions) -> Result<Plan, RuntimeError> {
         .linux()
         .as_ref()
         .ok_or_else(|| bad("no linux section"))?;
-    let (uid, gid, groups) = match opts.user.as_deref().filter(|u| !u.is_empty()) {
-        Some(u) => {
-            let r = resolve_user(Path::new("/"), u)?;
-            (r.uid, r.gid, r.additional_gids)
-        }
+    let (uid, gid, groups) = match &opts.user {
+        Some(u) => (u.uid, u.gid, u.additional_gids.clone()),
         None => {
             let u = process.user();
             (

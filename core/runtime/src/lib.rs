@@ -56,13 +56,13 @@ pub use console::resize_terminal;
 pub use container::{Container, ExitStatus, Stdio};
 pub use container_init::ContainerInit;
 pub use error::RuntimeError;
-pub use exec::{ExecOptions, exec, merge_env};
+pub use exec::{ExecOptions, ExecUser, exec, merge_env};
 pub use spec::{
     DEFAULT_CAPABILITIES, DEFAULT_PATH, ExtraMount, ImageDefaults, MASKED_PATHS, RunOptions,
     Ulimit, build_spec, parse_capability,
 };
 pub use top::{TOP_TITLES, TopRow, top};
-pub use user::{ResolvedUser, resolve_user, resolve_user_from};
+pub use user::{ResolvedUser, resolve_user, resolve_user_from, resolve_user_in};
 
 /// Create, start and wait: the exit code `docker run` would give,
 /// including 125/126/127 for failures before the command ran.

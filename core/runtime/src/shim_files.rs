@@ -275,8 +275,10 @@ pub struct ExecConfig {
     pub cmd: Vec<String>,
     /// `-e KEY=VALUE` on top of the container's environment.
     pub env: Vec<String>,
-    /// `-u user[:group]`.
-    pub user: Option<String>,
+    /// Who the command runs as: `-u user[:group]` as the daemon resolved
+    /// it, once, in the running container (the ids its `pre-exec` hooks
+    /// judged), taken as they are; `None`: the container's own user.
+    pub user: Option<crate::ExecUser>,
     /// `-w DIR`.
     pub workdir: Option<String>,
     /// `-t`: a terminal of (rows, columns).

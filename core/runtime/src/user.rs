@@ -40,9 +40,19 @@ const MAX_DB: u64 = 16 << 20;
 /// Missing passwd or group files, and ones that are not regular files,
 /// are treated as empty, as Docker does.
 pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser, RuntimeError> {
-    let root = berth_fsroot::Root::open(rootfs)?;
-    let passwd = read_optional(&root, "/etc/passwd")?;
-    let group = read_optional(&root, "/etc/group")?;
+    resolve_user_in(&berth_fsroot::Root::open(rootfs)?, spec)
+}
+
+/// [`resolve_user`] in a root the caller opened, such as a running
+/// container's `/proc/PID/root` taken through its checked init
+/// (`ContainerInit::root`). A running container can rewrite these files
+/// at any time: resolve once, and use the ids resolved.
+pub fn resolve_user_in(
+    root: &berth_fsroot::Root,
+    spec: &str,
+) -> Result<ResolvedUser, RuntimeError> {
+    let passwd = read_optional(root, "/etc/passwd")?;
+    let group = read_optional(root, "/etc/group")?;
     resolve_user_from(&passwd, &group, spec)
 }
 

@@ -5,8 +5,9 @@
 //! targets and `/`-prefixed paths as if the root were `/`, so neither a
 //! hostile path nor a hostile symlink inside the image can reach the host.
 //! The kernel's own symlink limit (40 hops, `ELOOP`) ends link loops.
-//! Files are opened `O_NONBLOCK` and only regular files are read, so a FIFO
-//! or device node in an image can neither block nor be touched.
+//! A file is looked at through an `O_PATH` descriptor and opened (through
+//! that descriptor, `berth_fsroot::open_regular`) only when it is a
+//! regular file, so a FIFO or device node in an image is never opened.
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
@@ -157,13 +158,16 @@ impl RootView {
     /// [`MAX_READ`]; empty at the end. Follows symlinks inside the image.
     pub fn read(&self, path: &str, offset: u64, len: u32) -> Result<Vec<u8>, FsError> {
         let rel = relative(path)?;
-        let fd = self.resolve(rel, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
-        let st = rustix::fs::fstat(&fd)?;
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => {}
-            FileType::Directory => return Err(FsError::IsADirectory),
-            _ => return Err(FsError::Denied(format!("{path} is not a regular file"))),
-        }
+        // Looked at before it is opened: opening a device node or a FIFO
+        // has effects of its own.
+        let probe = self.resolve(rel, OFlags::PATH)?;
+        let Some((fd, st)) = berth_fsroot::open_regular(probe.as_fd())? else {
+            let st = rustix::fs::fstat(&probe)?;
+            return Err(match FileType::from_raw_mode(st.st_mode) {
+                FileType::Directory => FsError::IsADirectory,
+                _ => FsError::Denied(format!("{path} is not a regular file")),
+            });
+        };
         let size = u64::try_from(st.st_size).unwrap_or(0);
         let want = u64::from(len.min(MAX_READ)).min(size.saturating_sub(offset));
         let mut buf = vec![0u8; usize::try_from(want).unwrap_or(0)];

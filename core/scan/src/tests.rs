@@ -184,3 +184,43 @@ fn fifo_is_refused_without_blocking() {
     assert!(matches!(view.read("/fifo", 0, 10), Err(FsError::Denied(_))));
     assert_eq!(view.stat("/fifo").unwrap().kind, FileKind::Other);
 }
+
+/// An image's FIFO or device node (scan on push unpacks layers into a
+/// plain directory, where a node works) is refused without being opened:
+/// opening `/dev/watchdog` arms it, opening a block device reads the
+/// host's disk. inotify reports every open but an `O_PATH` look.
+#[test]
+fn nodes_are_refused_without_being_opened() {
+    use rustix::fs::inotify;
+    let (outer, view) = tree();
+    for (name, kind) in [
+        ("fifo", rustix::fs::FileType::Fifo),
+        ("null", rustix::fs::FileType::CharacterDevice),
+    ] {
+        let node = img(&outer).join(name);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &node,
+            kind,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            rustix::fs::makedev(1, 3),
+        )
+        .unwrap();
+        symlink(name, img(&outer).join(format!("{name}-link"))).unwrap();
+        let watch =
+            inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).unwrap();
+        inotify::add_watch(&watch, &node, inotify::WatchFlags::OPEN).unwrap();
+        for path in [format!("/{name}"), format!("/{name}-link")] {
+            assert!(
+                matches!(view.read(&path, 0, 10), Err(FsError::Denied(_))),
+                "{path}"
+            );
+        }
+        let mut buf = [0u8; 4096];
+        assert_eq!(
+            rustix::io::read(&watch, &mut buf),
+            Err(rustix::io::Errno::AGAIN),
+            "the {kind:?} was opened"
+        );
+    }
+}

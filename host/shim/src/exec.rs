@@ -68,6 +68,8 @@ fn exec_inner(dir: &Path, config: &ExecConfig) -> anyhow::Result<i32> {
     let opts = ExecOptions {
         args: config.cmd.clone(),
         env: config.env.clone(),
+        // The ids the daemon resolved and its hooks judged, as they are:
+        // never a name looked up again in the container's files.
         user: config.user.clone(),
         workdir: config.workdir.clone(),
         tty: config.tty,

@@ -666,3 +666,121 @@ fn a_hook_built_against_the_0_1_0_contract_still_loads_and_judges() -> anyhow::R
     daemon.berth_ok(&["rm", "-f", "app"])?;
     Ok(())
 }
+
+/// An image whose `/etc` belongs to uid 1000 (so its container, running as
+/// 1000, can replace `/etc/passwd`), with `bob` at uid 1000, `/etc/p0` and
+/// `/etc/p1000` naming bob uid 0 and 1000, and `/flip`, which swaps them in
+/// by rename (a reader never sees a partial file) until `/etc/stop` exists.
+fn import_flipper(daemon: &Berthd, name: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    const ROOT: &str = "root:x:0:0:root:/root:/bin/sh\n";
+    berth_e2e::containers::import_busybox_with(daemon, name, &[], |root| {
+        let etc = root.join("etc");
+        std::fs::write(etc.join("p0"), format!("{ROOT}bob:x:0:0::/:/bin/sh\n"))?;
+        std::fs::write(
+            etc.join("p1000"),
+            format!("{ROOT}bob:x:1000:1000::/:/bin/sh\n"),
+        )?;
+        std::fs::copy(etc.join("p1000"), etc.join("passwd"))?;
+        std::fs::write(
+            root.join("flip"),
+            "#!/bin/sh\n\
+             while [ ! -e /etc/stop ]; do\n\
+             cp /etc/p0 /etc/.next && mv /etc/.next /etc/passwd\n\
+             cp /etc/p1000 /etc/.next && mv /etc/.next /etc/passwd\n\
+             done\n\
+             exec sleep 1000\n",
+        )?;
+        std::fs::set_permissions(root.join("flip"), std::fs::Permissions::from_mode(0o755))?;
+        for entry in std::fs::read_dir(&etc)? {
+            std::os::unix::fs::lchown(entry?.path(), Some(1000), Some(1000))?;
+        }
+        std::os::unix::fs::chown(&etc, Some(1000), Some(1000))?;
+        Ok(())
+    })
+}
+
+/// `exec -u NAME` judged as one uid must run as that uid. The container
+/// (uid 1000, owning its `/etc`) flips `bob` between uid 1000 and 0 as fast
+/// as it can while `exec -u bob` runs again and again under `deny-root`: a
+/// name resolved once for the hook and again for the command would be
+/// allowed as 1000 and run as root. Each exec is denied (bob was 0 when
+/// judged) or runs as 1000, never as 0; without a hook, the uid and gid the
+/// command gets come from one reading of the file.
+#[test]
+fn exec_as_a_name_the_container_flips_to_root_never_runs_as_root() -> anyhow::Result<()> {
+    let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    import_flipper(&daemon, "e2e/flipper:1")?;
+    install(&daemon, &[wasm::DENY_ROOT])?;
+    daemon.berth_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "flip",
+        "-u",
+        "1000",
+        "e2e/flipper:1",
+        "/flip",
+    ])?;
+    let (mut denied, mut as_bob) = (0, 0);
+    for i in 0..150 {
+        let out = daemon.berth(&["exec", "-u", "bob", "flip", "id", "-u"])?;
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let err = stderr(&out);
+        assert_ne!(
+            stdout, "0",
+            "exec {i}: `exec -u bob` passed deny-root and ran as root ({err})"
+        );
+        if out.status.success() {
+            assert_eq!(stdout, "1000", "exec {i}: {err}");
+            as_bob += 1;
+        } else {
+            assert!(
+                err.contains("deny-root") && err.contains("bob"),
+                "exec {i} failed otherwise: {err}"
+            );
+            denied += 1;
+        }
+    }
+    // Both states were seen at judging time: the race was really run.
+    assert!(denied > 0 && as_bob > 0, "denied {denied}, ran {as_bob}");
+
+    // Without the hook, what runs is one reading's uid and gid.
+    daemon.berth_ok(&["plugin", "rm", "deny-root"])?;
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        let out = daemon.berth_ok(&[
+            "exec",
+            "-u",
+            "bob",
+            "flip",
+            "sh",
+            "-c",
+            "echo $(id -u):$(id -g)",
+        ])?;
+        let ids = out.trim().to_string();
+        assert!(ids == "1000:1000" || ids == "0:0", "exec {i}: {ids}");
+        seen.insert(ids);
+    }
+    assert_eq!(seen.len(), 2, "bob was only ever {seen:?}");
+
+    // Held still, bob is judged as what he is.
+    install(&daemon, &[wasm::DENY_ROOT])?;
+    daemon.berth_ok(&["exec", "flip", "touch", "/etc/stop"])?;
+    std::thread::sleep(Duration::from_millis(200));
+    daemon.berth_ok(&["exec", "flip", "cp", "/etc/p0", "/etc/passwd"])?;
+    let out = daemon.berth(&["exec", "-u", "bob", "flip", "id", "-u"])?;
+    assert!(!out.status.success(), "bob ran as root under deny-root");
+    assert!(stderr(&out).contains("deny-root"), "{}", stderr(&out));
+    daemon.berth_ok(&["exec", "flip", "cp", "/etc/p1000", "/etc/passwd"])?;
+    assert_eq!(
+        daemon
+            .berth_ok(&["exec", "-u", "bob", "flip", "id", "-u"])?
+            .trim(),
+        "1000"
+    );
+    daemon.berth_ok(&["rm", "-f", "flip"])?;
+    Ok(())
+}

@@ -19,7 +19,7 @@
 mod walk;
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
@@ -203,17 +203,13 @@ fn append_resolved<W: Write>(
             h.set_mode(0o777);
             b.append_link(&mut h, name, target)
         }
-        FileType::RegularFile => {
-            // Reopening through the magic link reaches the same inode;
-            // O_NONBLOCK so that nothing can make it a blocking FIFO open.
-            let file = rustix::fs::open(
-                fd_path(fd),
-                OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            let st = rustix::fs::fstat(&file)?;
-            walk::append_file(b, file, &st, name)
-        }
+        FileType::RegularFile => match berth_fsroot::open_regular(fd.as_fd())? {
+            Some((file, st)) => walk::append_file(b, file, &st, name),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the file changed into something that is not a regular file while it was copied",
+            )),
+        },
         _ => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "only files, directories and symlinks can be copied out on their own",

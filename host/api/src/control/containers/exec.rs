@@ -23,9 +23,10 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::record::{ContainerRecord, Status, find, status_of};
+use super::record::{ContainerRecord, Status, find, load_spec, running_init, status_of};
 use crate::control::{ControlApp, ControlError, Shared};
 use berth_runtime::shim_files::ExecConfig;
+use berth_runtime::{ExecUser, RuntimeError};
 
 /// The media type of the streamed answer.
 pub const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
@@ -65,6 +66,56 @@ pub(crate) fn not_running(record: &ContainerRecord) -> ControlError {
             record.name
         ),
     )
+}
+
+/// Who a command run in `record` runs as: `user` (`-u user[:group]`)
+/// resolved in the running container's own `/etc/passwd` and
+/// `/etc/group`, read through its init checked by pidfd; else the
+/// container's user from its runtime spec. Resolved once: these ids are
+/// what the `pre-exec` hooks judge and, unchanged, what the helper runs
+/// the command as. The container can rewrite its `/etc/passwd` at any
+/// time, so a name looked up again by the helper could be judged as one
+/// user and run as another (root). The inner error is the container's
+/// (an unknown user or group, unreadable files): the command cannot run.
+/// Blocking.
+pub(crate) fn exec_user(
+    record: &ContainerRecord,
+    user: Option<&str>,
+) -> Result<Result<ExecUser, RuntimeError>, ControlError> {
+    let spec = load_spec(record)?;
+    let Some(user) = user.filter(|u| !u.is_empty()) else {
+        let process = spec.process().as_ref().ok_or_else(|| {
+            ControlError::internal(format!(
+                "the runtime spec of container {} has no process section",
+                record.name
+            ))
+        })?;
+        let u = process.user();
+        return Ok(Ok(ExecUser {
+            uid: u.uid(),
+            gid: u.gid(),
+            additional_gids: u.additional_gids().clone().unwrap_or_default(),
+        }));
+    };
+    let Status::Running { pid } = status_of(&record.dir) else {
+        return Err(not_running(record));
+    };
+    let init = running_init(record, pid, &spec)?;
+    let root = init
+        .root()
+        .map_err(|e| ControlError::internal(format!("container {}: {e}", record.name)))?;
+    let root = berth_fsroot::Root::from_fd(root, format!("/proc/{pid}/root"));
+    Ok(berth_runtime::resolve_user_in(&root, user).map(ExecUser::from))
+}
+
+/// The answer to an exec whose command cannot run: `message` on stderr
+/// and exit code 126, as the helper (and `docker exec`) answers.
+fn cannot_run(message: String) -> Result<Response, ControlError> {
+    let (tx, rx) = mpsc::channel::<Bytes>(2);
+    for f in [frame(STDERR, message.as_bytes()), frame(EXIT, b"126")] {
+        tx.try_send(f).map_err(ControlError::internal)?;
+    }
+    multiplexed(rx)
 }
 
 /// The helper command for `config` in the container of `dir`.
@@ -164,11 +215,27 @@ pub(crate) async fn exec(
             "no command: give the command to run after the container's name",
         ));
     }
-    super::policy::judge_exec(&app, &record, &req).await?;
+    let resolved = {
+        let (record, user) = (record.clone(), req.user.clone());
+        tokio::task::spawn_blocking(move || exec_user(&record, user.as_deref()))
+            .await
+            .map_err(ControlError::internal)??
+    };
+    let ids = match resolved {
+        Ok(ids) => ids,
+        Err(e) if req.detach => {
+            return Err(ControlError::bad_request(format!(
+                "exec in container {}: {e}",
+                record.name
+            )));
+        }
+        Err(e) => return cannot_run(format!("berth: exec failed: {e}\n")),
+    };
+    super::policy::judge_exec(&app, &record, &req, &ids).await?;
     let config = ExecConfig {
         cmd: req.cmd.clone(),
         env: req.env.clone(),
-        user: req.user.clone(),
+        user: Some(ids),
         workdir: req.workdir.clone(),
         tty: req.tty.then(|| req.tty_size.unwrap_or((24, 80))),
         interactive: req.stdin,

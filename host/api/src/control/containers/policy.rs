@@ -8,6 +8,7 @@ use berth_policy::{
     ContainerEvent, ContainerSpec, CopyDirection, CopyEvent, Event, EventKind, ExecEvent, Limits,
     Mount, MountKind, Patch, UpdateEvent,
 };
+use berth_runtime::ExecUser;
 use berth_runtime::shim_files::ShimConfig;
 
 use super::create::RunRequest;
@@ -177,60 +178,31 @@ pub(crate) fn event_of(record: &ContainerRecord, exit_code: Option<i32>) -> Cont
     }
 }
 
-/// Fires `pre-exec` for a command about to run in `record` (running as
-/// `pid`): `Err` (403) when a hook denies it. The user is resolved as the
-/// exec helper will resolve it: `-u` in the container's `/etc/passwd`, or
-/// the container's own user from its runtime spec.
+/// Fires `pre-exec` for a command about to run in `record` as `ids` (see
+/// `exec::exec_user`: resolved once, and run as they are): `Err` (403)
+/// when a hook denies it.
 pub(crate) async fn judge_exec(
     app: &ControlApp,
     record: &ContainerRecord,
     req: &ExecRequest,
+    ids: &ExecUser,
 ) -> Result<(), ControlError> {
     if !app.policy.wants(EventKind::PreExec) {
         return Ok(());
     }
-    let user = req.user.clone().unwrap_or_default();
-    let dir = record.dir.clone();
-    let name = record.name.clone();
-    let wanted = user.clone();
-    let (uid, gid) = tokio::task::spawn_blocking(move || exec_user(&dir, &name, &wanted))
-        .await
-        .map_err(ControlError::internal)??;
     let event = Event::PreExec(ExecEvent {
         container: event_of(record, None),
         command: req.cmd.clone(),
         env: req.env.clone(),
-        user,
-        uid,
-        gid,
+        user: req.user.clone().unwrap_or_default(),
+        uid: ids.uid,
+        gid: ids.gid,
         workdir: req.workdir.clone(),
         tty: req.tty,
         interactive: req.stdin,
         detach: req.detach,
     });
     app.policy.check(event).await.map(|_| ())
-}
-
-/// The (uid, gid) an exec in the container of `dir` runs as.
-fn exec_user(dir: &std::path::Path, name: &str, user: &str) -> Result<(u32, u32), ControlError> {
-    if !user.is_empty() {
-        let Status::Running { pid } = status_of(dir) else {
-            return Err(ControlError::bad_request(format!(
-                "container {name} is not running"
-            )));
-        };
-        let root = std::path::PathBuf::from(format!("/proc/{pid}/root"));
-        let resolved = berth_runtime::resolve_user(&root, user)
-            .map_err(|e| ControlError::bad_request(format!("exec in container {name}: {e}")))?;
-        return Ok((resolved.uid, resolved.gid));
-    }
-    let path = dir.join("config.json");
-    let spec = oci_spec::runtime::Spec::load(&path)
-        .map_err(|e| ControlError::internal(format!("reading {}: {e}", path.display())))?;
-    let process = spec.process().as_ref().ok_or_else(|| {
-        ControlError::internal(format!("{} has no process section", path.display()))
-    })?;
-    Ok((process.user().uid(), process.user().gid()))
 }
 
 /// Fires `pre-copy` for a `cp` into or out of `record` at `path` (not for

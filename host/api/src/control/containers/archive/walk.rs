@@ -84,17 +84,25 @@ fn append_entry<W: Write>(
             append_dir(b, dir, name, depth + 1)
         }
         FileType::RegularFile => {
-            let fd = match open_nofollow(parent, entry, OFlags::NONBLOCK) {
+            #[cfg(test)]
+            tests::between_lookup_and_open();
+            // Looked at, not opened, until it is known to be a regular
+            // file: it may have been swapped for a FIFO or a device since
+            // the stat, and opening one has effects of its own.
+            let probe = match rustix::fs::openat(
+                parent.as_fd(),
+                entry,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
                 Ok(fd) => fd,
-                Err(e) if vanished(&e) => return Ok(()),
-                Err(e) => return Err(e),
+                Err(rustix::io::Errno::NOENT) => return Ok(()),
+                Err(e) => return Err(e.into()),
             };
-            // What we opened, not what we stat'ed: it may have been swapped.
-            let st = rustix::fs::fstat(&fd)?;
-            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                return Ok(());
+            match berth_fsroot::open_regular(probe.as_fd())? {
+                Some((fd, st)) => append_file(b, fd, &st, name),
+                None => Ok(()),
             }
-            append_file(b, fd, &st, name)
         }
         FileType::Symlink => {
             let target = match rustix::fs::readlinkat(parent, entry, Vec::new()) {
@@ -267,6 +275,86 @@ mod tests {
         assert_eq!(got[1].2, b"alpha");
         assert_eq!(got[5].2, b"beta");
         assert_eq!(got[6].2, b"/etc");
+    }
+
+    thread_local! {
+        /// What runs between the stat of an entry and its open, in test
+        /// builds: where the container could swap the file.
+        static BETWEEN: std::cell::RefCell<Option<Box<dyn FnMut()>>> =
+            std::cell::RefCell::new(None);
+    }
+
+    /// The seam the walk calls between an entry's stat and its open.
+    pub(super) fn between_lookup_and_open() {
+        BETWEEN.with(|b| {
+            if let Some(f) = b.borrow_mut().as_mut() {
+                f();
+            }
+        });
+    }
+
+    /// Whether anything opened `path` since the watch began (inotify
+    /// reports every open but an `O_PATH` one, which has no effects).
+    struct OpenWatch(OwnedFd);
+
+    impl OpenWatch {
+        fn new(path: &Path) -> OpenWatch {
+            use rustix::fs::inotify;
+            let flags = inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK;
+            let fd = inotify::init(flags).expect("inotify_init");
+            inotify::add_watch(&fd, path, inotify::WatchFlags::OPEN).expect("inotify_add_watch");
+            OpenWatch(fd)
+        }
+
+        fn opened(&self) -> bool {
+            let mut buf = [0u8; 4096];
+            match rustix::io::read(&self.0, &mut buf) {
+                Ok(n) => n > 0,
+                Err(rustix::io::Errno::AGAIN) => false,
+                Err(e) => panic!("reading the inotify queue: {e}"),
+            }
+        }
+    }
+
+    /// A running container swaps a FIFO or a device node in for a regular
+    /// file between the walk's stat and its open: the node is left out
+    /// and never opened (opening `/dev/watchdog` arms it; a FIFO's writer
+    /// wakes up).
+    #[test]
+    fn a_node_swapped_in_for_a_file_is_never_opened() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("data");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        for kind in [FileType::Fifo, FileType::CharacterDevice] {
+            std::fs::write(root.join("file"), b"contents").expect("write");
+            let planted = tmp.path().join("planted");
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &planted,
+                kind,
+                Mode::from_raw_mode(0o666),
+                rustix::fs::makedev(1, 3),
+            )
+            .expect("mknod");
+            let watch = OpenWatch::new(&planted);
+            let (from, to) = (planted.clone(), root.join("file"));
+            BETWEEN.with(|b| {
+                *b.borrow_mut() = Some(Box::new(move || {
+                    std::fs::rename(&from, &to).expect("swap");
+                }))
+            });
+            let fd = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+                .expect("open");
+            let mut b = tar::Builder::new(Vec::new());
+            let done = append_tree(&mut b, fd, Path::new("data"));
+            BETWEEN.with(|b| *b.borrow_mut() = None);
+            done.expect("append");
+            assert!(!watch.opened(), "the {kind:?} swapped in was opened");
+            let got = entries(&b.into_inner().expect("finish"));
+            let names: Vec<_> = got.iter().map(|(p, k, _)| (p.as_str(), *k)).collect();
+            assert_eq!(names, vec![("data", tar::EntryType::Directory)], "{kind:?}");
+            std::fs::remove_file(root.join("file")).expect("rm");
+        }
     }
 
     #[test]

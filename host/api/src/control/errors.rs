@@ -41,7 +41,10 @@ impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
         (
             self.status,
-            axum::Json(serde_json::json!({ "code": self.code, "message": self.message })),
+            axum::Json(berth_api_types::ErrorBody {
+                code: self.code.to_string(),
+                message: self.message,
+            }),
         )
             .into_response()
     }

@@ -14,43 +14,11 @@ use berth_client::{Credentials, Platform, Progress, RegistryClient};
 use berth_oci::Reference;
 use berth_state::ImageRecord;
 use futures::StreamExt;
-use serde::Deserialize;
 
 use super::progress::{ChannelProgress, Event};
 use super::{ControlApp, ControlError, LocalBlobs, Shared};
 
-#[derive(Debug, Deserialize)]
-pub struct Auth {
-    pub username: String,
-    pub password: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PullRequest {
-    pub reference: String,
-    #[serde(default)]
-    pub platform: Option<String>,
-    #[serde(default)]
-    pub auth: Option<Auth>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PushRequest {
-    pub reference: String,
-    #[serde(default)]
-    pub auth: Option<Auth>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct TagRequest {
-    pub source: String,
-    pub target: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RefQuery {
-    pub reference: String,
-}
+pub use berth_api_types::{Auth, PullRequest, PushRequest, RefQuery, TagRequest};
 
 fn parse_ref(s: &str) -> Result<Reference, ControlError> {
     s.parse()
@@ -115,11 +83,16 @@ fn tokio_stream_from(
 }
 
 pub(crate) async fn info(State(app): Shared) -> impl IntoResponse {
-    axum::Json(serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "root": app.root,
-        "images": app.registry.state().list_images().map(|v| v.len()).unwrap_or(0),
-    }))
+    axum::Json(berth_api_types::Info {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        root: app.root.clone(),
+        images: app
+            .registry
+            .state()
+            .list_images()
+            .map(|v| v.len() as u64)
+            .unwrap_or(0),
+    })
 }
 
 pub(crate) async fn list(State(app): Shared) -> Result<axum::Json<Vec<ImageRecord>>, ControlError> {
@@ -210,11 +183,12 @@ async fn do_push(
             .map_err(|e| {
                 ControlError::new(StatusCode::BAD_GATEWAY, "push_failed", e.to_string())
             })?;
-        Ok(serde_json::json!({
-            "reference": reference.to_string(),
-            "digest": pushed.digest.to_string(),
-            "size": pushed.size,
-        }))
+        let done = berth_api_types::PushResponse {
+            reference: reference.to_string(),
+            digest: pushed.digest.to_string(),
+            size: pushed.size,
+        };
+        serde_json::to_value(done).map_err(ControlError::internal)
     }
 }
 

@@ -14,26 +14,11 @@ use axum::response::IntoResponse;
 use berth_oci::Reference;
 use berth_snapshot::Labels;
 use berth_state::ImageRecord;
-use serde::Deserialize;
 
 use super::store::read_config;
 use super::{ControlApp, ControlError, Shared};
 
-#[derive(Debug, Deserialize)]
-pub struct RefQuery {
-    pub reference: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct MountRequest {
-    pub reference: String,
-    pub target: std::path::PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct UnmountRequest {
-    pub target: std::path::PathBuf,
-}
+pub use berth_api_types::{MountRequest, RefQuery, UnmountRequest};
 
 pub(crate) fn image(app: &ControlApp, reference: &str) -> Result<ImageRecord, ControlError> {
     let r: Reference = reference
@@ -53,17 +38,17 @@ pub(crate) async fn inspect(
 ) -> Result<impl IntoResponse, ControlError> {
     let img = image(&app, &q.reference)?;
     let config = read_config(&app, &img.config).await?;
-    Ok(axum::Json(serde_json::json!({
-        "reference": img.reference,
-        "manifest": img.manifest,
-        "media_type": img.media_type,
-        "config_digest": img.config,
-        "chain_id": img.chain_id,
-        "size": img.size,
-        "created": img.created,
-        "origin": img.origin,
-        "config": config,
-    })))
+    Ok(axum::Json(berth_api_types::ImageInspect {
+        reference: img.reference,
+        manifest: img.manifest.to_string(),
+        media_type: img.media_type,
+        config_digest: img.config.to_string(),
+        chain_id: img.chain_id.map(|c| c.to_string()),
+        size: img.size,
+        created: img.created,
+        origin: img.origin,
+        config: serde_json::to_value(config).map_err(ControlError::internal)?,
+    }))
 }
 
 pub(crate) async fn history(

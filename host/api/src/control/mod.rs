@@ -9,6 +9,7 @@ mod images;
 mod inspect;
 mod local;
 mod networks;
+pub mod openapi;
 pub mod plugins;
 pub mod policy;
 mod progress;
@@ -64,6 +65,7 @@ pub(crate) type Shared = axum::extract::State<Arc<ControlApp>>;
 pub fn app(state: Arc<ControlApp>) -> Router {
     Router::new()
         .route("/v1/info", get(images::info))
+        .route("/v1/openapi.json", get(openapi::serve))
         .route("/v1/images", get(images::list).delete(images::remove))
         .route("/v1/images/pull", post(images::pull))
         .route("/v1/images/push", post(images::push))

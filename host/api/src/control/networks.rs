@@ -3,16 +3,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
 
 use super::{ControlError, Shared};
 
-#[derive(Debug, Deserialize)]
-pub struct CreateNetwork {
-    pub name: String,
-    #[serde(default)]
-    pub subnet: Option<String>,
-}
+pub use berth_api_types::CreateNetwork;
 
 fn net_err(e: berth_network::NetworkError) -> ControlError {
     ControlError::bad_request(e.to_string())

@@ -2,19 +2,9 @@
 
 use berth_client::{BlobOutcome, Progress};
 use berth_oci::Digest;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// One line of a pull or push stream.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    Start { digest: String, size: u64 },
-    Advance { digest: String, bytes: u64 },
-    Finish { digest: String, outcome: String },
-    Done { result: serde_json::Value },
-    Error { code: String, message: String },
-}
+pub use berth_api_types::Event;
 
 pub(crate) struct ChannelProgress(pub UnboundedSender<Event>);
 

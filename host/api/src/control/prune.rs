@@ -70,9 +70,9 @@ pub(crate) async fn prune(State(app): Shared) -> Result<impl IntoResponse, Contr
     .await
     .map_err(ControlError::internal)??;
     let gc = app.registry.gc().await.map_err(ControlError::internal)?;
-    Ok(axum::Json(serde_json::json!({
-        "snapshots_removed": removed,
-        "blobs_deleted": gc.blobs_deleted,
-        "bytes_freed": gc.bytes_freed,
-    })))
+    Ok(axum::Json(berth_api_types::ImagePruneResponse {
+        snapshots_removed: removed,
+        blobs_deleted: gc.blobs_deleted,
+        bytes_freed: gc.bytes_freed,
+    }))
 }

@@ -41,6 +41,7 @@ pub fn classify(method: &Method, route: &str) -> Action {
         (
             _,
             "/v1/info"
+            | "/v1/openapi.json"
             | "/v1/images"
             | "/v1/images/inspect"
             | "/v1/images/history"

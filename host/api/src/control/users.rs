@@ -3,17 +3,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
 
 use super::{ControlError, Shared};
 
-#[derive(Debug, Deserialize)]
-pub struct AddUser {
-    pub name: String,
-    pub password: String,
-    #[serde(default)]
-    pub grants: Vec<String>,
-}
+pub use berth_api_types::AddUser;
 
 fn auth_err(e: berth_auth::AuthError) -> ControlError {
     ControlError::bad_request(e.to_string())

@@ -4,27 +4,17 @@
 //! path, as Docker does.
 
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use rustix::fs::{Mode, OFlags};
-use serde::{Deserialize, Serialize};
 
 use super::containers::ContainerRecord;
 use super::{ControlApp, ControlError, Shared};
 
-/// A volume's record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Volume {
-    pub name: String,
-    pub mountpoint: PathBuf,
-    pub created: u64,
-    /// Made for an image's `VOLUME` path; removed with its container.
-    #[serde(default)]
-    pub anonymous: bool,
-}
+pub use berth_api_types::Volume;
 
 fn tree(app: &ControlApp) -> Result<berth_state::JsonTree, ControlError> {
     Ok(app.registry.state().json_tree("volumes")?)
@@ -156,11 +146,7 @@ pub(crate) fn remove_volume(app: &ControlApp, name: &str) -> Result<(), ControlE
     Ok(())
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-pub struct CreateVolume {
-    pub name: Option<String>,
-}
+pub use berth_api_types::CreateVolume;
 
 pub(crate) async fn create(
     State(app): Shared,
@@ -186,9 +172,10 @@ pub(crate) async fn inspect(
         .get(&name)?
         .ok_or_else(|| ControlError::not_found(format!("no volume {name:?}")))?;
     let used_by = users(&app, &name)?;
-    Ok(axum::Json(
-        serde_json::json!({ "volume": v, "used_by": used_by }),
-    ))
+    Ok(axum::Json(berth_api_types::VolumeInspect {
+        volume: v,
+        used_by,
+    }))
 }
 
 pub(crate) async fn remove(
@@ -207,5 +194,5 @@ pub(crate) async fn prune(State(app): Shared) -> Result<impl IntoResponse, Contr
             removed.push(name);
         }
     }
-    Ok(axum::Json(serde_json::json!({ "removed": removed })))
+    Ok(axum::Json(berth_api_types::VolumePruneResponse { removed }))
 }

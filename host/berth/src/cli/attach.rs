@@ -6,6 +6,7 @@
 //! The attach is asked for before the start (berthd answers at once and
 //! connects it when the container starts), so no output is missed.
 
+use berth_api_types::ContainerStatus;
 use std::io::Write;
 
 use anyhow::Context;
@@ -237,10 +238,10 @@ pub fn finish(raw: RawMode, outcome: anyhow::Result<Outcome>, container: &str) -
 /// `berth attach`: to a running container created with `-i` or `-t`.
 pub async fn attach(daemon: &Daemon, a: AttachArgs) -> anyhow::Result<()> {
     let path = format!("/v1/containers/{}", super::encode(&a.container));
-    let info = daemon.json(Method::GET, &path, None).await?;
-    match info["status"]["state"].as_str() {
-        Some("running") => {}
-        Some("restarting") => anyhow::bail!(
+    let info: berth_api_types::ContainerInspect = daemon.call(Method::GET, &path, None).await?;
+    match info.summary.status {
+        ContainerStatus::Running { .. } => {}
+        ContainerStatus::Restarting { .. } => anyhow::bail!(
             "container {} is waiting to be restarted by its policy: attach once it runs again",
             a.container
         ),
@@ -250,8 +251,8 @@ pub async fn attach(daemon: &Daemon, a: AttachArgs) -> anyhow::Result<()> {
             a.container
         ),
     }
-    let tty = info["tty"].as_bool().unwrap_or(false);
-    let stdin = info["open_stdin"].as_bool().unwrap_or(false) && !a.no_stdin;
+    let tty = info.tty;
+    let stdin = info.open_stdin && !a.no_stdin;
     let attached = open(daemon, &a.container, stdin, tty).await?;
     let raw = if tty && stdin {
         RawMode::enter()

@@ -9,6 +9,11 @@ use anyhow::{Context, bail};
 use clap::Args;
 use http::Method;
 
+use berth_api_types::{
+    ContainerInspect, ContainerStatus, ContainerSummary, ErrorBody, HealthFlags, RunRequest,
+    RunResponse, StatusResponse, Top, UpdateRequest,
+};
+
 use super::http::Daemon;
 
 #[derive(Debug, Args)]
@@ -186,86 +191,107 @@ pub async fn run(daemon: &Daemon, a: RunArgs, create: bool) -> anyhow::Result<()
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         labels.insert(k.to_string(), v.to_string());
     }
-    let health = serde_json::json!({
-        "cmd": a.health_cmd,
-        "interval": nanos("--health-interval", &a.health_interval)?,
-        "timeout": nanos("--health-timeout", &a.health_timeout)?,
-        "start_period": nanos("--health-start-period", &a.health_start_period)?,
-        "retries": a.health_retries,
-        "disable": a.no_healthcheck,
-    });
+    let health = HealthFlags {
+        cmd: a.health_cmd.clone(),
+        interval: nanos("--health-interval", &a.health_interval)?,
+        timeout: nanos("--health-timeout", &a.health_timeout)?,
+        start_period: nanos("--health-start-period", &a.health_start_period)?,
+        retries: a.health_retries,
+        disable: a.no_healthcheck,
+    };
     // Attached: created here, attached, then started (nothing is missed).
     let attach = (a.interactive || a.tty) && !a.detach && !create;
-    let body = serde_json::json!({
-        "tty": a.tty,
-        "open_stdin": a.interactive,
+    let request = RunRequest {
+        tty: a.tty,
+        open_stdin: a.interactive,
         // As docker run -i: our stdin ending closes the container's.
-        "stdin_once": a.interactive && attach,
-        "console_size": if a.tty { super::terminal::size() } else { None },
-        "image": a.image,
-        "name": a.name,
-        "cmd": if a.command.is_empty() { None } else { Some(a.command.clone()) },
-        "entrypoint": a.entrypoint.as_ref().map(|e| if e.is_empty() { vec![] } else { vec![e.clone()] }),
-        "env": a.env,
-        "workdir": a.workdir,
-        "user": a.user,
-        "hostname": a.hostname,
-        "detach": a.detach,
-        "auto_remove": a.rm,
-        "network": a.network,
-        "cap_add": a.cap_add,
-        "cap_drop": a.cap_drop,
-        "privileged": a.privileged,
-        "read_only": a.read_only,
-        "no_new_privileges": a.security_opt.iter().any(|o| o == "no-new-privileges" || o == "no-new-privileges:true"),
-        "seccomp_unconfined": a.security_opt.iter().any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
-        "volumes": a.volumes,
-        "tmpfs": a.tmpfs,
-        "mounts": a.mounts,
-        "memory": size(&a.memory)?,
-        "memory_swap": size(&a.memory_swap)?,
-        "memory_reservation": size(&a.memory_reservation)?,
-        "pids_limit": a.pids_limit,
-        "cpus": a.cpus,
-        "cpu_shares": a.cpu_shares,
-        "cpuset_cpus": a.cpuset_cpus,
-        "publish": a.publish,
-        "env_file_lines": env_file_lines,
-        "ulimits": a.ulimits,
-        "add_hosts": a.add_hosts,
-        "dns": a.dns,
-        "labels": labels,
-        "restart": a.restart,
-        "log_opts": a.log_opts,
-        "no_start": create || attach,
-        "health": health,
-    });
-    let (status, resp) = daemon
-        .send(Method::POST, "/v1/containers", Some(body))
-        .await?;
+        stdin_once: a.interactive && attach,
+        console_size: if a.tty { super::terminal::size() } else { None },
+        image: a.image.clone(),
+        name: a.name.clone(),
+        cmd: if a.command.is_empty() {
+            None
+        } else {
+            Some(a.command.clone())
+        },
+        entrypoint: a.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                vec![]
+            } else {
+                vec![e.clone()]
+            }
+        }),
+        env: a.env.clone(),
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        detach: a.detach,
+        auto_remove: a.rm,
+        network: a.network.clone(),
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        privileged: a.privileged,
+        read_only: a.read_only,
+        no_new_privileges: a
+            .security_opt
+            .iter()
+            .any(|o| o == "no-new-privileges" || o == "no-new-privileges:true"),
+        seccomp_unconfined: a
+            .security_opt
+            .iter()
+            .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
+        volumes: a.volumes.clone(),
+        tmpfs: a.tmpfs.clone(),
+        mounts: a.mounts.clone(),
+        memory: size(&a.memory)?,
+        memory_swap: size(&a.memory_swap)?,
+        memory_reservation: size(&a.memory_reservation)?,
+        pids_limit: a.pids_limit,
+        cpus: a.cpus,
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        publish: a.publish.clone(),
+        env_file_lines,
+        ulimits: a.ulimits.clone(),
+        add_hosts: a.add_hosts.clone(),
+        dns: a.dns.clone(),
+        labels,
+        restart: a.restart.clone(),
+        log_opts: a.log_opts.clone(),
+        no_start: create || attach,
+        health,
+    };
+    let body = super::http::body(&request)?;
+    let (status, resp) = daemon.send(Method::POST, "/v1/containers", body).await?;
     let bytes = http_body_util::BodyExt::collect(resp).await?.to_bytes();
-    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if !status.is_success() {
-        eprintln!(
-            "berth: {}",
-            v["message"]
-                .as_str()
-                .unwrap_or("the daemon refused to run the container")
-        );
-        std::process::exit(exit_code_for(v["code"].as_str().unwrap_or("")));
+        let e: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
+            code: String::new(),
+            message: "the daemon refused to run the container".into(),
+        });
+        eprintln!("berth: {}", e.message);
+        std::process::exit(exit_code_for(&e.code));
     }
+    let v: RunResponse = serde_json::from_slice(&bytes)
+        .context("the daemon's answer to run is not what this berth reads")?;
     if attach {
-        return run_attached(daemon, v["id"].as_str().unwrap_or(""), &a).await;
+        return run_attached(daemon, &v.id, &a).await;
     }
     if a.detach || create {
-        println!("{}", v["id"].as_str().unwrap_or(""));
+        println!("{}", v.id);
         return Ok(());
     }
-    print!("{}", v["stdout"].as_str().unwrap_or(""));
-    eprint!("{}", v["stderr"].as_str().unwrap_or(""));
+    print!("{}", v.stdout.as_deref().unwrap_or(""));
+    eprint!("{}", v.stderr.as_deref().unwrap_or(""));
     let _ = std::io::stdout().flush();
-    let code = v["status"]["code"].as_i64().unwrap_or(125) as i32;
-    if let Some(err) = v["status"]["error"].as_str() {
+    let code = match &v.status {
+        Some(ContainerStatus::Exited { code, .. } | ContainerStatus::Restarting { code }) => *code,
+        _ => 125,
+    };
+    if let Some(ContainerStatus::Exited {
+        error: Some(err), ..
+    }) = &v.status
+    {
         eprintln!("berth: {err}");
     }
     std::process::exit(code);
@@ -281,12 +307,13 @@ async fn start_or_exit(daemon: &Daemon, id: &str, rm: bool, raw: &super::termina
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            let message = v["message"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("starting the container failed ({status})"));
-            (message, exit_code_for(v["code"].as_str().unwrap_or("")))
+            match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(e) => (e.message, exit_code_for(&e.code)),
+                Err(_) => (
+                    format!("starting the container failed ({status})"),
+                    exit_code_for(""),
+                ),
+            }
         }
         Err(e) => (format!("{e:#}"), 125),
     };
@@ -343,9 +370,9 @@ pub async fn start_attached(
         bail!("start -a attaches to one container at a time: name only one");
     };
     let path = format!("/v1/containers/{}", super::encode(container));
-    let info = daemon.json(Method::GET, &path, None).await?;
-    let tty = info["tty"].as_bool().unwrap_or(false);
-    let stdin = interactive && info["open_stdin"].as_bool().unwrap_or(false);
+    let info: ContainerInspect = daemon.call(Method::GET, &path, None).await?;
+    let tty = info.tty;
+    let stdin = interactive && info.open_stdin;
     let attached = super::attach::open(daemon, container, stdin, tty).await?;
     let raw = if tty && stdin {
         super::terminal::RawMode::enter()
@@ -361,8 +388,8 @@ pub async fn start_attached(
 }
 
 pub async fn ps(daemon: &Daemon, all: bool, quiet: bool) -> anyhow::Result<()> {
-    let v = daemon
-        .json(Method::GET, &format!("/v1/containers?all={all}"), None)
+    let v: Vec<ContainerSummary> = daemon
+        .call(Method::GET, &format!("/v1/containers?all={all}"), None)
         .await?;
     if !quiet {
         println!(
@@ -370,47 +397,35 @@ pub async fn ps(daemon: &Daemon, all: bool, quiet: bool) -> anyhow::Result<()> {
             "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
         );
     }
-    for c in v.as_array().into_iter().flatten() {
-        let id: String = c["id"].as_str().unwrap_or("").chars().take(12).collect();
+    for c in &v {
+        let id: String = c.id.chars().take(12).collect();
         if quiet {
             println!("{id}");
             continue;
         }
-        let status = match c["status"]["state"].as_str() {
-            Some("exited") => format!("Exited ({})", c["status"]["code"]),
-            Some("restarting") => format!("Restarting ({})", c["status"]["code"]),
-            Some("running") => {
+        let status = match &c.status {
+            ContainerStatus::Exited { code, .. } => format!("Exited ({code})"),
+            ContainerStatus::Restarting { code } => format!("Restarting ({code})"),
+            ContainerStatus::Running { .. } => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                let up = c["started"]
-                    .as_u64()
+                let up = c
+                    .started
                     .map(|s| format!("Up {}", human_duration(now.saturating_sub(s))))
                     .unwrap_or_else(|| "Up".into());
-                match c["health"].as_str() {
+                match c.health.as_deref() {
                     Some("starting") => format!("{up} (health: starting)"),
                     Some(h) => format!("{up} ({h})"),
                     None => up,
                 }
             }
-            other => other.unwrap_or("?").to_string(),
+            ContainerStatus::Created => "created".to_string(),
         };
-        let cmd = c["command"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
+        let cmd = c.command.join(" ");
         println!(
             "{:<14} {:<32} {:<22} {:<30} {}",
-            id,
-            c["image"].as_str().unwrap_or(""),
-            cmd,
-            status,
-            c["name"].as_str().unwrap_or("")
+            id, c.image, cmd, status, c.name
         );
     }
     Ok(())
@@ -563,14 +578,19 @@ pub async fn restart(daemon: &Daemon, containers: &[String], t: Option<u64>) -> 
 }
 
 pub async fn wait(daemon: &Daemon, container: &str) -> anyhow::Result<()> {
-    let v = daemon
-        .json(
+    let v: StatusResponse = daemon
+        .call(
             Method::POST,
             &format!("/v1/containers/{}/wait", super::encode(container)),
             None,
         )
         .await?;
-    println!("{}", v["status"]["code"]);
+    match v.status {
+        ContainerStatus::Exited { code, .. } | ContainerStatus::Restarting { code } => {
+            println!("{code}")
+        }
+        _ => println!("null"),
+    }
     Ok(())
 }
 
@@ -679,41 +699,34 @@ pub struct UpdateArgs {
 
 pub async fn update(daemon: &Daemon, a: UpdateArgs) -> anyhow::Result<()> {
     let size = |v: &Option<String>| v.as_deref().map(parse_bytes).transpose();
-    let body = serde_json::json!({
-        "memory": size(&a.memory)?,
-        "memory_swap": size(&a.memory_swap)?,
-        "memory_reservation": size(&a.memory_reservation)?,
-        "cpus": a.cpus,
-        "cpu_shares": a.cpu_shares,
-        "cpuset_cpus": a.cpuset_cpus,
-        "pids_limit": a.pids_limit,
-    });
+    let body = super::http::body(&UpdateRequest {
+        memory: size(&a.memory)?,
+        memory_swap: size(&a.memory_swap)?,
+        memory_reservation: size(&a.memory_reservation)?,
+        cpus: a.cpus,
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        pids_limit: a.pids_limit,
+    })?;
     for_each(&a.containers, "updated", |c| {
         let path = format!("/v1/containers/{}/update", super::encode(c));
         let body = body.clone();
-        async move { daemon.json(Method::POST, &path, Some(body)).await }
+        async move { daemon.json(Method::POST, &path, body).await }
     })
     .await
 }
 
 /// `docker top`'s table: columns as wide as their widest cell.
 pub async fn top(daemon: &Daemon, container: &str) -> anyhow::Result<()> {
-    let v = daemon
-        .json(
+    let v: Top = daemon
+        .call(
             Method::GET,
             &format!("/v1/containers/{}/top", super::encode(container)),
             None,
         )
         .await?;
-    let cells = |row: &serde_json::Value| -> Vec<String> {
-        row.as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| c.as_str().unwrap_or("").to_string())
-            .collect()
-    };
-    let mut rows = vec![cells(&v["Titles"])];
-    rows.extend(v["Processes"].as_array().into_iter().flatten().map(cells));
+    let mut rows = vec![v.titles];
+    rows.extend(v.processes);
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {

@@ -244,14 +244,14 @@ async fn into_container(
     path: &str,
 ) -> anyhow::Result<()> {
     let path = absolute(path);
-    let stat = daemon
-        .json(
+    let stat: berth_api_types::PathStat = daemon
+        .call(
             http::Method::GET,
             &archive_url(container, &path, true),
             None,
         )
         .await?;
-    let (exists, is_dir) = (stat["exists"] == true, stat["dir"] == true);
+    let (exists, is_dir) = (stat.exists, stat.dir);
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let target_dir;
     if src == "-" {

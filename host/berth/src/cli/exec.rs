@@ -47,16 +47,16 @@ fn env_of(env: &[String]) -> Vec<String> {
 }
 
 pub async fn exec(daemon: &Daemon, a: ExecArgs) -> anyhow::Result<()> {
-    let head = serde_json::json!({
-        "tty": a.tty,
-        "tty_size": if a.tty { terminal::size() } else { None },
-        "cmd": a.command,
-        "env": env_of(&a.env),
-        "user": a.user,
-        "workdir": a.workdir,
-        "detach": a.detach,
-        "stdin": a.interactive && !a.detach,
-    });
+    let head = berth_api_types::ExecRequest {
+        tty: a.tty,
+        tty_size: if a.tty { terminal::size() } else { None },
+        cmd: a.command.clone(),
+        env: env_of(&a.env),
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        detach: a.detach,
+        stdin: a.interactive && !a.detach,
+    };
     let mut line = serde_json::to_vec(&head)?;
     line.push(b'\n');
     let first =

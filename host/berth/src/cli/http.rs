@@ -104,6 +104,17 @@ impl Daemon {
         let (status, body) = self.send(method, path, body).await?;
         json_of(status, body).await
     }
+
+    /// [`Daemon::json`], decoded into one of the API's types.
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<T> {
+        let value = self.json(method, path, body).await?;
+        decode(value, path)
+    }
 }
 
 /// Decode a JSON answer, turning error bodies into errors.
@@ -119,12 +130,24 @@ pub async fn json_of(
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()))
     };
     if !status.is_success() {
-        let msg = value
-            .get("message")
-            .and_then(|m| m.as_str())
-            .map(str::to_string)
-            .unwrap_or_else(|| value.to_string());
+        let msg = serde_json::from_value::<berth_api_types::ErrorBody>(value.clone())
+            .map(|e| e.message)
+            .unwrap_or_else(|_| value.to_string());
         bail!("{msg}");
     }
     Ok(value)
+}
+
+/// A request body from one of the API's types.
+pub fn body(request: &impl serde::Serialize) -> anyhow::Result<Option<serde_json::Value>> {
+    Ok(Some(serde_json::to_value(request)?))
+}
+
+/// Decode a JSON answer into one of the API's types.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    what: &str,
+) -> anyhow::Result<T> {
+    serde_json::from_value(value)
+        .with_context(|| format!("the daemon's answer to {what} is not what this berth reads"))
 }

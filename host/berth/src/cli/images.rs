@@ -9,7 +9,9 @@ use http::Method;
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
 
-use super::http::{Daemon, json_of};
+use berth_api_types::{HistoryEntry, Image, MountRequest, UnmountRequest};
+
+use super::http::{Daemon, body, decode, json_of};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -58,32 +60,35 @@ pub async fn image(daemon: &Daemon, cmd: ImageCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         ImageCommand::History { reference } => {
-            let v = daemon
-                .json(
+            let v: Vec<HistoryEntry> = daemon
+                .call(
                     Method::GET,
                     &format!("/v1/images/history{}", query(&[("reference", &reference)])),
                     None,
                 )
                 .await?;
             println!("{:<28} CREATED BY", "CREATED");
-            for h in v.as_array().into_iter().flatten() {
+            for h in &v {
                 println!(
                     "{:<28} {}",
-                    h["created"].as_str().unwrap_or("-"),
-                    h["created_by"].as_str().unwrap_or("")
+                    h.created.as_deref().unwrap_or("-"),
+                    h.created_by.as_deref().unwrap_or("")
                 );
             }
         }
         ImageCommand::Mount { reference, dir } => {
-            let body = serde_json::json!({ "reference": reference, "target": absolute(&dir)? });
-            daemon
-                .json(Method::POST, "/v1/images/mount", Some(body))
-                .await?;
+            let body = body(&MountRequest {
+                reference,
+                target: absolute(&dir)?,
+            })?;
+            daemon.json(Method::POST, "/v1/images/mount", body).await?;
         }
         ImageCommand::Unmount { dir } => {
-            let body = serde_json::json!({ "target": absolute(&dir)? });
+            let body = body(&UnmountRequest {
+                target: absolute(&dir)?,
+            })?;
             daemon
-                .json(Method::POST, "/v1/images/unmount", Some(body))
+                .json(Method::POST, "/v1/images/unmount", body)
                 .await?;
         }
         ImageCommand::Prune => {
@@ -168,18 +173,17 @@ async fn open_input(
     })
 }
 
-fn print_loaded(v: &serde_json::Value) {
-    let list = match v {
-        serde_json::Value::Array(a) => a.clone(),
-        other => vec![other.clone()],
+/// `load` answers with a list of images, `import` with one.
+fn print_loaded(v: serde_json::Value) -> anyhow::Result<()> {
+    let list: Vec<Image> = match v {
+        serde_json::Value::Array(_) => decode(v, "load")?,
+        serde_json::Value::Null => Vec::new(),
+        other => vec![decode(other, "import")?],
     };
     for img in list {
-        println!(
-            "Loaded image: {} ({})",
-            img["reference"].as_str().unwrap_or("?"),
-            img["manifest"].as_str().unwrap_or("?")
-        );
+        println!("Loaded image: {} ({})", img.reference, img.manifest);
     }
+    Ok(())
 }
 
 pub async fn load(
@@ -198,7 +202,7 @@ pub async fn load(
             open_input(input.as_ref()).await?,
         )
         .await?;
-    print_loaded(&json_of(status, body).await?);
+    print_loaded(json_of(status, body).await?)?;
     Ok(())
 }
 
@@ -221,6 +225,6 @@ pub async fn import(
             open_input(Some(&file)).await?,
         )
         .await?;
-    print_loaded(&json_of(status, body).await?);
+    print_loaded(json_of(status, body).await?)?;
     Ok(())
 }

@@ -16,6 +16,7 @@ mod terminal;
 use std::io::Read;
 
 use anyhow::{Context, bail};
+use berth_api_types as api;
 use berth_client::{ClientConfig, CredentialStore, Credentials, RegistryClient};
 use berth_oci::Reference;
 use clap::{Parser, Subcommand};
@@ -306,11 +307,12 @@ fn parse_ref(s: &str) -> anyhow::Result<Reference> {
 }
 
 /// The stored credentials for `registry`, as the daemon wants them.
-fn auth_for(registry: &str) -> anyhow::Result<Option<serde_json::Value>> {
+fn auth_for(registry: &str) -> anyhow::Result<Option<api::Auth>> {
     let store = CredentialStore::from_env()?;
-    Ok(store
-        .get(registry)?
-        .map(|c| serde_json::json!({ "username": c.username, "password": c.password })))
+    Ok(store.get(registry)?.map(|c| api::Auth {
+        username: c.username,
+        password: c.password,
+    }))
 }
 
 fn local_client() -> anyhow::Result<RegistryClient> {
@@ -349,40 +351,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             platform,
         } => {
             let r = parse_ref(&reference)?;
-            let body = serde_json::json!({ "reference": r.to_string(), "platform": platform, "auth": auth_for(&r.registry)? });
-            let (status, stream) = daemon
-                .send(Method::POST, "/v1/images/pull", Some(body))
-                .await?;
-            let result = finish(status, stream).await?;
-            println!(
-                "{}: pulled {}",
-                r,
-                result["manifest"].as_str().unwrap_or("?")
-            );
+            let body = http::body(&api::PullRequest {
+                reference: r.to_string(),
+                platform,
+                auth: auth_for(&r.registry)?,
+            })?;
+            let (status, stream) = daemon.send(Method::POST, "/v1/images/pull", body).await?;
+            let result: api::Image = http::decode(finish(status, stream).await?, "pull")?;
+            println!("{}: pulled {}", r, result.manifest);
         }
         Command::Push { reference } => {
             let r = parse_ref(&reference)?;
-            let body =
-                serde_json::json!({ "reference": r.to_string(), "auth": auth_for(&r.registry)? });
-            let (status, stream) = daemon
-                .send(Method::POST, "/v1/images/push", Some(body))
-                .await?;
-            let result = finish(status, stream).await?;
-            println!(
-                "{}: digest: {} size: {}",
-                r,
-                result["digest"].as_str().unwrap_or("?"),
-                result["size"]
-            );
+            let body = http::body(&api::PushRequest {
+                reference: r.to_string(),
+                auth: auth_for(&r.registry)?,
+            })?;
+            let (status, stream) = daemon.send(Method::POST, "/v1/images/push", body).await?;
+            let result: api::PushResponse = http::decode(finish(status, stream).await?, "push")?;
+            println!("{}: digest: {} size: {}", r, result.digest, result.size);
         }
         Command::Tag { source, target } => {
-            let body = serde_json::json!({ "source": parse_ref(&source)?.to_string(), "target": parse_ref(&target)?.to_string() });
-            daemon
-                .json(Method::POST, "/v1/images/tag", Some(body))
-                .await?;
+            let body = http::body(&api::TagRequest {
+                source: parse_ref(&source)?.to_string(),
+                target: parse_ref(&target)?.to_string(),
+            })?;
+            daemon.json(Method::POST, "/v1/images/tag", body).await?;
         }
         Command::Images { quiet } => {
-            let images = daemon.json(Method::GET, "/v1/images", None).await?;
+            let images: Vec<api::Image> = daemon.call(Method::GET, "/v1/images", None).await?;
             print_images(&images, quiet);
         }
         Command::Image { command } => images::image(&daemon, command).await?,
@@ -519,16 +515,13 @@ fn form_query(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-fn print_images(images: &serde_json::Value, quiet: bool) {
-    let empty = Vec::new();
-    let list = images.as_array().unwrap_or(&empty);
+fn print_images(list: &[api::Image], quiet: bool) {
     if !quiet {
         println!("{:<50} {:<20} {:>12}", "REFERENCE", "IMAGE ID", "SIZE");
     }
     for img in list {
-        let id = img["config"]
-            .as_str()
-            .unwrap_or("")
+        let id = img
+            .config
             .split(':')
             .nth(1)
             .unwrap_or("")
@@ -538,12 +531,11 @@ fn print_images(images: &serde_json::Value, quiet: bool) {
         if quiet {
             println!("{id}");
         } else {
-            let size = img["size"].as_u64().unwrap_or(0);
             println!(
                 "{:<50} {:<20} {:>9.1} MB",
-                img["reference"].as_str().unwrap_or(""),
+                img.reference,
                 id,
-                size as f64 / 1e6
+                img.size as f64 / 1e6
             );
         }
     }

@@ -32,20 +32,13 @@ use berth_policy::CopyDirection;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use rustix::fs::{Mode, OFlags};
-use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::record::{ContainerRecord, Status, find, load_spec, running_init, status_of};
 use crate::control::{ControlError, Shared};
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-pub struct ArchiveQuery {
-    /// The path inside the container.
-    pub path: String,
-    /// Answer `{"exists", "dir"}` instead of the tar.
-    pub stat: bool,
-}
+pub use berth_api_types::ArchiveQuery;
+use berth_api_types::{ArchiveExtracted, PathStat};
 
 /// Where a container path lives on the host.
 struct Located {
@@ -251,9 +244,11 @@ pub(crate) async fn get_archive(
     let fd = match resolved {
         Ok(fd) => fd,
         Err(e) if q.stat && e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(
-                axum::Json(serde_json::json!({ "exists": false, "dir": false })).into_response(),
-            );
+            return Ok(axum::Json(PathStat {
+                exists: false,
+                dir: false,
+            })
+            .into_response());
         }
         Err(e) => return Err(not_found(&record, &q.path, &e)),
     };
@@ -261,9 +256,11 @@ pub(crate) async fn get_archive(
     let file_type = rustix::fs::FileType::from_raw_mode(meta.st_mode);
     let is_dir = file_type == rustix::fs::FileType::Directory;
     if q.stat {
-        return Ok(
-            axum::Json(serde_json::json!({ "exists": true, "dir": is_dir })).into_response(),
-        );
+        return Ok(axum::Json(PathStat {
+            exists: true,
+            dir: is_dir,
+        })
+        .into_response());
     }
     super::policy::judge_copy(&app, &record, CopyDirection::OutOfContainer, &q.path).await?;
     let name = Path::new(&q.path)
@@ -356,9 +353,9 @@ pub(crate) async fn put_archive(
             q.path, record.name
         ))
     })?;
-    Ok(axum::Json(serde_json::json!({
-        "id": record.id,
-        "entries": stats.entries,
-        "bytes": stats.file_bytes,
-    })))
+    Ok(axum::Json(ArchiveExtracted {
+        id: record.id,
+        entries: stats.entries,
+        bytes: stats.file_bytes,
+    }))
 }

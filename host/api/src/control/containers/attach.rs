@@ -30,7 +30,6 @@ use berth_runtime::attach;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
@@ -118,13 +117,7 @@ fn not_running(r: &ContainerRecord) -> ControlError {
     )
 }
 
-/// Docker's query: `stdin=1`; `stream`, `stdout`, `stderr` and `logs` are
-/// accepted and ignored (output always streams; old output is in `logs`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct AttachQuery {
-    pub stdin: Option<String>,
-}
+pub use berth_api_types::AttachQuery;
 
 fn truthy(v: Option<&str>) -> bool {
     matches!(v, Some("1" | "true" | "True"))
@@ -261,12 +254,7 @@ async fn forward_input(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ResizeQuery {
-    pub h: Option<String>,
-    pub w: Option<String>,
-}
+pub use berth_api_types::ResizeQuery;
 
 pub(crate) async fn resize(
     State(app): Shared,

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use berth_runtime::{ExtraMount, ImageDefaults, RunOptions};
 use berth_snapshot::Labels;
-use serde::Deserialize;
 
 use berth_runtime::shim_files::{LogOptions, RestartPolicy, write_atomic};
 
@@ -15,69 +14,8 @@ use super::record::{ContainerRecord, Status, tree};
 use crate::control::store::read_config;
 use crate::control::{ControlApp, ControlError, Shared};
 
-/// The `docker run` options the API takes.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RunRequest {
-    pub image: String,
-    pub name: Option<String>,
-    pub cmd: Option<Vec<String>>,
-    pub entrypoint: Option<Vec<String>>,
-    pub env: Vec<String>,
-    pub workdir: Option<String>,
-    pub user: Option<String>,
-    pub hostname: Option<String>,
-    pub detach: bool,
-    pub auto_remove: bool,
-    pub network: Option<String>,
-    pub cap_add: Vec<String>,
-    pub cap_drop: Vec<String>,
-    pub privileged: bool,
-    pub read_only: bool,
-    pub no_new_privileges: bool,
-    pub seccomp_unconfined: bool,
-    /// `-v /host:/ctr[:ro]` or `-v NAME:/ctr[:ro]`.
-    pub volumes: Vec<String>,
-    /// `--mount type=…,source=…,target=…`.
-    pub mounts: Vec<String>,
-    pub tmpfs: Vec<String>,
-    pub memory: Option<i64>,
-    pub memory_swap: Option<i64>,
-    pub memory_reservation: Option<i64>,
-    pub pids_limit: Option<i64>,
-    pub cpus: Option<f64>,
-    pub cpu_shares: Option<u64>,
-    pub cpuset_cpus: Option<String>,
-    /// `-p [ip:]host:container[/udp]`.
-    pub publish: Vec<String>,
-    /// The lines of `--env-file` files (read by the CLI).
-    pub env_file_lines: Vec<String>,
-    /// `--ulimit name=soft[:hard]`.
-    pub ulimits: Vec<String>,
-    /// `--add-host name:ip`.
-    pub add_hosts: Vec<String>,
-    /// `--dns IP`.
-    pub dns: Vec<String>,
-    /// `--label KEY=VALUE`.
-    pub labels: std::collections::BTreeMap<String, String>,
-    /// `--restart no|on-failure[:N]|always|unless-stopped`.
-    pub restart: Option<String>,
-    /// `--log-opt max-size=10m`, `--log-opt max-file=3`.
-    pub log_opts: Vec<String>,
-    /// `berth create`: prepare everything, start nothing.
-    pub no_start: bool,
-    /// `--health-*` and `--no-healthcheck`.
-    pub health: super::health::HealthFlags,
-    /// `-t` (Docker's `Tty`): the init gets a pseudo-terminal.
-    pub tty: bool,
-    /// `-i` (Docker's `OpenStdin`): stdin stays open for attached clients.
-    pub open_stdin: bool,
-    /// Docker's `StdinOnce`: the first attached client's stdin ending
-    /// closes the container's (`run -i` sets it).
-    pub stdin_once: bool,
-    /// Docker's `ConsoleSize`: the terminal's first [rows, columns].
-    pub console_size: Option<(u16, u16)>,
-}
+pub use berth_api_types::RunRequest;
+use berth_api_types::RunResponse;
 
 /// Docker's json-file options over the daemon's defaults.
 pub fn parse_log_opts(opts: &[String], defaults: LogOptions) -> Result<LogOptions, ControlError> {
@@ -186,7 +124,7 @@ pub(crate) async fn run(
 async fn create(
     app: std::sync::Arc<ControlApp>,
     mut req: RunRequest,
-) -> Result<axum::Json<serde_json::Value>, ControlError> {
+) -> Result<axum::Json<RunResponse>, ControlError> {
     let image = crate::control::inspect::image(&app, &req.image)?;
     let chain = image.chain_id.clone().ok_or_else(|| {
         ControlError::bad_request(format!("image {} has no layers to run", image.reference))
@@ -338,18 +276,22 @@ async fn create(
         super::lifecycle::remove_when_done(&app, &record);
     }
     if req.detach || req.no_start {
-        return Ok(axum::Json(serde_json::json!({ "id": id, "name": name })));
+        return Ok(axum::Json(RunResponse {
+            id,
+            name,
+            ..Default::default()
+        }));
     }
     let status = super::lifecycle::wait_exit(&record.dir, None).await;
     // The output goes with the answer: with --rm it is gone right after.
     let (stdout, stderr) = super::record::read_logs(&record.dir);
-    let body = serde_json::json!({
-        "id": id,
-        "name": name,
-        "status": status,
-        "stdout": stdout,
-        "stderr": stderr,
-    });
+    let body = RunResponse {
+        id,
+        name,
+        status: Some(status),
+        stdout: Some(stdout),
+        stderr: Some(stderr),
+    };
     if record.auto_remove {
         super::lifecycle::cleanup(&app, &record, true).await;
     }

@@ -19,7 +19,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -36,23 +35,8 @@ pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
 pub const EXIT: u8 = 3;
 
-/// The first line of the request body.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ExecRequest {
-    pub cmd: Vec<String>,
-    pub env: Vec<String>,
-    pub user: Option<String>,
-    pub workdir: Option<String>,
-    /// `-d`: start it and answer at once.
-    pub detach: bool,
-    /// `-i`: the rest of the body is the command's stdin.
-    pub stdin: bool,
-    /// `-t`: a pseudo-terminal; its output comes as stdout frames.
-    pub tty: bool,
-    /// The terminal's (rows, columns); 24×80 if absent.
-    pub tty_size: Option<(u16, u16)>,
-}
+use berth_api_types::ExecDetached;
+pub use berth_api_types::ExecRequest;
 
 /// The longest first line accepted.
 const MAX_REQUEST: usize = 1 << 20;
@@ -252,7 +236,7 @@ pub(crate) async fn exec(
         tokio::spawn(async move {
             let _ = child.wait().await;
         });
-        return Ok(axum::Json(serde_json::json!({ "id": record.id })).into_response());
+        return Ok(axum::Json(ExecDetached { id: record.id }).into_response());
     }
     cmd.stdin(if req.stdin {
         Stdio::piped()

@@ -54,17 +54,7 @@ impl HealthConfig {
     }
 }
 
-/// The `run` flags that shape a health check; durations in nanoseconds.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct HealthFlags {
-    pub cmd: Option<String>,
-    pub interval: Option<i64>,
-    pub timeout: Option<i64>,
-    pub start_period: Option<i64>,
-    pub retries: Option<i64>,
-    pub disable: bool,
-}
+pub use berth_api_types::HealthFlags;
 
 /// Docker's merge: `--no-healthcheck` wins; `--health-cmd` replaces the
 /// image's test; each other flag replaces the image's value; zero means
@@ -128,35 +118,7 @@ pub fn resolve(
     Ok(Some(config))
 }
 
-/// One run of the check (Docker's `State.Health.Log[]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct HealthResult {
-    pub start: String,
-    pub end: String,
-    pub exit_code: i32,
-    pub output: String,
-}
-
-/// Docker's `State.Health`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct HealthState {
-    /// `starting`, `healthy` or `unhealthy`.
-    pub status: String,
-    pub failing_streak: u32,
-    pub log: Vec<HealthResult>,
-}
-
-impl Default for HealthState {
-    fn default() -> Self {
-        HealthState {
-            status: "starting".into(),
-            failing_streak: 0,
-            log: Vec::new(),
-        }
-    }
-}
+pub use berth_api_types::{HealthResult, HealthState};
 
 /// A change of a container's health status, for events.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,9 +7,11 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use nix::sys::signal::Signal;
-use serde::Deserialize;
 
 use super::create::RunRequest;
+use berth_api_types::{
+    ContainerInspect, ContainerSummary, HealthCheck, InspectState, RemovedContainer, StatusResponse,
+};
 use berth_runtime::shim_files::{LogOptions, MANUAL_STOP, ShimConfig};
 
 use super::record::{
@@ -177,41 +179,35 @@ fn started(dir: &Path) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
-fn summary(r: &ContainerRecord) -> serde_json::Value {
-    serde_json::json!({
-        "started": started(&r.dir),
-        "health": super::health::read_state(&r.dir)
+fn summary(r: &ContainerRecord) -> ContainerSummary {
+    ContainerSummary {
+        started: started(&r.dir),
+        health: super::health::read_state(&r.dir)
             .filter(|_| r.healthcheck.is_some())
             .map(|h| h.status),
-        "id": r.id,
-        "name": r.name,
-        "image": r.image,
-        "command": r.command,
-        "created": r.created,
-        "network": r.network,
-        "labels": r.labels,
-        "status": status_of(&r.dir),
-        "restart_count": restart_count(&r.dir),
-    })
+        id: r.id.clone(),
+        name: r.name.clone(),
+        image: r.image.clone(),
+        command: r.command.clone(),
+        created: r.created,
+        network: r.network.clone(),
+        labels: r.labels.clone(),
+        status: status_of(&r.dir),
+        restart_count: restart_count(&r.dir),
+    }
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-pub struct ListQuery {
-    pub all: bool,
-}
+pub use berth_api_types::ListQuery;
 
 pub(crate) async fn list(
     State(app): Shared,
     Query(q): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ControlError> {
     let all: Vec<(String, ContainerRecord)> = tree(&app)?.list()?;
-    let out: Vec<serde_json::Value> = all
+    let out: Vec<ContainerSummary> = all
         .iter()
         .map(|(_, r)| summary(r))
-        .filter(|s| {
-            q.all || s["status"]["state"] == "running" || s["status"]["state"] == "restarting"
-        })
+        .filter(|s| q.all || matches!(s.status, Status::Running { .. } | Status::Restarting { .. }))
         .collect();
     Ok(axum::Json(out))
 }
@@ -221,23 +217,31 @@ pub(crate) async fn inspect(
     UrlPath(key): UrlPath<String>,
 ) -> Result<impl IntoResponse, ControlError> {
     let r = find(&app, &key)?;
-    let mut v = summary(&r);
-    v["dir"] = serde_json::json!(r.dir);
-    v["auto_remove"] = serde_json::json!(r.auto_remove);
-    v["restart_policy"] = serde_json::json!(r.restart.to_string());
-    v["healthcheck"] = serde_json::json!(r.healthcheck);
-    v["tty"] = serde_json::json!(r.tty);
-    v["open_stdin"] = serde_json::json!(r.open_stdin);
-    v["stdin_once"] = serde_json::json!(r.stdin_once);
-    if r.healthcheck.is_some() {
-        v["State"]["Health"] = serde_json::json!(super::health::read_state(&r.dir));
-    }
-    if let Ok(spec) = std::fs::read(r.dir.join("config.json")) {
-        v["spec"] = serde_json::from_slice(&spec).unwrap_or_default();
-    }
-    if let Ok(cfg) = std::fs::read(r.dir.join("shim.json")) {
-        v["resources"] = serde_json::from_slice(&cfg).unwrap_or_default();
-    }
+    let v = ContainerInspect {
+        summary: summary(&r),
+        dir: r.dir.clone(),
+        auto_remove: r.auto_remove,
+        restart_policy: r.restart.to_string(),
+        healthcheck: r.healthcheck.as_ref().map(|h| HealthCheck {
+            test: h.test.clone(),
+            interval: h.interval.into(),
+            timeout: h.timeout.into(),
+            start_period: h.start_period.into(),
+            retries: h.retries,
+        }),
+        tty: r.tty,
+        open_stdin: r.open_stdin,
+        stdin_once: r.stdin_once,
+        state: r.healthcheck.is_some().then(|| InspectState {
+            health: super::health::read_state(&r.dir),
+        }),
+        spec: std::fs::read(r.dir.join("config.json"))
+            .ok()
+            .map(|spec| serde_json::from_slice(&spec).unwrap_or_default()),
+        resources: std::fs::read(r.dir.join("shim.json"))
+            .ok()
+            .map(|cfg| serde_json::from_slice(&cfg).unwrap_or_default()),
+    };
     Ok(axum::Json(v))
 }
 
@@ -247,16 +251,10 @@ pub(crate) async fn wait(
 ) -> Result<impl IntoResponse, ControlError> {
     let r = find(&app, &key)?;
     let status = wait_exit(&r.dir, None).await;
-    Ok(axum::Json(
-        serde_json::json!({ "id": r.id, "status": status }),
-    ))
+    Ok(axum::Json(StatusResponse { id: r.id, status }))
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-pub struct KillQuery {
-    pub signal: Option<String>,
-}
+pub use berth_api_types::KillQuery;
 
 fn parse_signal(s: &str) -> Result<Signal, ControlError> {
     let up = s.to_ascii_uppercase();
@@ -290,12 +288,7 @@ pub(crate) async fn kill(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-pub struct StopQuery {
-    /// Seconds to wait before SIGKILL (Docker's default 10).
-    pub t: Option<u64>,
-}
+pub use berth_api_types::StopQuery;
 
 pub(crate) async fn stop(
     State(app): Shared,
@@ -304,18 +297,10 @@ pub(crate) async fn stop(
 ) -> Result<impl IntoResponse, ControlError> {
     let r = find(&app, &key)?;
     let status = stop_container(&r, Duration::from_secs(q.t.unwrap_or(10))).await?;
-    Ok(axum::Json(
-        serde_json::json!({ "id": r.id, "status": status }),
-    ))
+    Ok(axum::Json(StatusResponse { id: r.id, status }))
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-pub struct RemoveQuery {
-    pub force: bool,
-    /// `rm -v`: also remove the container's anonymous volumes.
-    pub volumes: bool,
-}
+pub use berth_api_types::RemoveQuery;
 
 pub(crate) async fn remove(
     State(app): Shared,
@@ -347,7 +332,8 @@ pub(crate) async fn remove(
         )))
         .await?;
     cleanup(&app, &r, q.volumes).await;
-    Ok(axum::Json(
-        serde_json::json!({ "id": r.id, "name": r.name }),
-    ))
+    Ok(axum::Json(RemovedContainer {
+        id: r.id,
+        name: r.name,
+    }))
 }

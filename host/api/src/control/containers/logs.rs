@@ -15,21 +15,11 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_runtime::logfile::{LogReader, format_timestamp, parse_entry};
-use serde::Deserialize;
 
 use super::record::{Status, find, status_of};
 use crate::control::{ControlError, Shared};
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-pub struct LogsQuery {
-    pub follow: bool,
-    /// A number of entries from the end, or `all`.
-    pub tail: Option<String>,
-    /// Unix seconds (fractions allowed).
-    pub since: Option<f64>,
-    pub until: Option<f64>,
-}
+pub use berth_api_types::LogsQuery;
 
 /// Entries are batched up to this size per chunk of the body.
 const CHUNK: usize = 64 * 1024;

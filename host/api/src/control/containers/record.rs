@@ -57,25 +57,7 @@ pub struct ContainerRecord {
     pub stdin_once: bool,
 }
 
-/// Where a container is in its life.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "lowercase")]
-pub enum Status {
-    Created,
-    Running {
-        pid: i32,
-    },
-    /// Waiting out the back-off before its restart policy starts it again.
-    Restarting {
-        /// The exit code of the run that ended.
-        code: i32,
-    },
-    Exited {
-        code: i32,
-        oom_killed: bool,
-        error: Option<String>,
-    },
-}
+pub use berth_api_types::ContainerStatus as Status;
 
 fn pid_alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()

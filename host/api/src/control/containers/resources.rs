@@ -87,20 +87,20 @@ pub(crate) async fn stats(
     let r = find(&app, &key)?;
     running(&r)?;
     let s = cgroup(&r)?.stats().map_err(ControlError::internal)?;
-    Ok(axum::Json(serde_json::json!({
-        "id": r.id,
-        "name": r.name,
-        "cpu_usage_ns": s.cpu_usage_ns,
-        "throttled_periods": s.throttled_periods,
-        "throttled_ns": s.throttled_ns,
-        "memory_usage": s.memory_usage,
-        "memory_limit": s.memory_limit,
-        "oom_kills": s.oom_kills,
-        "pids_current": s.pids_current,
-        "pids_limit": s.pids_limit,
-        "blkio_read_bytes": s.blkio_read_bytes,
-        "blkio_write_bytes": s.blkio_write_bytes,
-    })))
+    Ok(axum::Json(berth_api_types::Stats {
+        id: r.id,
+        name: r.name,
+        cpu_usage_ns: s.cpu_usage_ns,
+        throttled_periods: s.throttled_periods,
+        throttled_ns: s.throttled_ns,
+        memory_usage: s.memory_usage,
+        memory_limit: s.memory_limit,
+        oom_kills: s.oom_kills,
+        pids_current: s.pids_current,
+        pids_limit: s.pids_limit,
+        blkio_read_bytes: s.blkio_read_bytes,
+        blkio_write_bytes: s.blkio_write_bytes,
+    }))
 }
 
 /// `docker top`: the processes in the container's cgroup, as `ps -ef`.
@@ -121,8 +121,8 @@ pub(crate) async fn top(
     .await
     .map_err(ControlError::internal)?
     .map_err(ControlError::internal)?;
-    Ok(axum::Json(serde_json::json!({
-        "Titles": berth_runtime::TOP_TITLES,
-        "Processes": rows,
-    })))
+    Ok(axum::Json(berth_api_types::Top {
+        titles: berth_runtime::TOP_TITLES.map(String::from).to_vec(),
+        processes: rows.into_iter().map(Vec::from).collect(),
+    }))
 }

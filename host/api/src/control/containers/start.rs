@@ -204,17 +204,14 @@ pub(crate) async fn start(
             super::lifecycle::remove_when_done(&app, &r);
         }
     }
-    Ok(axum::Json(
-        serde_json::json!({ "id": r.id, "status": status_of(&r.dir) }),
-    ))
+    let status = status_of(&r.dir);
+    Ok(axum::Json(berth_api_types::StatusResponse {
+        id: r.id,
+        status,
+    }))
 }
 
-#[derive(Debug, serde::Deserialize, Default)]
-#[serde(default)]
-pub struct RestartQuery {
-    /// Seconds to wait for the stop before SIGKILL (Docker's default 10).
-    pub t: Option<u64>,
-}
+pub use berth_api_types::StopQuery as RestartQuery;
 
 /// `restart [-t N]`: stop as `stop` does (the policy does not fire), then
 /// start again.
@@ -228,9 +225,11 @@ pub(crate) async fn restart(
     start_shim(&app, &r).await?;
     super::create::notify_started(&app, &r);
     super::health::start(&app, &r);
-    Ok(axum::Json(
-        serde_json::json!({ "id": r.id, "status": status_of(&r.dir) }),
-    ))
+    let status = status_of(&r.dir);
+    Ok(axum::Json(berth_api_types::StatusResponse {
+        id: r.id,
+        status,
+    }))
 }
 
 /// At daemon start: bring back every `always` container, and every

@@ -5,25 +5,13 @@
 use axum::extract::{Path as UrlPath, State};
 use axum::response::IntoResponse;
 use berth_cgroups::{CgroupManager, Layout, Limit, Resources};
-use serde::Deserialize;
 
 use super::record::{Status, find, status_of};
 use crate::control::{ControlError, Shared};
 use berth_runtime::shim_files::{ShimConfig, write_atomic};
 
-/// The settings `docker update` changes; absent ones stay as they are.
-/// Sizes in bytes, Docker's conventions (-1 unlimited).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UpdateRequest {
-    pub memory: Option<i64>,
-    pub memory_swap: Option<i64>,
-    pub memory_reservation: Option<i64>,
-    pub cpus: Option<f64>,
-    pub cpu_shares: Option<u64>,
-    pub cpuset_cpus: Option<String>,
-    pub pids_limit: Option<i64>,
-}
+pub use berth_api_types::UpdateRequest;
+use berth_api_types::UpdateResponse;
 
 fn resources(c: &ShimConfig) -> Resources {
     Resources {
@@ -107,7 +95,9 @@ pub(crate) async fn update(
     let bytes = serde_json::to_vec(&new).map_err(ControlError::internal)?;
     write_atomic(&path, &bytes)
         .map_err(|e| ControlError::internal(format!("writing {}: {e}", path.display())))?;
-    Ok(axum::Json(
-        serde_json::json!({ "id": record.id, "name": record.name, "resources": new }),
-    ))
+    Ok(axum::Json(UpdateResponse {
+        id: record.id,
+        name: record.name,
+        resources: serde_json::to_value(new).map_err(ControlError::internal)?,
+    }))
 }

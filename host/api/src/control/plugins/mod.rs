@@ -15,7 +15,6 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use berth_plugins::{Kind, PluginError, PluginManager, PluginSpec};
-use serde::Deserialize;
 
 use crate::control::{ControlApp, ControlError, Shared};
 use sources::Installed;
@@ -199,14 +198,10 @@ pub(crate) async fn remove(
     app.plugins.remove(&name).map_err(plugin_err)?;
     installed_tree(&app)?.remove(&name)?;
     rewire(&app);
-    Ok(axum::Json(serde_json::json!({ "removed": name })))
+    Ok(axum::Json(berth_api_types::PluginRemoved { removed: name }))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct PushQuery {
-    /// `host/repo:tag` to push the component to.
-    pub reference: String,
-}
+pub use berth_api_types::PluginPushQuery as PushQuery;
 
 /// `POST /v1/plugins/push?reference=…` with the component as the body:
 /// pushes it as an OCI artifact; answers with the pinned reference.
@@ -228,11 +223,11 @@ pub(crate) async fn push(
         .push_wasm_artifact(&repo, &tag, body)
         .await
         .map_err(|e| ControlError::new(StatusCode::BAD_GATEWAY, "push_failed", e.to_string()))?;
-    Ok(axum::Json(serde_json::json!({
-        "reference": format!("{}/{}:{tag}", reference.registry, reference.repository),
-        "digest": digest.to_string(),
-        "pinned": format!("{}/{}@{digest}", reference.registry, reference.repository),
-    })))
+    Ok(axum::Json(berth_api_types::PluginPushResponse {
+        reference: format!("{}/{}:{tag}", reference.registry, reference.repository),
+        digest: digest.to_string(),
+        pinned: format!("{}/{}@{digest}", reference.registry, reference.repository),
+    }))
 }
 
 /// `GET /metrics`: Prometheus text.

@@ -5,14 +5,10 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use berth_scan::{ImageInfo, RootView, Scanner};
 use berth_snapshot::Labels;
-use serde::Deserialize;
 
 use crate::control::{ControlError, Shared};
 
-#[derive(Debug, Deserialize)]
-pub struct ScanRequest {
-    pub reference: String,
-}
+pub use berth_api_types::ScanRequest;
 
 /// One scanner's answer as the API shows it: its findings or its error.
 pub(crate) fn report(

@@ -30,6 +30,7 @@ const COMPONENTS: &[&str] = &[
     "pkg-inventory",
     "policy-template",
     "fixture-auth-panic",
+    "fixture-auth-sleep",
     "fixture-big-deny",
     "fixture-echo",
     "fixture-fifo",

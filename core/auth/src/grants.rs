@@ -15,8 +15,9 @@
 //! the control API classifies as [`Action::Pull`]); `control:write` adds
 //! those that change berth's state without handing out the host (start,
 //! stop, tag, pull, remove: [`Action::Push`] and [`Action::Delete`]). Only
-//! `admin` allows what can give root on the host (run and create, exec,
-//! cp, update, image mount, plugins, users: [`Action::Admin`]).
+//! `admin` allows what can give root on the host or change its network (run
+//! and create, exec, cp, update, image mount, network create, plugins,
+//! users: [`Action::Admin`]).
 
 use globset::{GlobBuilder, GlobMatcher};
 

@@ -369,12 +369,15 @@ impl AuthService {
         let key = ThrottleKey::new(client, user);
         // Before any cache: a locked-out client's right password is refused
         // too, or the lockout would not limit guessing.
-        self.throttle
+        // The attempt counts from here, before the password is checked, so
+        // that guesses sent at once cannot all get past the limit.
+        let attempt = self
+            .throttle
             .admit(&key)
             .map_err(|retry_after| AuthError::Throttled { retry_after })?;
         let result = self.authn_unlimited(credentials);
         if matches!(result, Err(AuthError::InvalidCredentials)) {
-            self.throttle.failed(&key);
+            attempt.failed();
         }
         result
     }

@@ -13,6 +13,11 @@
 //! Successes do not reset it: a guesser with one account of its own must not
 //! be able to clear it.
 //!
+//! A check takes its place in the count when it is admitted, before the
+//! password is verified ([`Attempt`]), and gives it back only if the
+//! password was right: otherwise many guesses sent at once would all be
+//! admitted before the first of them failed.
+//!
 //! Behind a reverse proxy every client has the proxy's address, and one
 //! guesser locks everybody out: berth does not trust `X-Forwarded-For`,
 //! which any client can write.
@@ -30,6 +35,10 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 /// Clients tracked at most; beyond it, those with nothing left to remember
 /// are forgotten, and if that is not enough the oldest half goes.
 const MAX_TRACKED: usize = 100_000;
+
+/// What `Retry-After` says to a client whose checks under way already fill
+/// its remaining tries: they end within a bcrypt's time.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
 
 /// `d` in whole seconds, rounded up, at least 1: what `Retry-After` says.
 pub(crate) fn whole_secs(d: Duration) -> u64 {
@@ -66,6 +75,8 @@ struct Record {
     /// The last failure counted.
     last: Instant,
     locked_until: Option<Instant>,
+    /// Checks admitted and not yet settled.
+    pending: u32,
 }
 
 /// The failure counters.
@@ -90,48 +101,90 @@ impl LoginThrottle {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `Err(time left)` while `key` is locked out.
-    pub(crate) fn admit(&self, key: &ThrottleKey) -> Result<(), Duration> {
+    /// A check for `key` may go ahead: its place in the count is taken
+    /// until the [`Attempt`] says how it went. `Err(time to wait)` while
+    /// `key` is locked out, or while the checks under way for it would use
+    /// up its remaining tries.
+    pub(crate) fn admit(&self, key: &ThrottleKey) -> Result<Attempt<'_>, Duration> {
         self.admit_at(key, Instant::now())
     }
 
-    fn admit_at(&self, key: &ThrottleKey, now: Instant) -> Result<(), Duration> {
+    fn admit_at(&self, key: &ThrottleKey, now: Instant) -> Result<Attempt<'_>, Duration> {
         if self.max_failures == 0 {
-            return Ok(());
+            return Ok(Attempt {
+                throttle: self,
+                key: None,
+            });
         }
         let mut records = self.records();
-        let Some(r) = records.get_mut(key) else {
-            return Ok(());
-        };
+        let r = self.record(&mut records, key, now);
         match r.locked_until {
-            Some(until) if until > now => Err(until - now),
+            Some(until) if until > now => return Err(until - now),
             Some(_) => {
                 // The lockout is over: start counting again.
-                records.remove(key);
-                Ok(())
+                r.failures = 0;
+                r.locked_until = None;
             }
-            None => Ok(()),
+            None if now.duration_since(r.last) >= self.window => r.failures = 0,
+            None => {}
         }
+        if r.failures.saturating_add(r.pending) >= self.max_failures {
+            return Err(BUSY_RETRY);
+        }
+        r.pending += 1;
+        Ok(Attempt {
+            throttle: self,
+            key: Some(key.clone()),
+        })
     }
 
-    /// Count a failed check against `key`.
-    pub(crate) fn failed(&self, key: &ThrottleKey) {
-        self.failed_at(key, Instant::now());
-    }
-
-    fn failed_at(&self, key: &ThrottleKey, now: Instant) {
-        if self.max_failures == 0 {
-            return;
-        }
-        let mut records = self.records();
+    /// The record of `key`, made if there is none (room made first).
+    fn record<'a>(
+        &self,
+        records: &'a mut HashMap<ThrottleKey, Record>,
+        key: &ThrottleKey,
+        now: Instant,
+    ) -> &'a mut Record {
         if records.len() >= MAX_TRACKED && !records.contains_key(key) {
-            self.forget(&mut records, now);
+            self.forget(records, now);
         }
-        let r = records.entry(key.clone()).or_insert(Record {
+        records.entry(key.clone()).or_insert(Record {
             failures: 0,
             last: now,
             locked_until: None,
-        });
+            pending: 0,
+        })
+    }
+
+    /// Settles a check admitted for `key`: its place is given back, and
+    /// counted as a failure when `failed`.
+    fn settle_at(&self, key: &ThrottleKey, failed: bool, now: Instant) {
+        let mut records = self.records();
+        if let Some(r) = records.get_mut(key) {
+            r.pending = r.pending.saturating_sub(1);
+        }
+        if failed {
+            self.count_failure(&mut records, key, now);
+        }
+    }
+
+    /// Count a failed check against `key` (one that was not admitted).
+    #[cfg(test)]
+    fn failed_at(&self, key: &ThrottleKey, now: Instant) {
+        let mut records = self.records();
+        self.count_failure(&mut records, key, now);
+    }
+
+    fn count_failure(
+        &self,
+        records: &mut HashMap<ThrottleKey, Record>,
+        key: &ThrottleKey,
+        now: Instant,
+    ) {
+        if self.max_failures == 0 {
+            return;
+        }
+        let r = self.record(records, key, now);
         if r.locked_until.is_some_and(|until| until > now) {
             return;
         }
@@ -150,6 +203,7 @@ impl LoginThrottle {
     fn forget(&self, records: &mut HashMap<ThrottleKey, Record>, now: Instant) {
         let window = self.window;
         records.retain(|_, r| match r.locked_until {
+            _ if r.pending > 0 => true,
             Some(until) => until > now,
             None => now.duration_since(r.last) < window,
         });
@@ -158,6 +212,33 @@ impl LoginThrottle {
             lasts.sort_unstable();
             let cut = lasts[lasts.len() / 2];
             records.retain(|_, r| r.last > cut);
+        }
+    }
+}
+
+/// A check admitted by [`LoginThrottle::admit`], holding its place in the
+/// count: [`Attempt::failed`] counts it as a failure; dropped otherwise
+/// (the password was right, or the check could not be made), it gives the
+/// place back.
+pub(crate) struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    /// `None` when the limit is off.
+    key: Option<ThrottleKey>,
+}
+
+impl Attempt<'_> {
+    /// The password was wrong.
+    pub(crate) fn failed(mut self) {
+        if let Some(key) = self.key.take() {
+            self.throttle.settle_at(&key, true, Instant::now());
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.throttle.settle_at(&key, false, Instant::now());
         }
     }
 }
@@ -180,9 +261,9 @@ mod tests {
             assert!(t.admit_at(&k, t0).is_ok(), "attempt {i}");
             t.failed_at(&k, t0);
         }
-        assert_eq!(t.admit_at(&k, t0), Err(Duration::from_secs(10)));
+        assert_eq!(t.admit_at(&k, t0).err(), Some(Duration::from_secs(10)));
         let later = t0 + Duration::from_secs(4);
-        assert_eq!(t.admit_at(&k, later), Err(Duration::from_secs(6)));
+        assert_eq!(t.admit_at(&k, later).err(), Some(Duration::from_secs(6)));
         // Failing while locked out does not extend the lockout.
         t.failed_at(&k, later);
         let after = t0 + Duration::from_secs(10);
@@ -228,12 +309,38 @@ mod tests {
     }
 
     #[test]
-    fn zero_turns_it_off() {
+    fn zero_turns_it_off() -> Result<(), Duration> {
         let t = LoginThrottle::new(0, Duration::from_secs(10));
         let k = addr("192.0.2.1");
         for _ in 0..100 {
-            t.failed(&k);
+            t.admit(&k)?.failed();
         }
         assert!(t.admit(&k).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn checks_under_way_hold_their_place_until_settled() -> Result<(), Duration> {
+        let t = LoginThrottle::new(3, Duration::from_secs(10));
+        let k = addr("192.0.2.1");
+        let t0 = Instant::now();
+        let under_way = [
+            t.admit_at(&k, t0)?,
+            t.admit_at(&k, t0)?,
+            t.admit_at(&k, t0)?,
+        ];
+        assert_eq!(t.admit_at(&k, t0).err(), Some(BUSY_RETRY), "no tries left");
+        let [first, second, third] = under_way;
+        // A right password gives its place back; a wrong one keeps it.
+        drop(first);
+        second.failed();
+        third.failed();
+        let fourth = t.admit_at(&k, t0)?;
+        assert!(t.admit_at(&k, t0).is_err());
+        fourth.failed();
+        // Settled now: locked out for a window from now, not from t0.
+        let locked = t.admit_at(&k, Instant::now()).err();
+        assert!(locked > Some(Duration::from_secs(9)), "{locked:?}");
+        Ok(())
     }
 }

@@ -89,6 +89,54 @@ fn registry_tokens_are_refused_whatever_they_carry() -> anyhow::Result<()> {
 }
 
 #[test]
+fn concurrent_wrong_passwords_get_no_more_checks_than_the_limit() -> anyhow::Result<()> {
+    let e = env_with(AuthConfig {
+        max_failed_logins: 5,
+        failed_login_window_secs: 60,
+        ..config(Mode::Basic, false)
+    })?;
+    let need = [Access::repository("team/app", &[Action::Pull])];
+    // Many guesses at once from one client: each must take its place in
+    // the limit before its password is checked, not after.
+    const GUESSES: usize = 32;
+    let start = std::sync::Barrier::new(GUESSES);
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let guesses: Vec<_> = (0..GUESSES)
+            .map(|i| {
+                let (e, need, start) = (&e, &need, &start);
+                s.spawn(move || {
+                    start.wait();
+                    e.auth
+                        .check(client(), Some(&basic("alice", &format!("guess-{i}"))), need)
+                })
+            })
+            .collect();
+        guesses
+            .into_iter()
+            .map(|g| g.join().map_err(|_| anyhow::anyhow!("a guess panicked")))
+            .collect()
+    });
+    let mut checked = 0;
+    for answer in answers {
+        match answer? {
+            Err(Denial::Unauthorized { .. }) => checked += 1,
+            Err(Denial::TooManyRequests { .. }) => {}
+            other => panic!("a wrong password got {other:?}"),
+        }
+    }
+    assert!(
+        checked <= 5,
+        "{checked} of {GUESSES} concurrent guesses were checked"
+    );
+    // The client is locked out afterwards, the right password included.
+    let right = e
+        .auth
+        .check(client(), Some(&basic("alice", "alice-pw")), &need);
+    assert_eq!(right.map_err(|d| d.status()), Err(429));
+    Ok(())
+}
+
+#[test]
 fn failed_logins_lock_the_client_out_of_registry_and_control_alike() -> anyhow::Result<()> {
     let e = env_with(AuthConfig {
         max_failed_logins: 5,

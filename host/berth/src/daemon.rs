@@ -145,7 +145,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         root: args.root.clone(),
         plugins,
     });
-    control::plugins::load_installed(&control_state)
+    // Loading compiles and instantiates, and a hook is asked its
+    // subscriptions: plugin calls, off the async workers.
+    let installing = control_state.clone();
+    tokio::task::spawn_blocking(move || control::plugins::load_installed(&installing))
+        .await
+        .context("loading installed plugins")?
         .map_err(|e| anyhow::anyhow!("loading installed plugins: {e}"))?;
     control::plugins::rewire(&control_state);
     // Before anything reads the containers back: a create a killed berthd

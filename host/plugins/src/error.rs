@@ -29,6 +29,13 @@ pub enum PluginError {
         "plugin {plugin} has {calls} calls still blocked past their deadline (a FIFO or device in a granted directory?); it is not called until they end"
     )]
     Stuck { plugin: String, calls: usize },
+    /// The plugin already has as many calls running as one plugin may
+    /// (each holds an instance of the pool every plugin shares); more are
+    /// refused without being called until some of them end.
+    #[error(
+        "plugin {plugin} already has {calls} calls running, the most one plugin may have at once; it is not called until some of them answer (is it slow? see its log and timeout_ms)"
+    )]
+    Busy { plugin: String, calls: usize },
     #[error("plugin {plugin} is disabled; enable it with `berth plugin enable {plugin}`")]
     Disabled { plugin: String },
     #[error("no plugin named {plugin}")]
@@ -79,6 +86,7 @@ impl PluginError {
             | PluginError::Trap { plugin, .. }
             | PluginError::CutOff { plugin, .. }
             | PluginError::Stuck { plugin, .. }
+            | PluginError::Busy { plugin, .. }
             | PluginError::Disabled { plugin }
             | PluginError::NotFound { plugin }
             | PluginError::Duplicate { plugin }

@@ -25,11 +25,14 @@
 //!   plugin with granted directories runs on its own threads, so a blocking
 //!   file operation (a FIFO) leaves its caller free at the deadline, and the
 //!   plugin is refused while four such calls are stuck.
+//! - A plugin has at most 32 calls running at once (an eighth of the
+//!   engine's pool of instances, which every plugin shares); more are
+//!   refused at once with `Busy`, so a slow plugin cannot starve the others.
 //! - What a plugin returns (reasons, names, findings, patches, log records)
 //!   is cut to a sane size with a note (`bounds`).
 //! - Failures are [`PluginError`]s: `Timeout`, `MemoryLimit`, `Trap` (with
 //!   a panic's message), `CutOff` (after `breaker_threshold` failures in a
-//!   row the plugin is skipped for `breaker_cool_off`), `Stuck`,
+//!   row the plugin is skipped for `breaker_cool_off`), `Stuck`, `Busy`,
 //!   `Disabled`...
 //!
 //! # Using it (the daemon's side)

@@ -66,9 +66,9 @@ impl Metrics {
             crate::PluginError::Timeout { .. } => self.timeouts.fetch_add(1, Relaxed),
             crate::PluginError::MemoryLimit { .. } => self.memory_limits.fetch_add(1, Relaxed),
             crate::PluginError::Trap { .. } => self.traps.fetch_add(1, Relaxed),
-            crate::PluginError::CutOff { .. } | crate::PluginError::Stuck { .. } => {
-                self.cut_offs.fetch_add(1, Relaxed)
-            }
+            crate::PluginError::CutOff { .. }
+            | crate::PluginError::Stuck { .. }
+            | crate::PluginError::Busy { .. } => self.cut_offs.fetch_add(1, Relaxed),
             _ => 0,
         };
     }

@@ -8,10 +8,17 @@
 //! blocking file operation) is handed to the plugin's own runtime and
 //! counted as stuck (see `runner`). An instance whose call failed or overran
 //! is discarded.
+//!
+//! Every call holds an instance of the engine's pool, which all plugins
+//! share, from its admission until it ends; so a plugin has at most
+//! [`MAX_IN_FLIGHT`] calls running (its stuck ones included) and a call
+//! beyond them is refused at once, without being called: one slow plugin
+//! cannot take the pool and leave the others without instances.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,6 +74,23 @@ pub(crate) const MAX_WARM: usize = 8;
 /// the plugin is refused (without being called) until some of them end.
 pub(crate) const MAX_STUCK: usize = 4;
 
+/// Calls of one plugin running at once, stuck ones included, before more
+/// are refused without being called: each holds an instance of the pool of
+/// [`engine::POOL_INSTANCES`] that every plugin shares, and a plugin slow
+/// to answer (or made slow by its input) must not hold more than an eighth
+/// of it.
+pub(crate) const MAX_IN_FLIGHT: usize = engine::POOL_INSTANCES as usize / 8;
+
+/// A call's place among its plugin's calls in flight, given back when the
+/// call ends (dropped).
+pub(crate) struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 pub(crate) struct Plugin {
     pub spec: PluginSpec,
     pub digest: String,
@@ -88,6 +112,9 @@ pub(crate) struct Plugin {
     timeout: Duration,
     memory_limit: u64,
     warm: Mutex<Vec<Warm>>,
+    /// Calls admitted and not yet ended (a stuck call is counted by `own`
+    /// once its caller has gone on).
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Plugin {
@@ -138,6 +165,7 @@ impl Plugin {
             memory_limit: spec.memory_limit(),
             spec,
             warm: Mutex::new(Vec::new()),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         };
         // Instantiate once now, so a component that cannot start fails the
         // load rather than its first call.
@@ -192,7 +220,7 @@ impl Plugin {
             + Send
             + 'static,
     {
-        self.admit()?;
+        let _admission = self.admit()?;
         let warm = self.checkout().map_err(|e| self.failed(e))?;
         let (warm, result) = self.run_on(warm, f);
         if let Some(warm) = warm {
@@ -202,8 +230,10 @@ impl Plugin {
     }
 
     /// Whether the plugin may be called now: not cut off by the breaker,
-    /// and not with too many calls stuck in the host.
-    pub fn admit(&self) -> Result<(), PluginError> {
+    /// not with too many calls stuck in the host, and not with as many calls
+    /// running as a plugin may have. The caller holds the [`Admission`] for
+    /// as long as its call (or its instance) lives.
+    pub fn admit(&self) -> Result<Admission, PluginError> {
         self.breaker
             .check(&self.name)
             .inspect_err(|e| self.metrics.error(e))?;
@@ -216,7 +246,21 @@ impl Plugin {
             self.metrics.error(&error);
             return Err(error);
         }
-        Ok(())
+        // Counted before the check, so that concurrent callers cannot all
+        // see one place left.
+        let running = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let admission = Admission(Arc::clone(&self.in_flight));
+        if running + stuck >= MAX_IN_FLIGHT {
+            drop(admission);
+            let error = PluginError::Busy {
+                plugin: self.name.to_string(),
+                calls: running + stuck,
+            };
+            self.metrics.error(&error);
+            tracing::warn!(plugin = %self.name, error = %error, "plugin call refused");
+            return Err(error);
+        }
+        Ok(admission)
     }
 
     /// Like [`Plugin::call`] on an instance the caller holds (a storage

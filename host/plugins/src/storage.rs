@@ -10,7 +10,7 @@ use berth_oci::Digest;
 use wasmtime::component::ResourceAny;
 
 use crate::bindings::storage::exports::berth::plugin::storage as wit;
-use crate::plugin::{CallFuture, Exports, Plugin, Warm};
+use crate::plugin::{Admission, CallFuture, Exports, Plugin, Warm};
 use crate::spec::Kind;
 use crate::{PluginError, PluginManager, StorageFailure, bounds};
 
@@ -102,7 +102,7 @@ impl BlobBackend for PluginBackend {
         size: u64,
     ) -> Result<Box<dyn BackendWriter>, BackendError> {
         let plugin = self.plugin()?;
-        plugin.admit().map_err(unavailable)?;
+        let admission = plugin.admit().map_err(unavailable)?;
         let warm = plugin
             .checkout()
             .map_err(|e| unavailable(plugin.failed(e)))?;
@@ -115,6 +115,7 @@ impl BlobBackend for PluginBackend {
                 plugin,
                 warm: Some(warm),
                 resource: Some(resource),
+                _admission: admission,
             })),
             (warm, Ok(Err(e))) => {
                 if let Some(warm) = warm {
@@ -165,11 +166,13 @@ impl BlobBackend for PluginBackend {
     }
 }
 
-/// A blob being written; owns the instance its `writer` resource lives in.
+/// A blob being written; owns the instance its `writer` resource lives in,
+/// and that instance's place among the plugin's calls in flight.
 struct PluginWriter {
     plugin: Arc<Plugin>,
     warm: Option<Warm>,
     resource: Option<ResourceAny>,
+    _admission: Admission,
 }
 
 impl PluginWriter {

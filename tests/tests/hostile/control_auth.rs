@@ -175,6 +175,56 @@ fn a_read_only_native_user_reads_but_cannot_run() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[test]
+fn a_write_grant_cannot_create_a_network_but_admin_can() -> anyhow::Result<()> {
+    let (daemon, control) = daemon_with_control("auth = \"basic\"")?;
+    daemon.add_user("operator", "operator-pw", &["control:write"])?;
+    daemon.add_user("root", "root-pw", &["admin"])?;
+    // A subnet over the host's own would cut the host off once a container
+    // attaches: making a network is an admin's decision.
+    let create = |user: &str, password: &str, name: &str| {
+        Request::post("/v1/networks")
+            .basic_auth(user, password)
+            .header("Content-Type", "application/json")
+            .body(format!(r#"{{"name":"{name}","subnet":"10.77.0.0/24"}}"#))
+            .send(control)
+    };
+    let networks = |user: &str, password: &str| -> anyhow::Result<String> {
+        let r = Request::get("/v1/networks")
+            .basic_auth(user, password)
+            .send(control)?;
+        anyhow::ensure!(r.status == 200, "network list: {} {}", r.status, r.text());
+        Ok(r.text())
+    };
+
+    let refused = create("operator", "operator-pw", "operator-net")?;
+    assert_eq!(
+        refused.status,
+        403,
+        "control:write created a network: {}",
+        refused.text()
+    );
+    assert!(
+        refused.text().contains("POST /v1/networks") && refused.text().contains("admin"),
+        "the refusal names the operation and the grant it needs: {}",
+        refused.text()
+    );
+    // The write grant still lists networks, and nothing was made.
+    let listed = networks("operator", "operator-pw")?;
+    assert!(!listed.contains("operator-net"), "{listed}");
+
+    let made = create("root", "root-pw", "admin-net")?;
+    assert_eq!(made.status, 201, "admin: {}", made.text());
+    let listed = networks("root", "root-pw")?;
+    assert!(listed.contains("admin-net"), "{listed}");
+    // Removing one stays a removal, which control:write may do.
+    let removed = Request::delete("/v1/networks/admin-net")
+        .basic_auth("operator", "operator-pw")
+        .send(control)?;
+    assert_eq!(removed.status, 204, "{}", removed.text());
+    Ok(())
+}
+
 /// An htpasswd line for `user` (bcrypt, as htpasswd-rbac requires).
 fn htpasswd_line(user: &str, password: &str) -> anyhow::Result<String> {
     let out = std::process::Command::new("htpasswd")

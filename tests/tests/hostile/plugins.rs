@@ -324,6 +324,190 @@ fn a_hook_blocked_on_a_fifo_answers_by_its_deadline_and_is_counted_stuck() -> an
     Ok(())
 }
 
+/// `berth ps` on the control socket, and an anonymous registry request the
+/// auth plugin answers at once, each within two seconds.
+fn daemon_serves_anonymous(daemon: &Berthd) -> anyhow::Result<()> {
+    let (ps, took) = berth_within(daemon, &["ps"], Duration::from_secs(10))?;
+    anyhow::ensure!(ps.status.success(), "berth ps failed: {}", stderr(&ps));
+    anyhow::ensure!(took < Duration::from_secs(2), "berth ps took {took:?}");
+    let start = Instant::now();
+    let tags = Request::get("/v2/fast/y/tags/list")
+        .timeout(Duration::from_secs(10))
+        .send(daemon.addr)?;
+    anyhow::ensure!(
+        tags.status == 404,
+        "GET /v2/fast/y/tags/list answered {} {}",
+        tags.status,
+        tags.text()
+    );
+    anyhow::ensure!(
+        start.elapsed() < Duration::from_secs(2),
+        "GET /v2/fast/y/tags/list took {:?}",
+        start.elapsed()
+    );
+    Ok(())
+}
+
+#[test]
+fn an_auth_plugin_slow_on_anonymous_requests_never_stalls_the_daemon() -> anyhow::Result<()> {
+    // Whether an anonymous client may pull from slow/* makes the plugin
+    // sleep until its deadline; anything else it answers at once.
+    let config = format!(
+        r#"[registry]
+auth = "basic"
+[[plugin]]
+name = "auth-sleep"
+kind = "auth-provider"
+source = "{wasm}"
+timeout_ms = 4000
+"#,
+        wasm = wasm::FIXTURE_AUTH_SLEEP
+    );
+    let daemon = Berthd::start(&config)?;
+    let blob = b"a blob that only slow/x holds".to_vec();
+    let digest = berth_e2e::sha256_digest(&blob);
+    let pushed = Request::post(&format!("/v2/slow/x/blobs/uploads/?digest={digest}"))
+        .basic_auth("dev", "dev-pw")
+        .header("Content-Type", "application/octet-stream")
+        .body(blob)
+        .send(daemon.addr)?;
+    assert_eq!(pushed.status, 201, "{}", pushed.text());
+    // More anonymous requests at once than berthd has async workers: pulls
+    // from slow/x, and mounts without `from` that look for a source there.
+    let requests: Vec<(Request, u16)> = (0..8)
+        .map(|i| {
+            if i % 4 == 3 {
+                let mount = format!("/v2/fast/y/blobs/uploads/?mount={digest}");
+                (Request::post(&mount).content_length(0), 202)
+            } else {
+                (Request::get(&format!("/v2/slow/x/blobs/{digest}")), 401)
+            }
+        })
+        .collect();
+    let (answers, served) = std::thread::scope(|s| {
+        let slow: Vec<_> = requests
+            .iter()
+            .map(|(req, _)| {
+                s.spawn(|| {
+                    let start = Instant::now();
+                    req.clone()
+                        .timeout(Duration::from_secs(60))
+                        .send(daemon.addr)
+                        .map(|r| (r, start.elapsed()))
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(1000));
+        let served = daemon_serves_anonymous(&daemon);
+        let answers: Vec<_> = slow
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a request panicked")))
+            })
+            .collect();
+        (answers, served)
+    });
+    served?;
+    // Each slow request is answered at the plugin's deadline, failing
+    // closed: no pull, and a mount that found no source it may use.
+    for (answer, (_, status)) in answers.into_iter().zip(&requests) {
+        let (r, took) = answer?;
+        assert_eq!(r.status, *status, "{}", r.text());
+        assert!(took < Duration::from_secs(15), "answered after {took:?}");
+    }
+    let info: serde_json::Value =
+        serde_json::from_str(&daemon.berth_ok(&["plugin", "inspect", "auth-sleep"])?)?;
+    assert!(info["metrics"]["timeouts"].as_u64() >= Some(5), "{info}");
+    Ok(())
+}
+
+#[test]
+fn a_slow_plugin_is_refused_beyond_its_calls_in_flight_while_others_answer() -> anyhow::Result<()> {
+    // Every anonymous pull from slow/* holds an auth-sleep call (and an
+    // instance of the pool every plugin shares) until its deadline.
+    let config = format!(
+        r#"[registry]
+auth = "basic"
+[[plugin]]
+name = "auth-sleep"
+kind = "auth-provider"
+source = "{wasm}"
+timeout_ms = 10000
+"#,
+        wasm = wasm::FIXTURE_AUTH_SLEEP
+    );
+    let daemon = Berthd::start(&config)?;
+    import_busybox(&daemon)?;
+    install(&daemon, &[wasm::FIXTURE_ECHO, "--name", "echo"])?;
+    // More at once than a plugin may have in flight (32).
+    const SLOW: usize = 44;
+    let (answers, other) = std::thread::scope(|s| {
+        let slow: Vec<_> = (0..SLOW)
+            .map(|_| {
+                s.spawn(|| {
+                    let start = Instant::now();
+                    Request::get("/v2/slow/x/tags/list")
+                        .timeout(Duration::from_secs(60))
+                        .send(daemon.addr)
+                        .map(|r| (r, start.elapsed()))
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(2000));
+        // Meanwhile another plugin answers, and the daemon serves.
+        let other = (|| -> anyhow::Result<()> {
+            let (run, took) = berth_within(&daemon, &RUN, Duration::from_secs(20))?;
+            anyhow::ensure!(!run.status.success(), "the echo hook let a run through");
+            anyhow::ensure!(
+                stderr(&run).contains("echo pre-create"),
+                "the echo hook did not answer: {}",
+                stderr(&run)
+            );
+            anyhow::ensure!(took < Duration::from_secs(5), "the echo hook took {took:?}");
+            let (ps, took) = berth_within(&daemon, &["ps"], Duration::from_secs(10))?;
+            anyhow::ensure!(ps.status.success(), "berth ps failed: {}", stderr(&ps));
+            anyhow::ensure!(took < Duration::from_secs(2), "berth ps took {took:?}");
+            Ok(())
+        })();
+        let answers: Vec<_> = slow
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a request panicked")))
+            })
+            .collect();
+        (answers, other)
+    });
+    other?;
+    // Every pull is refused (fail closed); those beyond the limit at once,
+    // without waiting for the plugin's deadline.
+    let mut refused_at_once = 0;
+    for answer in answers {
+        let (r, took) = answer?;
+        assert_eq!(r.status, 401, "{}", r.text());
+        if took < Duration::from_secs(5) {
+            refused_at_once += 1;
+        }
+    }
+    assert!(
+        refused_at_once >= SLOW - 32,
+        "{refused_at_once} of {SLOW} calls were refused before the deadline"
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("plugin auth-sleep already has") && log.contains("calls running"),
+        "the refusal names the plugin: {log}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&daemon.berth_ok(&["plugin", "inspect", "auth-sleep"])?)?;
+    assert!(
+        info["metrics"]["cut_offs"].as_u64() >= Some((SLOW - 32) as u64),
+        "{info}"
+    );
+    Ok(())
+}
+
 #[test]
 fn a_client_gone_during_a_slow_pre_create_hook_leaves_nothing_behind() -> anyhow::Result<()> {
     let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;

@@ -9,10 +9,10 @@
 //! (`GET /v1/containers/{id}`, never the raw path with ids in it), with
 //! target kind `control`, and its class as the action ([`classify`]):
 //! `pull` reads, `push` changes berth's state without handing out the host,
-//! `delete` removes something, `admin` can give root on the host. A route
-//! missing from the table is `admin`, the strictest, so that a new route is
-//! never opened by mistake. The mapping is the plugin author's contract, in
-//! `wit/auth.wit`.
+//! `delete` removes something, `admin` can give root on the host or change
+//! its network. A route missing from the table is `admin`, the strictest, so
+//! that a new route is never opened by mistake. The mapping is the plugin
+//! author's contract, in `wit/auth.wit`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,7 +67,9 @@ pub fn classify(method: &Method, route: &str) -> Action {
         // container can be privileged or bind the host's `/`; exec and
         // attach run commands in one; cp reads and writes its files (its
         // binds included); update lifts limits; an image mount lands on any
-        // host directory; plugins are the policy; users hold the rights.
+        // host directory; a network adds a bridge and routes to the host,
+        // and a subnet over the host's own can cut the host off; plugins
+        // are the policy; users hold the rights.
         (
             "POST",
             "/v1/containers"
@@ -75,6 +77,7 @@ pub fn classify(method: &Method, route: &str) -> Action {
             | "/v1/containers/{id}/attach"
             | "/v1/containers/{id}/update"
             | "/v1/images/mount"
+            | "/v1/networks"
             | "/v1/plugins"
             | "/v1/plugins/{name}/enable"
             | "/v1/plugins/{name}/disable"
@@ -107,7 +110,6 @@ pub fn classify(method: &Method, route: &str) -> Action {
             | "/v1/containers/{id}/unpause"
             | "/v1/containers/{id}/resize"
             | "/v1/volumes"
-            | "/v1/networks"
             | "/v1/plugins/push",
         ) => Action::Push,
         _ => Action::Admin,
@@ -200,6 +202,7 @@ mod tests {
             "/v1/containers/{id}/attach",
             "/v1/containers/{id}/update",
             "/v1/images/mount",
+            "/v1/networks",
             "/v1/plugins",
             "/v1/plugins/{name}/disable",
             "/v1/registry/users",
@@ -220,6 +223,9 @@ mod tests {
         assert_eq!(classify(&post, "/v1/registry/gc"), Action::Delete);
         assert_eq!(classify(&post, "/v1/containers/{id}/stop"), Action::Push);
         assert_eq!(classify(&post, "/v1/images/tag"), Action::Push);
+        assert_eq!(classify(&post, "/v1/volumes"), Action::Push);
+        // Listing networks is a read; making one changes the host's routes.
+        assert_eq!(classify(&get, "/v1/networks"), Action::Pull);
         // What the table does not list is the strictest class.
         assert_eq!(classify(&get, "/v1/containers/{id}/export"), Action::Admin);
         assert_eq!(classify(&Method::PUT, "/v1/containers"), Action::Admin);

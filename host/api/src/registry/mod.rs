@@ -145,32 +145,42 @@ pub(crate) fn client_addr(req: &Request) -> Option<std::net::IpAddr> {
         .map(|c| c.0.ip())
 }
 
-/// Authorise a request. A request with credentials may cost a bcrypt
-/// verification, so it runs on the blocking pool, off the async workers.
+/// Authorise a request. Any check may cost a bcrypt verification or a call
+/// to an auth plugin, which may take up to its deadline even for an
+/// anonymous request: it runs on the blocking pool, off the async workers.
+/// Only a registry without auth answers at once.
 async fn check(
     app: &RegistryApp,
     client: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     required: Vec<Access>,
 ) -> Result<Principal, ApiError> {
+    if app.auth.config().mode == berth_auth::Mode::None {
+        return Ok(Principal::anonymous());
+    }
     let authz = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let result = match authz {
-        None => app.auth.check(client, None, &required),
-        Some(h) => {
-            let auth = app.auth.clone();
-            tokio::task::spawn_blocking(move || auth.check(client, Some(&h), &required))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(berth_auth::Denial::Internal {
-                        message: e.to_string(),
-                    })
-                })
-        }
-    };
-    result.map_err(ApiError::Denied)
+    let auth = app.auth.clone();
+    blocking(move || {
+        auth.check(client, authz.as_deref(), &required)
+            .map_err(ApiError::Denied)
+    })
+    .await
+}
+
+/// Runs `f` on the blocking pool. Whatever authorises (a bcrypt
+/// verification, an auth plugin's call, which may take up to its deadline)
+/// must never hold an async worker while it does.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ApiError::Denied(berth_auth::Denial::Internal {
+            message: e.to_string(),
+        }))
+    })
 }
 
 async fn handle(

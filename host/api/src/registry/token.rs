@@ -35,18 +35,14 @@ pub(crate) async fn token(State(app): Shared, req: Request) -> Response {
     let service = query.get("service").map(str::to_string);
     let scopes = query.all("scope");
     let auth = app.auth.clone();
-    let issued = tokio::task::spawn_blocking(move || {
+    let issued = super::blocking(move || {
         auth.issue_token(client, authz.as_deref(), service.as_deref(), &scopes, form)
+            .map_err(ApiError::Denied)
     })
-    .await
-    .unwrap_or_else(|e| {
-        Err(Denial::Internal {
-            message: e.to_string(),
-        })
-    });
+    .await;
     match issued {
         Ok(t) => (StatusCode::OK, axum::Json(t)).into_response(),
-        Err(d) => ApiError::Denied(d).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

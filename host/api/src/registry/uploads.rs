@@ -8,7 +8,7 @@ use berth_auth::{Action, Principal};
 use berth_oci::ErrorCode;
 use berth_registry::UploadStart;
 
-use super::{ApiError, Query, RegistryApp, body_reader};
+use super::{ApiError, Query, RegistryApp, blocking, body_reader};
 
 fn blob_created(repo: &str, digest: &berth_oci::Digest) -> Response {
     (
@@ -86,17 +86,22 @@ fn content_range(h: &HeaderMap) -> Result<Option<(u64, u64)>, ApiError> {
 /// Where an anonymous mount (`?mount=` without `from`, which the spec lets
 /// a registry honour) takes its blob from: the first repository holding it
 /// that the caller may pull from. None leaves the mount to fall back to an
-/// upload session, as for a blob the caller cannot reach.
-fn anonymous_mount_source(
+/// upload session, as for a blob the caller cannot reach. Each holder may
+/// cost an auth plugin's call: on the blocking pool.
+async fn anonymous_mount_source(
     app: &RegistryApp,
     principal: &Principal,
     digest: &str,
 ) -> Result<Option<String>, ApiError> {
-    Ok(app
-        .registry
-        .repositories_with_blob(digest)?
-        .into_iter()
-        .find(|holder| app.auth.allows(principal, Action::Pull, holder)))
+    let (registry, auth) = (app.registry.clone(), app.auth.clone());
+    let (principal, digest) = (principal.clone(), digest.to_string());
+    blocking(move || {
+        Ok(registry
+            .repositories_with_blob(&digest)?
+            .into_iter()
+            .find(|holder| auth.allows(&principal, Action::Pull, holder)))
+    })
+    .await
 }
 
 /// A chunk out of order (416) leaves the session as it was. The answer
@@ -135,7 +140,7 @@ pub(crate) async fn start(
     req: Request,
 ) -> Result<Response, ApiError> {
     let from = match (query.get("mount"), query.get("from")) {
-        (Some(digest), None) => anonymous_mount_source(app, principal, digest)?,
+        (Some(digest), None) => anonymous_mount_source(app, principal, digest).await?,
         (_, from) => from.map(str::to_string),
     };
     let mount = query.get("mount").map(|m| (m, from.as_deref()));

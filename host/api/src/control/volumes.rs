@@ -24,6 +24,11 @@ pub struct Volume {
     /// Made for an image's `VOLUME` path; removed with its container.
     #[serde(default)]
     pub anonymous: bool,
+    /// For an anonymous volume, the container whose create made it: if
+    /// berthd dies before that container is recorded, start-up finds the
+    /// volume by it and removes it with the rest of the create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 fn tree(app: &ControlApp) -> Result<berth_state::JsonTree, ControlError> {
@@ -40,11 +45,12 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// The volume `name`, created if it does not exist. Returns it and whether
-/// it was created now.
+/// it was created now. `anonymous_for` names the container an anonymous
+/// volume is made for (`None` for a named volume).
 pub(crate) fn ensure(
     app: &ControlApp,
     name: &str,
-    anonymous: bool,
+    anonymous_for: Option<&str>,
 ) -> Result<(Volume, bool), ControlError> {
     if !valid_name(name) {
         return Err(ControlError::bad_request(format!(
@@ -71,7 +77,8 @@ pub(crate) fn ensure(
         name: name.to_string(),
         mountpoint,
         created: berth_state::now(),
-        anonymous,
+        anonymous: anonymous_for.is_some(),
+        container: anonymous_for.map(str::to_string),
     };
     t.put(name, &v)?;
     Ok((v, true))
@@ -122,6 +129,34 @@ pub(crate) fn seed(rootfs: &Path, path: &str, volume: &Volume) -> Result<(), Con
     Ok(())
 }
 
+/// Remove the anonymous volumes made for container `id`, whose create
+/// never recorded it. Blocking: call it off the async workers. Returns
+/// whether all of them are gone.
+pub(crate) fn remove_made_for(app: &ControlApp, id: &str) -> bool {
+    let all: Vec<(String, Volume)> = match tree(app).and_then(|t| Ok(t.list()?)) {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!(container = %id, error = %e, "listing the volumes of an unfinished create");
+            return false;
+        }
+    };
+    let mut gone = true;
+    for (name, v) in all {
+        if v.anonymous && v.container.as_deref() == Some(id) {
+            match remove_volume(app, &name) {
+                Ok(()) => {
+                    tracing::warn!(volume = %name, container = %id, "removed an anonymous volume of an unfinished create")
+                }
+                Err(e) => {
+                    tracing::warn!(volume = %name, error = %e, "removing an anonymous volume of an unfinished create");
+                    gone = false;
+                }
+            }
+        }
+    }
+    gone
+}
+
 fn users(app: &ControlApp, name: &str) -> Result<Vec<String>, ControlError> {
     let all: Vec<(String, ContainerRecord)> =
         app.registry.state().json_tree("containers")?.list()?;
@@ -167,7 +202,7 @@ pub(crate) async fn create(
     axum::Json(req): axum::Json<CreateVolume>,
 ) -> Result<impl IntoResponse, ControlError> {
     let name = req.name.unwrap_or_else(anonymous_name);
-    let (v, _) = ensure(&app, &name, false)?;
+    let (v, _) = ensure(&app, &name, None)?;
     Ok((StatusCode::CREATED, axum::Json(v)))
 }
 

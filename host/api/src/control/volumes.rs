@@ -65,12 +65,17 @@ pub(crate) fn ensure(
     let mountpoint = dir.join("_data");
     // The volume's own directory is berthd's alone; `_data` is what the
     // container sees (bound onto its target, so no parent is traversed
-    // from inside) and keeps the usual 0755 for the container's users.
+    // from inside) and is made 0755 for the container's users (explicitly:
+    // berthd's umask is 0077).
     berth_runtime::shim_files::create_private_dir(&dir)
         .and_then(|()| std::fs::create_dir(&mountpoint))
         .or_else(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => Ok(()),
             _ => Err(e),
+        })
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&mountpoint, std::fs::Permissions::from_mode(0o755))
         })
         .map_err(|e| ControlError::internal(format!("creating {}: {e}", mountpoint.display())))?;
     let v = Volume {

@@ -454,9 +454,9 @@ fn prepare(
             })
             .collect::<Result<Vec<std::net::IpAddr>, _>>()?;
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        std::fs::write(
-            record.dir.join("etc").join("resolv.conf"),
-            berth_network::resolv_conf(&servers, &host),
+        berth_runtime::shim_files::write_shared(
+            &record.dir.join("etc").join("resolv.conf"),
+            berth_network::resolv_conf(&servers, &host).as_bytes(),
         )
         .map_err(ControlError::internal)?;
     }

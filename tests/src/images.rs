@@ -85,19 +85,7 @@ pub fn is_mountpoint(dir: &Path) -> bool {
     let Ok(canon) = std::fs::canonicalize(dir) else {
         return false;
     };
-    let want = canon.to_string_lossy().into_owned();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|mp| unescape_mountinfo(mp) == want)
-}
-
-fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
+    berth_mountinfo::is_mount_point(&berth_mountinfo::read_own(), &canon)
 }
 
 /// `berth image mount REF DIR`, undone on drop (`berth image unmount DIR`, then `umount -l`

@@ -105,7 +105,7 @@ impl Layout {
                 continue;
             };
             let mount_point = match pre.split_whitespace().nth(4) {
-                Some(m) => PathBuf::from(unescape(m)),
+                Some(m) => berth_mountinfo::unescape(m),
                 None => continue,
             };
             let mut post = post.split_whitespace();
@@ -229,31 +229,6 @@ fn read(path: &str) -> Result<String> {
     })
 }
 
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d)
-                .ok()
-                .and_then(|d| u8::from_str_radix(d, 8).ok())
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(b)) => {
-                out.push(b);
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,11 +316,5 @@ mod tests {
         assert!(err.contains("no cgroup2 mount"), "{err}");
         let err = hybrid.overridden(Some("v3")).unwrap_err().to_string();
         assert!(err.contains("\"v3\" is not understood"), "{err}");
-    }
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape(r"/a\040b"), "/a b");
-        assert_eq!(unescape(r"/plain\"), r"/plain\");
     }
 }

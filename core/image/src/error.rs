@@ -36,10 +36,21 @@ pub enum ImageError {
         at: String,
         limit: u64,
     },
+    #[error("archive entry {entry:?} is refused: {reason}; the archive is malformed or malicious")]
+    UnsafePath {
+        /// The entry's name (`NAME -> TARGET` for a link), shortened past
+        /// `PATH_MAX`.
+        entry: String,
+        reason: &'static str,
+    },
     #[error(
-        "archive entry {0:?} is an absolute path or climbs out with '..'; refusing the archive"
+        "the archive has more than {limit} entries; image archives hold a few per image and layer, so it is malformed or malicious"
     )]
-    UnsafePath(String),
+    TooManyEntries { limit: u64 },
+    #[error(
+        "the archive's entry paths and link targets add up to more than {limit} bytes; image archives name far less, so it is malformed or malicious"
+    )]
+    NamesTooLarge { limit: u64 },
     #[error(
         "the archive is neither an OCI image layout (no index.json) nor a docker save archive (no manifest.json)"
     )]

@@ -7,11 +7,18 @@
 //! store as it arrives and the small JSON files are kept until the end,
 //! when they are parsed and checked against what was stored. Archive paths
 //! are only ever used as map keys, never as file system paths.
+//!
+//! What the pass keeps until the end is bounded, as an archive is
+//! untrusted input: each path and link target by `PATH_MAX`, all of them
+//! together by [`MAX_NAME_BYTES`], the entries by [`MAX_ENTRIES`] (each
+//! entry's headers are bounded in [`crate::headers`]).
 
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use berth_content::{ContentError, ContentStore};
+use berth_layer::path::shown;
 use berth_oci::{Descriptor, Digest, ManifestSummary, Reference, media_types};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -28,6 +35,15 @@ use crate::{ImageError, annotations, media};
 const META_LIMIT: u64 = 16 * 1024 * 1024;
 /// How many symlinks deep a lookup follows before giving up on a loop.
 const MAX_LINK_HOPS: usize = 16;
+/// Entries of one archive, directories included. An image archive holds a
+/// few per image and per layer (a `docker save` of a hundred images of
+/// twenty layers, some four thousand); past this one is not an image
+/// archive, and its bookkeeping would grow without end.
+const MAX_ENTRIES: u64 = 1 << 16;
+/// Bytes of the entry paths and link targets kept until the archive ends
+/// (real ones are some 100 bytes each); with [`MAX_ENTRIES`], what a pass
+/// holds stays within some tens of megabytes whatever the archive.
+const MAX_NAME_BYTES: u64 = 16 << 20;
 
 /// One image that `load` or `import` put into the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,14 +95,12 @@ where
         gauge.headers(false);
         let Some(entry) = next else { break };
         let mut entry = entry.map_err(|e| archive_err(e, &last))?;
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        c.count_entry()?;
+        let raw = entry.path_bytes().into_owned();
         let path = normalize(&raw)?;
         let kind = entry.header().entry_type();
         if kind.is_symlink() || kind.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
-                .map(|t| String::from_utf8_lossy(&t).into_owned())
-                .unwrap_or_default();
+            let target = entry.link_name_bytes().unwrap_or_default();
             // Symlink targets are relative to the link's directory, hard
             // link targets to the archive root.
             let base = if kind.is_symlink() {
@@ -95,7 +109,7 @@ where
                 ""
             };
             let target = resolve_link(base, &target, &raw)?;
-            c.links.insert(path, target);
+            c.add_link(path, target)?;
         } else if kind.is_file() || kind == tokio_tar::EntryType::Continuous {
             let size = entry.header().size().map_err(ImageError::Archive)?;
             c.add_file(store, path, size, &mut entry).await?;
@@ -105,7 +119,7 @@ where
         tokio::io::copy(&mut entry, &mut tokio::io::sink())
             .await
             .map_err(ImageError::Archive)?;
-        last = raw;
+        last = shown(&raw);
     }
     c.finish(store).await
 }
@@ -124,6 +138,7 @@ pub async fn load_dir(dir: &Path, store: &ContentStore) -> Result<Vec<LoadedImag
             .await
             .map_err(ImageError::io("list", &abs))?
         {
+            c.count_entry()?;
             let name = e.file_name().to_string_lossy().into_owned();
             let path = if rel.is_empty() {
                 name
@@ -140,9 +155,8 @@ pub async fn load_dir(dir: &Path, store: &ContentStore) -> Result<Vec<LoadedImag
                 let target = tokio::fs::read_link(e.path())
                     .await
                     .map_err(ImageError::io("read link", e.path()))?;
-                let base = rel.clone();
-                let target = resolve_link(&base, &target.to_string_lossy(), &path)?;
-                c.links.insert(path, target);
+                let target = resolve_link(&rel, target.as_os_str().as_bytes(), path.as_bytes())?;
+                c.add_link(path, target)?;
             } else if ft.is_file() {
                 let mut f = tokio::fs::File::open(e.path())
                     .await
@@ -168,9 +182,39 @@ struct Collected {
     meta: HashMap<String, Vec<u8>>,
     /// Links, by normalised path, to normalised targets.
     links: HashMap<String, String>,
+    /// Entries seen, against [`MAX_ENTRIES`].
+    entries: u64,
+    /// Bytes of the paths and targets kept, against [`MAX_NAME_BYTES`].
+    name_bytes: u64,
 }
 
 impl Collected {
+    /// One more entry of the archive.
+    fn count_entry(&mut self) -> Result<(), ImageError> {
+        self.entries += 1;
+        if self.entries > MAX_ENTRIES {
+            return Err(ImageError::TooManyEntries { limit: MAX_ENTRIES });
+        }
+        Ok(())
+    }
+
+    /// `names` more bytes of paths kept until the end.
+    fn keep(&mut self, names: usize) -> Result<(), ImageError> {
+        self.name_bytes += names as u64;
+        if self.name_bytes > MAX_NAME_BYTES {
+            return Err(ImageError::NamesTooLarge {
+                limit: MAX_NAME_BYTES,
+            });
+        }
+        Ok(())
+    }
+
+    fn add_link(&mut self, path: String, target: String) -> Result<(), ImageError> {
+        self.keep(path.len() + target.len())?;
+        self.links.insert(path, target);
+        Ok(())
+    }
+
     async fn add_file<Rd: AsyncRead + Unpin>(
         &mut self,
         store: &ContentStore,
@@ -178,7 +222,11 @@ impl Collected {
         size: u64,
         src: &mut Rd,
     ) -> Result<(), ImageError> {
-        match classify(&path) {
+        let kind = classify(&path);
+        if !matches!(kind, Kind::Skip) {
+            self.keep(path.len())?;
+        }
+        match kind {
             Kind::Meta => {
                 if size > META_LIMIT {
                     return Err(ImageError::TooLarge {
@@ -225,7 +273,7 @@ impl Collected {
 
     /// The stored file at `path`, following links.
     fn lookup(&self, path: &str) -> Option<&(Digest, u64)> {
-        let mut p = normalize(path).ok()?;
+        let mut p = normalize(path.as_bytes()).ok()?;
         for _ in 0..MAX_LINK_HOPS {
             if let Some(f) = self.files.get(&p) {
                 return Some(f);

@@ -90,7 +90,10 @@ async fn refuses_path_traversal() {
         let tar = tmp.path().join("evil.tar");
         raw_tar(&tar, &[(name, b"pwned"), ("index.json", b"{}")]);
         let err = load(open(&tar).await, &s).await.unwrap_err();
-        assert!(matches!(err, ImageError::UnsafePath(_)), "{name}: {err}");
+        assert!(
+            matches!(err, ImageError::UnsafePath { .. }),
+            "{name}: {err}"
+        );
     }
     assert!(!tmp.path().join("x").exists());
     assert!(s.list().await.unwrap().is_empty());

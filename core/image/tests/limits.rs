@@ -3,8 +3,12 @@
 //! before the archive's `manifest.json`. The tar reader would read each
 //! whole into memory; `load` refuses it with the limit named, having read
 //! little more than the limit; a `manifest.json` of the same size is
-//! refused unread. The archive is streamed from a generator, so
-//! the test holds no more than a block of it.
+//! refused unread. Then archives that stay under that bound entry by entry
+//! but keep what `load` remembers of each (its path and link target)
+//! growing: a name of a megabyte, a hundred thousand entries, thousands of
+//! links with names of 4000 bytes; each is refused early, with the bound
+//! named. The archives are streamed from generators, so the test holds no
+//! more than an entry of them.
 
 #![allow(
     clippy::unwrap_used,
@@ -146,4 +150,167 @@ async fn a_huge_manifest_json_is_refused_unread() {
         "{err}"
     );
     assert!(served.load(Ordering::Relaxed) < 4 << 20);
+}
+
+/// `count` entries made by `entry(i)`, then a small `manifest.json` and the
+/// end of the archive, generated as they are read.
+struct Entries<F> {
+    entry: F,
+    next: u64,
+    count: u64,
+    buf: Vec<u8>,
+    at: usize,
+    tail: bool,
+    served: Arc<AtomicU64>,
+}
+
+impl<F: FnMut(u64) -> Vec<u8>> Entries<F> {
+    fn new(count: u64, entry: F, served: Arc<AtomicU64>) -> Self {
+        Entries {
+            entry,
+            next: 0,
+            count,
+            buf: Vec::new(),
+            at: 0,
+            tail: false,
+            served,
+        }
+    }
+}
+
+impl<F: FnMut(u64) -> Vec<u8> + Unpin> AsyncRead for Entries<F> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.at == this.buf.len() {
+            this.at = 0;
+            if this.next < this.count {
+                this.buf = (this.entry)(this.next);
+                this.next += 1;
+            } else if !this.tail {
+                this.tail = true;
+                this.buf = header(b'0', "manifest.json", 2).to_vec();
+                this.buf.extend_from_slice(b"[]");
+                this.buf.resize(this.buf.len() + 510 + 1024, 0);
+            } else {
+                this.buf.clear();
+                return Poll::Ready(Ok(()));
+            }
+        }
+        let n = buf.remaining().min(this.buf.len() - this.at);
+        buf.put_slice(&this.buf[this.at..this.at + n]);
+        this.at += n;
+        this.served.fetch_add(n as u64, Ordering::Relaxed);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A GNU long name (`L`) or long link (`K`) record holding `value`.
+fn long(kind: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = header(kind, "././@LongLink", value.len() as u64 + 1).to_vec();
+    out.extend_from_slice(value);
+    out.push(0);
+    out.resize(out.len().next_multiple_of(512), 0);
+    out
+}
+
+/// A symlink entry named `name`, pointing at `target` (both through GNU
+/// long records, whatever their length).
+fn symlink(name: &[u8], target: &[u8]) -> Vec<u8> {
+    let mut out = long(b'L', name);
+    out.extend(long(b'K', target));
+    out.extend_from_slice(&header(b'2', "link", 0));
+    out
+}
+
+#[tokio::test]
+async fn a_megabyte_entry_name_is_refused_and_not_repeated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(&tmp.path().join("store")).await;
+    let served = Arc::new(AtomicU64::new(0));
+    // Under the 1 MiB bound on one entry's headers, so only the path
+    // check stops it.
+    let name = vec![b'n'; 1_000_000];
+    let archive = Entries::new(1, move |_| symlink(&name, b"target"), served.clone());
+    let err = load(archive, &s).await.unwrap_err();
+    let message = err.to_string();
+    eprintln!("{message}");
+    assert!(
+        matches!(&err, ImageError::UnsafePath { reason, .. } if reason.contains("PATH_MAX")),
+        "{message}"
+    );
+    assert!(
+        message.len() < 1024 && message.contains("(1000000 bytes)"),
+        "the refused name is repeated whole: {} bytes",
+        message.len()
+    );
+}
+
+#[tokio::test]
+async fn a_link_target_longer_than_path_max_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(&tmp.path().join("store")).await;
+    let served = Arc::new(AtomicU64::new(0));
+    let target = vec![b't'; 5000];
+    let archive = Entries::new(1, move |_| symlink(b"link", &target), served);
+    let err = load(archive, &s).await.unwrap_err();
+    assert!(
+        matches!(&err, ImageError::UnsafePath { reason, .. } if reason.contains("PATH_MAX")),
+        "{err}"
+    );
+    assert!(err.to_string().len() < 1024, "{err}");
+}
+
+#[tokio::test]
+async fn an_archive_of_too_many_entries_is_refused_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(&tmp.path().join("store")).await;
+    let served = Arc::new(AtomicU64::new(0));
+    // Directories: nothing of them is kept, yet each is an entry.
+    let count = 100_000;
+    let dirs = Entries::new(
+        count,
+        |i| header(b'5', &format!("d{i}/"), 0).to_vec(),
+        served.clone(),
+    );
+    let err = load(dirs, &s).await.unwrap_err();
+    let read = served.load(Ordering::Relaxed);
+    eprintln!("refused after {read} bytes: {err}");
+    assert!(
+        matches!(err, ImageError::TooManyEntries { limit } if limit == 65536),
+        "{err}"
+    );
+    assert!(err.to_string().contains("65536 entries"), "{err}");
+    assert!(read < 64 << 20, "load read {read} bytes before refusing");
+}
+
+#[tokio::test]
+async fn links_with_long_names_are_refused_before_their_names_add_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(&tmp.path().join("store")).await;
+    let served = Arc::new(AtomicU64::new(0));
+    // 30,000 links with a 4000-byte name and target each: 240 MB of names
+    // were kept whole; each entry alone is well within every other bound.
+    let fill = vec![b'a'; 3990];
+    let links = Entries::new(
+        30_000,
+        move |i| {
+            let mut name = format!("{i:08}/").into_bytes();
+            name.extend_from_slice(&fill);
+            symlink(&name, &fill)
+        },
+        served.clone(),
+    );
+    let err = load(links, &s).await.unwrap_err();
+    let read = served.load(Ordering::Relaxed);
+    eprintln!("refused after {read} bytes: {err}");
+    assert!(
+        matches!(err, ImageError::NamesTooLarge { limit } if limit == 16 << 20),
+        "{err}"
+    );
+    assert!(err.to_string().contains("16777216 bytes"), "{err}");
+    assert!(read < 32 << 20, "load read {read} bytes before refusing");
 }

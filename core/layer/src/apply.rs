@@ -14,10 +14,11 @@ use tar::EntryType;
 
 use crate::error::errno;
 use crate::hashio::HashingReader;
+use crate::path::{normalize, shown};
 use crate::root::{self, Meta, Root};
 use crate::{Compression, LayerError, Limits};
 use created::Created;
-use header::{normalize, read_meta, shown};
+use header::read_meta;
 use meter::{Exceeded, Gauge, Metered};
 
 mod created;

@@ -31,6 +31,7 @@ mod diff;
 mod error;
 mod hashio;
 mod limits;
+pub mod path;
 mod root;
 
 pub use apply::{ApplyOptions, ApplyStats, WhiteoutMode, apply, apply_fresh};

@@ -21,10 +21,6 @@ pub struct Limits {
     pub max_entries: u64,
 }
 
-/// Linux's `PATH_MAX`: entry paths and link targets longer than this are
-/// refused (the kernel could not open them by name anyway).
-pub(crate) const PATH_MAX: usize = 4096;
-
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -105,7 +105,11 @@ pub fn write_in_place(path: &Path, contents: &str) -> Result<(), NetworkError> {
             op: op(),
             source: e,
         })?;
-    file.write_all(contents.as_bytes())
+    // The container's users read it; berthd's umask (0077) would not let
+    // them if it created the file.
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+        .and_then(|()| file.write_all(contents.as_bytes()))
         .map_err(|e| NetworkError::Io {
             op: op(),
             source: e,

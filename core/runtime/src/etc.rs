@@ -1,8 +1,8 @@
 //! The per-container `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`,
 //! written into a directory of the caller's and bind-mounted into the
 //! container, so the image's files are never changed. The directory is
-//! private like the rest of the container's; the files are 0644, as the
-//! container's users read them through their bind mounts.
+//! private like the rest of the container's; the files are 0644 whatever
+//! the umask, as the container's users read them through their bind mounts.
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +35,8 @@ pub(crate) fn write_etc_files(
     let mut out = Vec::new();
     for (name, body, dest) in files {
         let path = dir.join(name);
-        std::fs::write(&path, body).map_err(io_err("writing", &path))?;
+        crate::shim_files::write_shared(&path, body.as_bytes())
+            .map_err(io_err("writing", &path))?;
         out.push((path, dest.to_string()));
     }
     Ok(out)

@@ -37,6 +37,24 @@ pub const DIR_MODE: u32 = 0o700;
 /// The mode of the files berth keeps for a container.
 pub const FILE_MODE: u32 = 0o600;
 
+/// The mode of the `etc/` files bind-mounted into a container, which its
+/// users read: set explicitly, as berthd's umask (0077) would take it away.
+pub const SHARED_FILE_MODE: u32 = 0o644;
+
+/// Replace the contents of `path` in place (the file may be bind-mounted
+/// into a container, which a rename would leave looking at the old inode)
+/// and make it [`SHARED_FILE_MODE`] whatever the umask.
+pub fn write_shared(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(SHARED_FILE_MODE))?;
+    f.write_all(bytes)
+}
+
 /// Options that create a file as [`FILE_MODE`]; add the access wanted.
 pub fn private_file() -> OpenOptions {
     let mut o = OpenOptions::new();

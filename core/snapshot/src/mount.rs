@@ -123,14 +123,10 @@ pub fn unmount(target: &Path) -> Result<(), MountError> {
         })
 }
 
-/// Whether something is mounted on `target` (exactly that path, as this
-/// process's mount table spells it).
+/// Whether something is mounted on exactly `target` in this process's
+/// mount table (whose escapes, `\040` for a space, are undone first).
 pub fn is_mounted(target: &Path) -> bool {
-    let target = target.to_string_lossy();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(target.as_ref()))
+    berth_mountinfo::is_mount_point(&berth_mountinfo::read_own(), target)
 }
 
 /// Like [`mount_all`] through any [`Mounter`]; returns the mounted targets,

@@ -122,3 +122,26 @@ fn the_snapshot_directories_are_private() {
         assert_eq!(mode(&entry.unwrap().path()), 0o700);
     }
 }
+
+#[test]
+fn is_mounted_sees_a_mount_whose_path_has_a_space() {
+    // The mount table spells the space `\040`; a root directory with one
+    // must still be seen as mounted (else start-up would delete through
+    // the mount, or leave it for ever).
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("my root").join("rootfs");
+    std::fs::create_dir_all(&target).unwrap();
+    assert!(!berth_snapshot::is_mounted(&target));
+    nix::mount::mount(
+        Some("tmpfs"),
+        &target,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    let mounted = berth_snapshot::is_mounted(&target);
+    berth_snapshot::unmount(&target).unwrap();
+    assert!(mounted, "a mount on {} is not seen", target.display());
+    assert!(!berth_snapshot::is_mounted(&target));
+}

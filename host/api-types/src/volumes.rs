@@ -17,6 +17,11 @@ pub struct Volume {
     /// Made for an image's `VOLUME` path; removed with its container.
     #[serde(default)]
     pub anonymous: bool,
+    /// For an anonymous volume, the container whose create made it: if
+    /// berthd dies before that container is recorded, start-up finds the
+    /// volume by it and removes it with the rest of the create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// `POST /v1/volumes`.

@@ -47,6 +47,10 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // What berthd (and the shims it starts) creates under --root is its
+    // own unless a mode says otherwise: the few files containers' users
+    // read (`etc/` files, volume data, snapshot roots) set theirs.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)

@@ -113,17 +113,17 @@ pub fn prepare(root: &Path) -> anyhow::Result<()> {
 /// `nodev` with them (a bind remount changes only this mount's flags).
 fn harden_rootfs_mounts(root: &Path) -> anyhow::Result<()> {
     use nix::mount::MsFlags;
-    let prefix = format!("{}/", root.join("containers").display());
+    let containers = root.join("containers");
     let table =
         std::fs::read_to_string("/proc/self/mountinfo").context("reading the mount table")?;
     for line in table.lines() {
-        let mut fields = line.split(' ');
-        let (Some(target), Some(options)) = (fields.nth(4), fields.next()) else {
+        let (Some(target), Some(options)) = (
+            berth_mountinfo::mount_point(line),
+            berth_mountinfo::mount_options(line),
+        ) else {
             continue;
         };
-        let is_rootfs = target
-            .strip_prefix(&prefix)
-            .is_some_and(|rest| rest.ends_with("/rootfs") && !rest[..rest.len() - 7].contains('/'));
+        let is_rootfs = is_container_rootfs(&containers, &target);
         let has = |flag: &str| options.split(',').any(|o| o == flag);
         if !is_rootfs || (has("nosuid") && has("nodev")) {
             continue;
@@ -136,14 +136,26 @@ fn harden_rootfs_mounts(root: &Path) -> anyhow::Result<()> {
         if has("noexec") {
             flags |= MsFlags::MS_NOEXEC;
         }
-        nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
-            .with_context(|| format!("remounting {target} nosuid,nodev"))?;
+        nix::mount::mount(None::<&str>, &target, None::<&str>, flags, None::<&str>)
+            .with_context(|| format!("remounting {} nosuid,nodev", target.display()))?;
         tracing::info!(
-            target,
+            target = %target.display(),
             "an older container root file system remounted nosuid,nodev"
         );
     }
     Ok(())
+}
+
+/// Whether `target` is `CONTAINERS/<id>/rootfs`.
+fn is_container_rootfs(containers: &Path, target: &Path) -> bool {
+    target.strip_prefix(containers).is_ok_and(|rest| {
+        let mut parts = rest.components();
+        matches!(
+            (parts.next(), parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(_)), Some(std::path::Component::Normal(r)), None)
+                if r == "rootfs"
+        )
+    })
 }
 
 /// Regular files directly in `dir` to 0600 (sockets, FIFOs, links and
@@ -277,5 +289,49 @@ mod tests {
         for d in ["", "containers", "volumes", "plugins"] {
             assert_eq!(mode(&root.join(d)), 0o700, "{d:?}");
         }
+    }
+
+    #[test]
+    fn container_root_file_systems_are_told_from_other_mounts() {
+        let c = Path::new("/var/lib/my berth/containers");
+        assert!(is_container_rootfs(c, &c.join("abc/rootfs")));
+        assert!(!is_container_rootfs(c, &c.join("abc/rootfs/proc")));
+        assert!(!is_container_rootfs(c, &c.join("abc/etc")));
+        assert!(!is_container_rootfs(c, &c.join("rootfs")));
+        assert!(!is_container_rootfs(
+            c,
+            Path::new("/var/lib/other/abc/rootfs")
+        ));
+    }
+
+    #[test]
+    fn a_rootfs_under_a_root_with_a_space_is_remounted_nosuid_nodev() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("my root");
+        let rootfs = root.join("containers/abc/rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &rootfs,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        let hardened = harden_rootfs_mounts(&root);
+        let table = berth_mountinfo::read_own();
+        let options = table
+            .lines()
+            .rev()
+            .filter(|l| berth_mountinfo::mount_point(l).as_deref() == Some(rootfs.as_path()))
+            .find_map(berth_mountinfo::mount_options)
+            .map(str::to_string);
+        nix::mount::umount(&rootfs).unwrap();
+        hardened.unwrap();
+        let options = options.unwrap();
+        assert!(
+            options.split(',').any(|o| o == "nosuid") && options.split(',').any(|o| o == "nodev"),
+            "{options}"
+        );
     }
 }

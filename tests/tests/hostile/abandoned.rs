@@ -7,14 +7,20 @@
 //! hook that spins until its (long) deadline, with the root file system
 //! already mounted. The other half-done states a kill leaves (a record
 //! whose files were never written, a monitor still waiting for its go)
-//! are made the way the create makes them, then berthd is killed.
+//! are made the way the create makes them, then berthd is killed. So is
+//! a create killed after it made the anonymous volumes of an image's
+//! `VOLUME` paths but before it recorded the container: its record is
+//! taken out of the (stopped) daemon's database, and start-up must remove
+//! those volumes with the rest.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use berth_e2e::Berthd;
-use berth_e2e::containers::{BUSYBOX, cgroups_of, import_busybox, mounts_under, processes_with};
+use berth_e2e::containers::{
+    BUSYBOX, cgroups_of, import_busybox, import_busybox_as, mounts_under, processes_with,
+};
 use berth_e2e::images::{dir_names, snapshot_ids};
 use berth_plugin_artifacts as wasm;
 
@@ -205,5 +211,51 @@ fn a_monitor_left_waiting_for_its_go_is_told_there_is_none() -> anyhow::Result<(
     assert_eq!(inspect["status"]["code"], 125, "{inspect}");
     daemon.berth_ok(&["rm", &id])?;
     nothing_left(&daemon, &id, &before);
+    Ok(())
+}
+
+#[test]
+fn anonymous_volumes_of_a_create_killed_before_its_record_are_removed() -> anyhow::Result<()> {
+    let mut daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    let _detach = DetachOnDrop(daemon.root.clone());
+    import_busybox_as(&daemon, "e2e/vol:v1", &["VOLUME /data", "VOLUME /tmp"])?;
+    let before = snapshot_ids(&daemon.root);
+    let id = daemon.berth_ok(&["create", "--network", "none", "e2e/vol:v1", "true"])?;
+    let id = id.trim().to_string();
+    let volumes = daemon.root.join("volumes");
+    let made = dir_names(&volumes);
+    assert_eq!(made.len(), 2, "the create made two volumes");
+    daemon.kill9();
+    // Killed after the volumes were made, before the record was written:
+    // the directory, the mount, the snapshot and the volumes are there,
+    // the record is not, nor its files (written after it).
+    let state = berth_state::State::open(daemon.root.join("state"))?;
+    assert!(state.json_tree("containers")?.remove(&id)?, "no record");
+    state.flush()?;
+    drop(state);
+    let dir = daemon.root.join("containers").join(&id);
+    for f in ["config.json", "shim.json"] {
+        std::fs::remove_file(dir.join(f))?;
+    }
+    assert!(!mounts_under(&dir).is_empty());
+
+    daemon.restart()?;
+    nothing_left(&daemon, &id, &before);
+    assert_eq!(
+        dir_names(&volumes),
+        Default::default(),
+        "volume directories left"
+    );
+    let listed = daemon.berth_ok(&["volume", "ls"])?;
+    for v in &made {
+        assert!(
+            !listed.contains(v.as_str()),
+            "volume {v} still listed:\n{listed}"
+        );
+    }
+    // A volume berth was asked for is not the create's to remove.
+    daemon.berth_ok(&["volume", "create", "kept"])?;
+    daemon.restart()?;
+    assert!(daemon.berth_ok(&["volume", "ls"])?.contains("kept"));
     Ok(())
 }

@@ -5,6 +5,11 @@
 //! `[images] max_layer_bytes`. Each is a few megabytes of multi-member gzip, written
 //! streaming so the test holds no more than a megabyte of it.
 //!
+//! Then archives for `berth load` that stay within that bound entry by entry but make the
+//! loader keep what it notes of each entry (its path and link target) without end: entries
+//! named by a megabyte each, and links whose names are just under `PATH_MAX`, gigabytes of
+//! names in all.
+//!
 //! Each must fail with an error naming the limit, while berthd's peak RSS (VmHWM) grows by
 //! less than 200 MiB; no snapshot and no image record may be left, and the daemon keeps
 //! pulling good images. `BERTH_E2E_BOMB_MIB` sets the size of the bombs (default 2048): a
@@ -18,6 +23,7 @@ use std::process::Output;
 
 use berth_e2e::images::{self, TarBuilder};
 use berth_e2e::{Berthd, skopeo};
+use flate2::write::GzEncoder;
 use sha2::{Digest as _, Sha256};
 
 const MIB: u64 = 1 << 20;
@@ -404,5 +410,121 @@ fn load_refuses_an_archive_with_a_huge_pax_header() -> anyhow::Result<()> {
         &out,
         &["exceed 1048576 bytes", "PAX"],
         "e2e/",
+    )
+}
+
+/// Writes to `path` a multi-member gzip tar of `count` symlinks whose GNU long name is
+/// `NNNNNNNN/` (the entry's number) followed by `name_fill` bytes, and whose target is
+/// `target_fill` bytes (in a GNU long link when it does not fit the header), then a small
+/// `manifest.json`. What every entry shares is compressed once; only the number differs.
+fn many_links(
+    path: &Path,
+    count: u64,
+    name_fill: usize,
+    target_fill: usize,
+) -> anyhow::Result<(String, u64)> {
+    let name_len = 9 + name_fill;
+    let mut shared = vec![b'a'; name_fill];
+    shared.push(0);
+    shared.resize((name_len + 1).next_multiple_of(512) - 9, 0);
+    let target = "b".repeat(target_fill);
+    let mut link = tar::Header::new_gnu();
+    link.set_entry_type(tar::EntryType::Symlink);
+    link.set_path("link")?;
+    if target_fill >= 100 {
+        shared.extend(header(
+            tar::EntryType::GNULongLink,
+            "././@LongLink",
+            target_fill as u64 + 1,
+        )?);
+        shared.extend_from_slice(target.as_bytes());
+        shared.push(0);
+        // `shared` starts 9 bytes into a block (after the entry's number).
+        shared.resize((shared.len() + 9).next_multiple_of(512) - 9, 0);
+    } else {
+        link.set_link_name(&target)?;
+    }
+    link.set_mode(0o777);
+    link.set_uid(0);
+    link.set_gid(0);
+    link.set_size(0);
+    link.set_mtime(0);
+    link.set_cksum();
+    shared.extend_from_slice(link.as_bytes());
+    let shared = images::gzip(&shared)?;
+    let mut blob = Blob::create(path)?;
+    for i in 0..count {
+        let mut unique = header(
+            tar::EntryType::GNULongName,
+            "././@LongLink",
+            name_len as u64 + 1,
+        )?;
+        unique.extend_from_slice(format!("{i:08}/").as_bytes());
+        // In-process and uncompressed: a gzip process per entry would take minutes.
+        let mut member = GzEncoder::new(Vec::new(), flate2::Compression::none());
+        member.write_all(&unique)?;
+        blob.put(&member.finish()?)?;
+        blob.put(&shared)?;
+    }
+    let mut end = header(tar::EntryType::Regular, "manifest.json", 2)?;
+    end.extend_from_slice(b"[]");
+    end.resize(end.len() + 510 + 1024, 0);
+    blob.put(&images::gzip(&end)?)?;
+    blob.finish()
+}
+
+/// `berth load -i` of the archive at `path`, refused as [`assert_refused`] checks, with an
+/// error shorter than `max_stderr` bytes (no name of the archive repeated whole).
+fn load_refused(
+    daemon: &mut Berthd,
+    path: &Path,
+    what: &str,
+    expect: &[&str],
+    max_stderr: usize,
+) -> anyhow::Result<()> {
+    let was = before(daemon)?;
+    let path_s = path.to_string_lossy().into_owned();
+    let out = daemon.berth(&["load", "-i", &path_s])?;
+    assert!(
+        out.stderr.len() < max_stderr,
+        "{what}: the error is {} bytes long",
+        out.stderr.len()
+    );
+    assert_refused(daemon, what, was, &out, expect, "e2e/")
+}
+
+#[test]
+fn load_refuses_an_archive_of_entries_named_by_a_megabyte() -> anyhow::Result<()> {
+    let mut daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    let tmp = tempfile::tempdir()?;
+    let archive = tmp.path().join("names.tar.gz");
+    // Each name within the 1 MiB bound on one entry's headers; all of them, as many MiB
+    // as the bomb's size.
+    let (_, size) = many_links(&archive, bomb_mib(), MIB as usize - 4096, 8)?;
+    eprintln!("a {size}-byte archive of {} 1 MiB names", bomb_mib());
+    load_refused(
+        &mut daemon,
+        &archive,
+        "berth load of an archive of megabyte names",
+        &["PATH_MAX (4096 bytes)", "(1044489 bytes)"],
+        16 << 10,
+    )
+}
+
+#[test]
+fn load_refuses_an_archive_whose_names_add_up_to_gigabytes() -> anyhow::Result<()> {
+    let mut daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    let tmp = tempfile::tempdir()?;
+    let archive = tmp.path().join("links.tar.gz");
+    // Names and targets of 3999 bytes: within PATH_MAX, 8 KB noted per link.
+    let count = bomb_mib() * MIB / 8000;
+    let (_, size) = many_links(&archive, count, 3990, 3999)?;
+    eprintln!("a {size}-byte archive of {count} links");
+    load_refused(
+        &mut daemon,
+        &archive,
+        "berth load of an archive of long-named links",
+        &["16777216 bytes", "entry paths and link targets"],
+        16 << 10,
     )
 }

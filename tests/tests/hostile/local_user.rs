@@ -179,6 +179,125 @@ fn the_data_directory_is_closed_to_local_users() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every file and directory under `dir` (symlinks aside, whose mode means nothing) that
+/// group or others may use, but the ones shared on purpose: a container's `etc/` files
+/// (0644) and the roots it sees, snapshot `fs` directories and volume `_data` (0755), whose
+/// contents are the image's and the container's own.
+fn open_to_others(dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let parent = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let shared_dir = matches!(name.as_str(), "rootfs" | "_data" | "fs");
+        let shared_file = parent == "etc"
+            && matches!(name.as_str(), "hosts" | "hostname" | "resolv.conf")
+            && meta.mode() & 0o7777 == 0o644;
+        if meta.mode() & 0o077 != 0 && !shared_dir && !shared_file {
+            out.push(format!("{:o} {}", meta.mode() & 0o7777, path.display()));
+        }
+        if meta.is_dir() && !shared_dir {
+            open_to_others(&path, out);
+        }
+    }
+}
+
+#[test]
+fn what_berthd_creates_under_root_is_private_by_default() -> anyhow::Result<()> {
+    // berthd inherits a permissive umask here: only its own modes count.
+    let daemon = open_daemon()?;
+    let root = daemon.root.clone();
+    secret_container(&daemon, "lu-private")?;
+    let dns = daemon.berth_ok(&[
+        "run",
+        "-d",
+        "--dns",
+        "192.0.2.53",
+        "--add-host",
+        "db:192.0.2.7",
+        "-v",
+        "/data",
+        BUSYBOX,
+        "sleep",
+        "600",
+    ])?;
+    // berthd's own default is private; containers keep the usual 0022.
+    let pid = daemon
+        .pid()
+        .ok_or_else(|| anyhow::anyhow!("berthd has no pid"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let umask = status
+        .lines()
+        .find(|l| l.starts_with("Umask:"))
+        .unwrap_or_default();
+    assert_eq!(umask, "Umask:\t0077", "berthd's umask");
+    let inside = daemon.berth_ok(&["exec", dns.trim(), "sh", "-c", "umask"])?;
+    assert_eq!(inside.trim(), "0022", "the container's umask");
+    daemon.berth_ok(&["run", "--rm", "--network", "none", BUSYBOX, "true"])?;
+    // The rest of what berthd keeps: a user-defined network, a copy into a
+    // container, an exec, a push to its registry and a pull back, a saved
+    // archive loaded again, a named volume, and (below) a plugin.
+    daemon.berth_ok(&["network", "create", "lu-net"])?;
+    let id = daemon.berth_ok(&["run", "-d", "--network", "lu-net", BUSYBOX, "sleep", "600"])?;
+    let id = id.trim().to_string();
+    let tmp = tempfile::tempdir()?;
+    let file = tmp.path().join("note");
+    std::fs::write(&file, "note")?;
+    let file_s = file.to_string_lossy().into_owned();
+    daemon.berth_ok(&["cp", &file_s, &format!("{id}:/tmp/note")])?;
+    daemon.berth_ok(&["exec", &id, "cat", "/tmp/note"])?;
+    let pushed = format!("{}/e2e/private:v1", daemon.registry());
+    daemon.berth_ok(&["tag", BUSYBOX, &pushed])?;
+    daemon.berth_ok(&["push", &pushed])?;
+    daemon.berth_ok(&["rmi", &pushed])?;
+    daemon.berth_ok(&["pull", &pushed])?;
+    let archive = tmp.path().join("saved.tar");
+    let archive_s = archive.to_string_lossy().into_owned();
+    daemon.berth_ok(&["save", "-o", &archive_s, &pushed])?;
+    daemon.berth_ok(&["load", "-i", &archive_s])?;
+    daemon.berth_ok(&["volume", "create", "lu-named"])?;
+    // Containers' users still read what is shared with them on purpose.
+    daemon.berth_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "lu-net",
+        "-u",
+        "65534",
+        "-v",
+        "lu-named:/named",
+        "-v",
+        "/anon",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "ls / /named /anon >/dev/null && cat /etc/hosts /etc/resolv.conf /etc/hostname >/dev/null",
+    ])?;
+    // Last: its hook holds every later operation.
+    daemon.berth_ok(&[
+        "plugin",
+        "install",
+        berth_plugin_artifacts::FIXTURE_SPIN,
+        "--name",
+        "spin",
+    ])?;
+    let mut open = Vec::new();
+    open_to_others(&root, &mut open);
+    // Its hook would refuse the removals berthd's guard makes.
+    daemon.berth_ok(&["plugin", "rm", "spin"])?;
+    daemon.berth_ok(&["rm", "-f", &id])?;
+    daemon.berth_ok(&["network", "rm", "lu-net"])?;
+    assert!(
+        open.is_empty(),
+        "open to group or others under --root:\n{}",
+        open.join("\n")
+    );
+    Ok(())
+}
+
 #[test]
 fn an_older_open_root_is_made_private_at_start_up() -> anyhow::Result<()> {
     let mut daemon = open_daemon()?;

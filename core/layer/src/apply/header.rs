@@ -1,10 +1,8 @@
-//! Reading an entry's header fields and PAX records, and normalizing its
-//! path.
+//! Reading an entry's header fields and PAX records.
 
 use std::io::Read;
 
 use crate::LayerError;
-use crate::limits::PATH_MAX;
 use crate::root::Meta;
 
 /// Header fields and PAX records of an entry. Also reports whether the
@@ -85,65 +83,9 @@ pub(crate) fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
     Some((sec, ns))
 }
 
-/// An entry path or link target as error messages and logs show it: whole
-/// up to `PATH_MAX` (longer ones are refused), else its start and length,
-/// so a refused megabyte-long name is not repeated to the user whole.
-pub(super) fn shown(raw: &[u8]) -> String {
-    if raw.len() <= PATH_MAX {
-        return String::from_utf8_lossy(raw).into_owned();
-    }
-    format!(
-        "{}… ({} bytes)",
-        String::from_utf8_lossy(&raw[..256]),
-        raw.len()
-    )
-}
-
-/// Normalize an entry path: drop `.` and empty components, refuse `..`,
-/// absolute paths, NUL bytes and paths longer than `PATH_MAX`.
-pub(super) fn normalize(raw: &[u8]) -> Result<Vec<u8>, &'static str> {
-    if raw.len() > PATH_MAX {
-        return Err("paths longer than PATH_MAX (4096 bytes) are not allowed in layers");
-    }
-    if raw.first() == Some(&b'/') {
-        return Err("absolute paths are not allowed in layers");
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for comp in raw.split(|b| *b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => return Err("`..` components are not allowed in layers"),
-            c if c.contains(&0) => return Err("NUL bytes are not allowed in paths"),
-            c => {
-                if !out.is_empty() {
-                    out.push(b'/');
-                }
-                out.extend_from_slice(c);
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalizes_paths() {
-        assert_eq!(normalize(b"./a//b/./c/").unwrap(), b"a/b/c");
-        assert_eq!(normalize(b"./").unwrap(), b"");
-        assert!(normalize(b"../x").is_err());
-        assert!(normalize(b"a/../../x").is_err());
-        assert!(normalize(b"/etc/x").is_err());
-    }
-
-    #[test]
-    fn shows_long_names_shortened() {
-        assert_eq!(shown(b"a/b"), "a/b");
-        let long = shown(&[b'x'; 5000]);
-        assert!(long.len() < 300 && long.ends_with("(5000 bytes)"), "{long}");
-    }
 
     #[test]
     fn parses_pax_times() {

@@ -9,7 +9,7 @@ mod meta;
 
 use std::collections::HashMap;
 use std::fs::DirBuilder;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -96,9 +96,14 @@ impl OverlaySnapshotter {
                     .into_iter()
                     .try_for_each(|(sub, mode)| {
                         let p = dir.join(sub);
+                        // `fs` is the container's `/` (or the layer's):
+                        // its mode is set, not left to berthd's umask.
                         DirBuilder::new()
                             .mode(mode)
                             .create(&p)
+                            .and_then(|()| {
+                                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                            })
                             .map_err(SnapshotError::io("create directory", &p))
                     });
             if let Err(e) = result {

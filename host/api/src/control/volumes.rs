@@ -30,11 +30,12 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// The volume `name`, created if it does not exist. Returns it and whether
-/// it was created now.
+/// it was created now. `anonymous_for` names the container an anonymous
+/// volume is made for (`None` for a named volume).
 pub(crate) fn ensure(
     app: &ControlApp,
     name: &str,
-    anonymous: bool,
+    anonymous_for: Option<&str>,
 ) -> Result<(Volume, bool), ControlError> {
     if !valid_name(name) {
         return Err(ControlError::bad_request(format!(
@@ -49,19 +50,25 @@ pub(crate) fn ensure(
     let mountpoint = dir.join("_data");
     // The volume's own directory is berthd's alone; `_data` is what the
     // container sees (bound onto its target, so no parent is traversed
-    // from inside) and keeps the usual 0755 for the container's users.
+    // from inside) and is made 0755 for the container's users (explicitly:
+    // berthd's umask is 0077).
     berth_runtime::shim_files::create_private_dir(&dir)
         .and_then(|()| std::fs::create_dir(&mountpoint))
         .or_else(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => Ok(()),
             _ => Err(e),
         })
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&mountpoint, std::fs::Permissions::from_mode(0o755))
+        })
         .map_err(|e| ControlError::internal(format!("creating {}: {e}", mountpoint.display())))?;
     let v = Volume {
         name: name.to_string(),
         mountpoint,
         created: berth_state::now(),
-        anonymous,
+        anonymous: anonymous_for.is_some(),
+        container: anonymous_for.map(str::to_string),
     };
     t.put(name, &v)?;
     Ok((v, true))
@@ -112,6 +119,34 @@ pub(crate) fn seed(rootfs: &Path, path: &str, volume: &Volume) -> Result<(), Con
     Ok(())
 }
 
+/// Remove the anonymous volumes made for container `id`, whose create
+/// never recorded it. Blocking: call it off the async workers. Returns
+/// whether all of them are gone.
+pub(crate) fn remove_made_for(app: &ControlApp, id: &str) -> bool {
+    let all: Vec<(String, Volume)> = match tree(app).and_then(|t| Ok(t.list()?)) {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!(container = %id, error = %e, "listing the volumes of an unfinished create");
+            return false;
+        }
+    };
+    let mut gone = true;
+    for (name, v) in all {
+        if v.anonymous && v.container.as_deref() == Some(id) {
+            match remove_volume(app, &name) {
+                Ok(()) => {
+                    tracing::warn!(volume = %name, container = %id, "removed an anonymous volume of an unfinished create")
+                }
+                Err(e) => {
+                    tracing::warn!(volume = %name, error = %e, "removing an anonymous volume of an unfinished create");
+                    gone = false;
+                }
+            }
+        }
+    }
+    gone
+}
+
 fn users(app: &ControlApp, name: &str) -> Result<Vec<String>, ControlError> {
     let all: Vec<(String, ContainerRecord)> =
         app.registry.state().json_tree("containers")?.list()?;
@@ -153,7 +188,7 @@ pub(crate) async fn create(
     axum::Json(req): axum::Json<CreateVolume>,
 ) -> Result<impl IntoResponse, ControlError> {
     let name = req.name.unwrap_or_else(anonymous_name);
-    let (v, _) = ensure(&app, &name, false)?;
+    let (v, _) = ensure(&app, &name, None)?;
     Ok((StatusCode::CREATED, axum::Json(v)))
 }
 

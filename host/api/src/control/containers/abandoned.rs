@@ -6,7 +6,9 @@
 //! leaves at each step, and what [`clean_abandoned`] does with it:
 //!
 //! - a directory with no record (killed before the record): its root file
-//!   system is unmounted, its snapshot and directory removed;
+//!   system is unmounted, its snapshot, the anonymous volumes made for it
+//!   and its directory removed (the directory last, so that what a
+//!   failure leaves is found again at the next start);
 //! - a record without `config.json` or `shim.json` and no shim (killed
 //!   before the files were written): removed as `rm -v` would;
 //! - a shim still waiting for its go (killed while wiring the network):
@@ -19,8 +21,6 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-
-use berth_snapshot::Snapshotter;
 
 use super::record::{ContainerRecord, shim_alive, tree};
 use crate::control::ControlApp;
@@ -50,18 +50,19 @@ pub async fn clean_abandoned(app: &Arc<ControlApp>) {
         }
     }
     let containers = app.root.join("containers");
-    let snapshots = app.unpacker.snapshots().clone();
+    let app = app.clone();
     let undone =
-        tokio::task::spawn_blocking(move || remove_unrecorded(&containers, &known, &*snapshots))
-            .await;
+        tokio::task::spawn_blocking(move || remove_unrecorded(&app, &containers, &known)).await;
     if let Err(e) = undone {
         tracing::warn!(error = %e, "removing unfinished container directories");
     }
 }
 
 /// Container directories no record names: unmount, remove the snapshot
-/// of the same key, remove the directory.
-fn remove_unrecorded(containers: &Path, known: &HashSet<String>, snapshots: &dyn Snapshotter) {
+/// of the same key and the anonymous volumes made for it, remove the
+/// directory.
+fn remove_unrecorded(app: &ControlApp, containers: &Path, known: &HashSet<String>) {
+    let snapshots = app.unpacker.snapshots();
     let Ok(entries) = std::fs::read_dir(containers) else {
         return;
     };
@@ -85,6 +86,10 @@ fn remove_unrecorded(containers: &Path, known: &HashSet<String>, snapshots: &dyn
             Err(e) => {
                 tracing::warn!(container = %id, error = %e, "removing an unfinished container's snapshot");
             }
+        }
+        if !crate::control::volumes::remove_made_for(app, &id) {
+            tracing::warn!(container = %id, "an unfinished container's volumes are left for the next start");
+            continue;
         }
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => tracing::warn!(container = %id, "removed what an unfinished create left"),

@@ -222,15 +222,16 @@ async fn create(
     }
     // Seeding new volumes copies files: off the async workers.
     let resolving = {
-        let (app, rootfs) = (app.clone(), rootfs.clone());
+        let (app, id, rootfs) = (app.clone(), id.clone(), rootfs.clone());
         tokio::task::spawn_blocking(move || {
-            super::mounts::resolve(&app, &rootfs, &wanted, &image_volumes)
+            super::mounts::resolve(&app, &id, &rootfs, &wanted, &image_volumes)
         })
     };
     let super::mounts::Resolved {
         mounts: extra,
         named,
         anonymous,
+        made,
     } = resolving
         .await
         .map_err(|e| ControlError::internal(format!("resolving the container's mounts: {e}")))
@@ -258,7 +259,16 @@ async fn create(
         open_stdin: req.open_stdin,
         stdin_once: req.stdin_once && req.open_stdin,
     };
-    containers.put(&id, &record)?;
+    if let Err(e) = containers.put(&id, &record) {
+        // Nothing names the container yet: undo all the create made.
+        undo(true);
+        let app = app.clone();
+        let unmade = tokio::task::spawn_blocking(move || super::mounts::unmake(&app, &made));
+        if let Err(join) = unmade.await {
+            tracing::warn!(error = %join, "removing the volumes of a container that failed");
+        }
+        return Err(e.into());
+    }
     let launched = match prepare(&record, &req, &config, extra, log) {
         Ok(()) if req.no_start => Ok(()),
         Ok(()) => super::start::start_shim(&app, &record).await,
@@ -386,9 +396,9 @@ fn prepare(
             })
             .collect::<Result<Vec<std::net::IpAddr>, _>>()?;
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        std::fs::write(
-            record.dir.join("etc").join("resolv.conf"),
-            berth_network::resolv_conf(&servers, &host),
+        berth_runtime::shim_files::write_shared(
+            &record.dir.join("etc").join("resolv.conf"),
+            berth_network::resolv_conf(&servers, &host).as_bytes(),
         )
         .map_err(ControlError::internal)?;
     }

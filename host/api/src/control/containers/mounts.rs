@@ -143,34 +143,45 @@ pub(crate) struct Resolved {
     pub mounts: Vec<ExtraMount>,
     pub named: Vec<String>,
     pub anonymous: Vec<String>,
+    /// The volumes made now (named or anonymous), for [`unmake`] should
+    /// the create fail after all.
+    pub made: Vec<String>,
 }
 
 /// The mounts to hand the runtime, with volumes created (and seeded from
 /// the image at `rootfs` when new) and anonymous volumes added for image
 /// `VOLUME` paths nothing else covers. Returns them and the volume names
-/// used (anonymous ones second). On failure, the volumes it made are
-/// removed again. Blocking (seeding copies files): call it off the async
-/// workers.
+/// used (anonymous ones second), for container `id`. On failure, the
+/// volumes it made are removed again. Blocking (seeding copies files):
+/// call it off the async workers.
 pub(crate) fn resolve(
     app: &ControlApp,
+    id: &str,
     rootfs: &Path,
     wanted: &[Wanted],
     image_volumes: &[String],
 ) -> Result<Resolved, ControlError> {
     let mut made = Vec::new();
-    let resolved = resolve_into(app, rootfs, wanted, image_volumes, &mut made);
+    let resolved = resolve_into(app, id, rootfs, wanted, image_volumes, &mut made);
     if resolved.is_err() {
-        for name in made {
-            if let Err(e) = volumes::remove_volume(app, &name) {
-                tracing::warn!(volume = %name, error = %e, "removing a volume made for a container that failed");
-            }
-        }
+        unmake(app, &made);
     }
     resolved
 }
 
+/// Remove the volumes a create made ([`Resolved::made`]) when it fails.
+/// Blocking: call it off the async workers.
+pub(crate) fn unmake(app: &ControlApp, made: &[String]) {
+    for name in made {
+        if let Err(e) = volumes::remove_volume(app, name) {
+            tracing::warn!(volume = %name, error = %e, "removing a volume made for a container that failed");
+        }
+    }
+}
+
 fn resolve_into(
     app: &ControlApp,
+    id: &str,
     rootfs: &Path,
     wanted: &[Wanted],
     image_volumes: &[String],
@@ -209,7 +220,7 @@ fn resolve_into(
                 read_only,
                 anonymous: anon,
             } => {
-                let (vol, created) = volumes::ensure(app, &name, anon)?;
+                let (vol, created) = volumes::ensure(app, &name, anon.then_some(id))?;
                 // Docker seeds a volume from the image only while it is new.
                 if created {
                     made.push(name.clone());
@@ -232,5 +243,6 @@ fn resolve_into(
         mounts,
         named,
         anonymous,
+        made: made.clone(),
     })
 }

@@ -2,7 +2,7 @@
 # Container start-to-exit latency: berth against runc and crun, same machine, same run,
 # alternating, on the same busybox root file system, command `true`.
 #
-#   bench/run.sh [--runs N] [--concurrency N]
+#   bench/run.sh [--runs N] [--concurrency N] [--storage tmpfs|disk]
 #
 # Contenders, each timed from outside as a whole process (bash $EPOCHREALTIME):
 #   berth run --rm      `berth run --rm IMAGE true` end to end: CLI -> berthd over its unix
@@ -26,23 +26,32 @@
 # crun refuses this machine's hybrid cgroup layout, so the whole script runs in a private
 # mount namespace where /sys/fs/cgroup/unified is unmounted: runc, crun, berthd and its
 # shims all see the same cgroup v1 layout. Everything (berthd --root, rootfs, bundle, runc
-# and crun state) is on one private tmpfs: the disk is not measured.
+# and crun state) is in one work directory: with --storage tmpfs (the default, and what the
+# published figures use) a private tmpfs, so the disk is not measured; with --storage disk a
+# directory under /var/tmp on the root file system (this machine: ext4 mounted with
+# `discard`), so every contender pays the same fsyncs, journal commits and discards. The
+# work directory is removed at the end either way.
 # Needs root. BERTH_BIN_DIR=DIR uses existing binaries (berthd, berth, berth-shim and
 # examples/run_bench) instead of `cargo build --release`; BERTH_SHIM_BIN=FILE, a berth-shim
 # to use instead of DIR's (when the script builds, the shipped one: `shim` profile, static
 # musl, as scripts/dist.sh builds it).
 set -euo pipefail
 
-runs=40 conc=50
+runs=40 conc=50 storage=tmpfs
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) runs=$2; shift ;;
         --concurrency) conc=$2; shift ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        --storage) storage=$2; shift ;;
+        -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
     shift
 done
+case $storage in
+    tmpfs|disk) ;;
+    *) echo "--storage is tmpfs or disk, not $storage" >&2; exit 2 ;;
+esac
 
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo_root"
@@ -65,7 +74,7 @@ if [[ -z ${BERTH_RUN_BENCH_NS:-} ]]; then
         export BERTH_SHIM_BIN=${CARGO_TARGET_DIR:-$repo_root/target}/x86_64-unknown-linux-musl/shim/berth-shim
     fi
     export BERTH_RUN_BENCH_NS=1
-    exec unshare -m --propagation private "$0" --runs "$runs" --concurrency "$conc"
+    exec unshare -m --propagation private "$0" --runs "$runs" --concurrency "$conc" --storage "$storage"
 fi
 if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
     umount /sys/fs/cgroup/unified
@@ -85,8 +94,13 @@ for b in berthd berth berth-shim; do
 done
 [[ -x $bench_bin ]] || { echo "no examples/run_bench in $bindir" >&2; exit 1; }
 
-# --- work area on tmpfs, cleanup ------------------------------------------------------------
-work=$(mktemp -d /tmp/berth-run-bench.XXXXXX)
+# --- work area (a private tmpfs, or a directory on the root file system), cleanup -----------
+if [[ $storage == disk ]]; then
+    work=$(mktemp -d /var/tmp/berth-run-bench.XXXXXX)
+    chmod 0700 "$work"
+else
+    work=$(mktemp -d /tmp/berth-run-bench.XXXXXX)
+fi
 berthd_pid=
 bg_pids=()
 shim_pids() { # pids of berth-shim processes whose --dir is under $work
@@ -115,13 +129,15 @@ cleanup() {
     for d in /sys/fs/cgroup/*/berth-runbench/* /sys/fs/cgroup/*/berth/rb-* ; do [[ -d $d ]] && rmdir "$d" 2>/dev/null; done
     for d in /sys/fs/cgroup/*/berth-runbench; do [[ -d $d ]] && rmdir "$d" 2>/dev/null; done
     { grep -o " $work/[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
-    umount -l "$work" 2>/dev/null
+    [[ $storage == tmpfs ]] && umount -l "$work" 2>/dev/null
     rm -rf "$work"
     [[ -z ${shimdir:-} ]] || rm -rf "$shimdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mount -t tmpfs -o size=2g,mode=0700 berth-run-bench "$work"
+[[ $storage == tmpfs ]] && mount -t tmpfs -o size=2g,mode=0700 berth-run-bench "$work"
+storage_desc="all on tmpfs"
+[[ $storage == disk ]] && storage_desc="all on disk: $work on $(findmnt -n -o FSTYPE,OPTIONS --target "$work")"
 
 # --- the busybox rootfs (as tests/src/containers.rs builds it), the bundle, berthd ---------
 rootfs=$work/rootfs
@@ -182,7 +198,7 @@ declare -A label=([runc]="runc run" [crun]="crun run" [runtime]="berth runtime p
     [berth]="berth run --rm" [berth-nonet]="berth run --rm --network none")
 declare -A times
 
-echo "# run benchmark: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $runs runs each of \`true\`, order rotating; all on tmpfs"
+echo "# run benchmark: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $runs runs each of \`true\`, order rotating; $storage_desc"
 echo "# $(runc --version | head -1), $(crun --version | head -1), berth $(berth --version 2>/dev/null | awk '{print $2}') ($bindir)"
 echo "# private mount namespace without /sys/fs/cgroup/unified: cgroup v1 for everyone"
 

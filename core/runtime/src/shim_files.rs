@@ -7,13 +7,16 @@
 //! - `start` — a FIFO: the shim waits for one byte on it before starting
 //!   the first run, so the daemon can set up networking first;
 //! - `shim.pid` — the shim's own pid: while it lives, the container is not over;
-//! - `pid` — the current run's host pid, rewritten on every restart;
+//! - `pid` — the current run's host pid, rewritten on every restart (these
+//!   two are written without fsync: a power cut ends the processes they
+//!   name, and a missing or empty file reads as no process);
 //! - `restart.json` — [`RestartState`]: restarts so far, and whether the
 //!   shim is waiting out a back-off;
 //! - `manual-stop` — written by the daemon before a user's stop, kill or
 //!   rm: the shim must not restart what the user stopped;
 //! - `exit.json` — [`ExitRecord`], written when the shim is done (or the
-//!   container could not be created: code 125/126/127);
+//!   container could not be created: code 125/126/127); fsynced unless
+//!   the container is [`ShimConfig::auto_remove`];
 //! - `container.log*` — the output, see [`crate::logfile`];
 //! - `attach.sock` — with `-i` or `-t`: the socket the shim serves attach
 //!   on (see [`crate::attach`]).
@@ -105,6 +108,11 @@ pub struct ShimConfig {
     /// The terminal's first (rows, columns), set before the init starts.
     #[serde(default)]
     pub console_size: Option<(u16, u16)>,
+    /// `--rm`: the daemon removes the container when it exits, and at
+    /// start-up when its shim is gone, so the shim's records of it need
+    /// not survive a power cut (written without fsync).
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 /// Docker's json-file rotation options, applied by the shim.
@@ -258,9 +266,25 @@ pub struct ExitRecord {
     pub error: Option<String>,
 }
 
-/// Write `bytes` to `path` so that a reader sees all or nothing; the file
+/// Write `bytes` to `path` so that a reader sees all or nothing, and so
+/// that the file survives a power cut (temp file, fsync, rename); the file
 /// is [`FILE_MODE`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_replacing(path, bytes, true)
+}
+
+/// [`write_atomic`] without the fsync: a reader still sees all or nothing
+/// (a killed writer leaves the old file or none), but a power cut may
+/// leave the file empty or missing. Only for files that nothing needs
+/// after a power cut: the pids of processes the cut ended, the records of
+/// a `--rm` container (start-up removes such a container whatever its
+/// files say). On a busy disk an fsync costs milliseconds, and a container
+/// start-to-exit made four of them.
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_replacing(path, bytes, false)
+}
+
+fn write_replacing(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = private_file()
         .write(true)
@@ -268,7 +292,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .truncate(true)
         .open(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if sync {
+        f.sync_all()?;
+    }
     std::fs::rename(&tmp, path)
 }
 

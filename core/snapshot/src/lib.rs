@@ -36,4 +36,4 @@ pub use mount::{
     plan, unmount,
 };
 pub use overlay::OverlaySnapshotter;
-pub use snapshotter::{Info, Kind, Labels, Mount, Snapshotter, Usage};
+pub use snapshotter::{DISPOSABLE, Info, Kind, Labels, Mount, Snapshotter, Usage};

@@ -10,6 +10,15 @@ use crate::SnapshotError;
 /// Free-form labels on a snapshot (e.g. the layer digest it was unpacked from).
 pub type Labels = BTreeMap<String, String>;
 
+/// The label (any value) that makes an active snapshot *disposable*: its
+/// data is thrown away whole when its user is done or after a crash (a
+/// container run with `--rm`). The snapshotter may then skip making its
+/// writes durable: nothing is synced when it is unmounted, it need not
+/// mount again once unmounted or after a crash, and it cannot be
+/// committed ([`SnapshotError::FailedPrecondition`]). A caller that
+/// finds one after a crash removes it.
+pub const DISPOSABLE: &str = "berth.snapshot/disposable";
+
 /// What a snapshot is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

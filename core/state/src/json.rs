@@ -52,6 +52,13 @@ impl JsonTree {
         Ok(existed)
     }
 
+    /// [`JsonTree::remove`] without waiting for the disk: sled writes it
+    /// with its next flush (within 200 ms). For a removal that start-up
+    /// would finish anyway if a power cut undid it.
+    pub fn remove_unflushed(&self, key: &str) -> Result<bool, StateError> {
+        Ok(self.tree.remove(key)?.is_some())
+    }
+
     /// Every entry, in key order.
     pub fn list<T: DeserializeOwned>(&self) -> Result<Vec<(String, T)>, StateError> {
         self.tree

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::Context;
 use berth_cgroups::{CgroupManager, Layout, Limit, Resources};
 use berth_runtime::shim_files::{
-    ExitRecord, RestartState, ShimConfig, read_restart_state, write_atomic,
+    ExitRecord, RESTART_STATE, RestartState, ShimConfig, read_restart_state, write_atomic_unsynced,
 };
 use berth_runtime::{Container, ExitStatus, Stdio};
 use nix::sys::signal::Signal;
@@ -67,13 +67,17 @@ fn listen(dir: &Path) -> anyhow::Result<OwnedFd> {
 pub fn run(dir: &Path, again: Option<bool>) -> anyhow::Result<()> {
     let mut restarts = match again {
         None => {
-            write_atomic(
+            // Neither file needs an fsync: a power cut ends this shim, and
+            // a missing or empty shim.pid reads as a shim that is gone; the
+            // fresh restart state reads the same as no file.
+            write_atomic_unsynced(
                 &dir.join("shim.pid"),
                 std::process::id().to_string().as_bytes(),
             )
             .context("writing shim.pid")?;
             let fresh = RestartState::default();
-            save_restarts(dir, &fresh)?;
+            write_atomic_unsynced(&dir.join(RESTART_STATE), &serde_json::to_vec(&fresh)?)
+                .context("writing restart.json")?;
             fresh
         }
         Some(_) => read_restart_state(dir),
@@ -90,7 +94,7 @@ pub fn run(dir: &Path, again: Option<bool>) -> anyhow::Result<()> {
     if config.tty || config.open_stdin {
         match listen(dir) {
             Ok(l) => attach = Some(l),
-            Err(e) => return finish(dir, &failed(125, format!("{e:#}"))),
+            Err(e) => return finish(dir, &failed(125, format!("{e:#}")), config.auto_remove),
         }
     }
     let layout = Layout::detect().context("detecting the cgroup layout")?;
@@ -99,7 +103,11 @@ pub fn run(dir: &Path, again: Option<bool>) -> anyhow::Result<()> {
         &berth_cgroups::container_path(&config.cgroup_parent, &config.id),
     );
     if let Err(e) = cgroup.create(&resources(&config, &spec)) {
-        return finish(dir, &failed(125, format!("setting up the cgroup: {e}")));
+        return finish(
+            dir,
+            &failed(125, format!("setting up the cgroup: {e}")),
+            config.auto_remove,
+        );
     }
     let setup = Setup {
         dir,
@@ -125,7 +133,7 @@ pub fn run(dir: &Path, again: Option<bool>) -> anyhow::Result<()> {
             if let Err(e) = cgroup.destroy() {
                 eprintln!("berth-shim: removing the cgroup: {e}");
             }
-            let done = finish(dir, &exit);
+            let done = finish(dir, &exit, config.auto_remove);
             if let Some(listener) = attach {
                 crate::client::tell_queued(listener, config.open_stdin, &exit);
             }
@@ -209,7 +217,8 @@ impl Setup<'_> {
                 format!("placing the container in its cgroup: {e}"),
             ));
         }
-        if let Err(e) = write_atomic(
+        // No fsync: a power cut ends the process it names (see shim.pid).
+        if let Err(e) = write_atomic_unsynced(
             &self.dir.join("pid"),
             container.pid().to_string().as_bytes(),
         ) {

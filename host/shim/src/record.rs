@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use berth_runtime::shim_files::{
-    ExitRecord, RESTART_STATE, RestartState, ShimConfig, write_atomic,
+    ExitRecord, RESTART_STATE, RestartState, ShimConfig, write_atomic, write_atomic_unsynced,
 };
 
 /// Seconds since the Unix epoch.
@@ -32,9 +32,17 @@ pub fn save_restarts(dir: &Path, state: &RestartState) -> anyhow::Result<()> {
         .context("writing restart.json")
 }
 
-/// The last act of a shim: how the container ended.
-pub fn finish(dir: &Path, exit: &ExitRecord) -> anyhow::Result<()> {
-    write_atomic(&dir.join("exit.json"), &serde_json::to_vec(exit)?).context("writing exit.json")
+/// The last act of a shim: how the container ended. Durable, unless the
+/// container is `--rm` (`disposable`): then the daemon removes it on
+/// reading this, or at start-up after a power cut whatever the file says.
+pub fn finish(dir: &Path, exit: &ExitRecord, disposable: bool) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec(exit)?;
+    let path = dir.join("exit.json");
+    match disposable {
+        true => write_atomic_unsynced(&path, &bytes),
+        false => write_atomic(&path, &bytes),
+    }
+    .context("writing exit.json")
 }
 
 pub fn failed(code: i32, error: String) -> ExitRecord {

@@ -130,7 +130,7 @@ pub fn run(dir: &Path, w: Watch) -> anyhow::Result<()> {
         if config.tty || config.open_stdin {
             let _ = std::fs::remove_file(dir.join(attach::SOCKET));
         }
-        let done = finish(dir, &exit);
+        let done = finish(dir, &exit, config.auto_remove);
         tell(attached);
         return done;
     }
@@ -144,7 +144,7 @@ pub fn run(dir: &Path, w: Watch) -> anyhow::Result<()> {
     save_restarts(dir, &restarts)?;
     tell(attached);
     if !sleep_unless_stopped(dir, delay) {
-        return finish(dir, &exit);
+        return finish(dir, &exit, config.auto_remove);
     }
     let err = std::process::Command::new("/proc/self/exe")
         .arg0("berth-shim")

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use super::{Fixture, Make};
-use crate::{Kind, Labels, SnapshotError};
+use crate::{DISPOSABLE, Kind, Labels, SnapshotError};
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
@@ -270,6 +270,36 @@ pub fn commit_and_create_rules(make: Make<'_>) {
     s.remove("b").unwrap();
     s.remove("v").unwrap();
     s.remove("c").unwrap();
+}
+
+/// A disposable active snapshot (a `--rm` container's) works as any
+/// other while mounted, cannot be committed, and is removed as any other.
+pub fn disposable_snapshots_run_but_never_commit(make: Make<'_>) {
+    let f = Fixture::new(make);
+    let s = f.snap();
+    let m = f.mount(
+        &s.prepare("base-active", None, Labels::new()).unwrap(),
+        "base",
+    );
+    fs::write(m.join("hello"), "hello").unwrap();
+    m.unmount();
+    s.commit("base", "base-active", Labels::new()).unwrap();
+
+    let mounts = s
+        .prepare("scratch", Some("base"), labels(&[(DISPOSABLE, "")]))
+        .unwrap();
+    let m = f.mount(&mounts, "scratch");
+    assert_eq!(m.read("hello"), "hello");
+    fs::write(m.join("hello"), "changed").unwrap();
+    assert_eq!(m.read("hello"), "changed");
+    m.unmount();
+    assert_err!(
+        s.commit("kept", "scratch", Labels::new()),
+        SnapshotError::FailedPrecondition { .. }
+    );
+    assert_eq!(s.stat("scratch").unwrap().kind, Kind::Active);
+    s.remove("scratch").unwrap();
+    s.remove("base").unwrap();
 }
 
 /// `walk` visits every snapshot once with its kind and parent.

@@ -48,6 +48,10 @@ pub const CASES: &[(&str, Case)] = &[
     ),
     ("remove_rules", remove_rules),
     ("commit_and_create_rules", commit_and_create_rules),
+    (
+        "disposable_snapshots_run_but_never_commit",
+        disposable_snapshots_run_but_never_commit,
+    ),
     ("walk_lists_everything", walk_lists_everything),
     ("usage_counts_own_layer", usage_counts_own_layer),
     ("chain_of_128_layers", chain_of_128_layers),
@@ -78,6 +82,7 @@ macro_rules! snapshotter_conformance {
             stat_reports_kind_parent_labels,
             remove_rules,
             commit_and_create_rules,
+            disposable_snapshots_run_but_never_commit,
             walk_lists_everything,
             usage_counts_own_layer,
             chain_of_128_layers,

@@ -46,6 +46,21 @@ pub(crate) fn check_d_type(dir: &Path) -> Result<(), SnapshotError> {
     result
 }
 
+/// Whether the running kernel is at least `major.minor` (by its release,
+/// e.g. `6.1.0-18-amd64`); false when it cannot be read.
+pub(crate) fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let Ok(release) = fs::read_to_string("/proc/sys/kernel/osrelease") else {
+        return false;
+    };
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
+    }
+}
+
 /// Bytes allocated and inodes under `dir` (itself included), each inode
 /// counted once however many hard links it has.
 pub(crate) fn usage(dir: &Path) -> Result<Usage, SnapshotError> {

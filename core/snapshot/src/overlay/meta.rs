@@ -94,6 +94,12 @@ pub(crate) fn commit(
                 format!("is {:?}; only active snapshots can be committed", rec.kind),
             ));
         }
+        if rec.labels.contains_key(crate::DISPOSABLE) {
+            return abort(SnapshotError::precondition(
+                key,
+                "is disposable (its writes were never made durable); it cannot be committed",
+            ));
+        }
         if name != key && tx.get::<Record, _>(name)?.is_some() {
             return abort(SnapshotError::AlreadyExists(name.to_owned()));
         }

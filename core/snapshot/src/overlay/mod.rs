@@ -30,6 +30,7 @@ pub struct OverlaySnapshotter {
     meta: JsonTree,
     next_id: AtomicU64,
     index_off: bool,
+    volatile: bool,
 }
 
 impl OverlaySnapshotter {
@@ -63,12 +64,14 @@ impl OverlaySnapshotter {
         // the upper dir and refuses a later mount over a changed lower
         // stack (which a re-created layer would be).
         let index_off = Path::new("/sys/module/overlay/parameters/index").exists();
-        tracing::debug!(root = %root.display(), snapshots = known.len(), index_off, "overlay snapshotter open");
+        let volatile = disk::kernel_at_least(5, 10);
+        tracing::debug!(root = %root.display(), snapshots = known.len(), index_off, volatile, "overlay snapshotter open");
         Ok(OverlaySnapshotter {
             root,
             meta,
             next_id: AtomicU64::new(highest + 1),
             index_off,
+            volatile,
         })
     }
 
@@ -199,6 +202,17 @@ impl OverlaySnapshotter {
             options.extend(["nosuid".into(), "nodev".into()]);
             if self.index_off {
                 options.push("index=off".into());
+            }
+            // Unmounting an overlay syncs its whole upper file system (the
+            // host's root, often): tens of milliseconds on a busy disk, for
+            // data a disposable snapshot throws away. `volatile` (Linux
+            // 5.10) skips that sync, and refuses a later mount of the same
+            // upper dir, which the contract allows.
+            if self.volatile
+                && rec.kind == Kind::Active
+                && rec.labels.contains_key(crate::DISPOSABLE)
+            {
+                options.push("volatile".into());
             }
             Mount {
                 fs_type: "overlay".into(),

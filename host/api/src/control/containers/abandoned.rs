@@ -16,6 +16,12 @@
 //!   "berthd did not start the container"), which `ps -a` shows and `rm`
 //!   removes; a `--rm` container is removed.
 //!
+//! Besides, as Docker does: a `--rm` container whose shim is gone (a
+//! reboot, a daemon killed while `run --rm` waited) is removed, whatever
+//! its files say (they are written without fsync, see `shim_files`), and
+//! one still running is removed when it ends. Removals a killed daemon
+//! left in `ROOT/trash` are finished (see `super::trash`).
+//!
 //! Nothing else runs yet when this does, so nothing found is in flight.
 
 use std::collections::HashSet;
@@ -34,19 +40,31 @@ pub async fn clean_abandoned(app: &Arc<ControlApp>) {
             return;
         }
     };
+    let (root, snapshots) = (app.root.clone(), app.unpacker.snapshots().clone());
+    let emptied =
+        tokio::task::spawn_blocking(move || super::trash::empty_all(&root, &*snapshots)).await;
+    if let Err(e) = emptied {
+        tracing::warn!(error = %e, "finishing removals under way");
+    }
     let known: HashSet<String> = records.iter().map(|r| r.id.clone()).collect();
     for r in records {
         let prepared = ["config.json", "shim.json"]
             .iter()
             .all(|f| r.dir.join(f).exists());
-        if !prepared && !shim_alive(&r.dir) {
+        let alive = shim_alive(&r.dir);
+        if !prepared && !alive {
             tracing::warn!(container = %r.name, "removing a container whose create never finished");
             super::lifecycle::cleanup(app, &r, true).await;
-        } else if shim_alive(&r.dir) && super::start::abort_start(&r.dir.join("start")) {
+        } else if !alive && r.auto_remove {
+            tracing::info!(container = %r.name, "removing a --rm container that ended while berthd was away");
+            super::lifecycle::cleanup(app, &r, true).await;
+        } else if alive && super::start::abort_start(&r.dir.join("start")) {
             tracing::warn!(container = %r.name, "a container berthd never started is recorded as exited");
             if r.auto_remove {
                 super::lifecycle::remove_when_done(app, &r);
             }
+        } else if alive && r.auto_remove {
+            super::lifecycle::remove_when_done(app, &r);
         }
     }
     let containers = app.root.join("containers");

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use berth_runtime::{ExtraMount, ImageDefaults, RunOptions};
 use berth_snapshot::Labels;
 
-use berth_runtime::shim_files::{LogOptions, RestartPolicy, write_atomic};
+use berth_runtime::shim_files::{LogOptions, RestartPolicy, write_atomic, write_atomic_unsynced};
 
 use super::record::{ContainerRecord, Status, tree};
 use crate::control::store::read_config;
@@ -189,8 +189,14 @@ async fn create(
         let _ = snapshots.remove(&id);
         let _ = std::fs::remove_dir_all(&dir);
     };
+    // A `--rm` container's writes are thrown away when it ends, or at the
+    // start after a crash: its overlay need not sync the host's disk.
+    let mut labels = Labels::new();
+    if req.auto_remove {
+        labels.insert(berth_snapshot::DISPOSABLE.into(), String::new());
+    }
     let mounts = snapshots
-        .prepare(&id, Some(&chain.to_string()), Labels::new())
+        .prepare(&id, Some(&chain.to_string()), labels)
         .map_err(ControlError::internal)?;
     if let Err(e) = berth_snapshot::mount_all(&mounts, &rootfs) {
         undo(false);
@@ -403,13 +409,19 @@ fn prepare(
         .map_err(ControlError::internal)?;
     }
     // Private files: the spec carries the environment, secrets included.
-    write_atomic(
+    // A `--rm` container's are not fsynced: after a power cut the start-up
+    // removes such a container whatever its files hold (`clean_abandoned`).
+    let write = match record.auto_remove {
+        true => write_atomic_unsynced,
+        false => write_atomic,
+    };
+    write(
         &record.dir.join("config.json"),
         &serde_json::to_vec(&spec).map_err(ControlError::internal)?,
     )
     .map_err(ControlError::internal)?;
     let shim = crate::control::containers::lifecycle::shim_config(record, req, log);
-    write_atomic(
+    write(
         &record.dir.join("shim.json"),
         &serde_json::to_vec(&shim).map_err(ControlError::internal)?,
     )

@@ -17,6 +17,7 @@ mod ports;
 mod record;
 mod resources;
 mod start;
+mod trash;
 mod update;
 
 pub use abandoned::clean_abandoned;

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(skopeo docker-registry umoci busybox-static runc crun hyperfine jq apache2-utils iptables iproute2
-      tar gzip openssl util-linux procps curl)
+      tar gzip openssl util-linux procps curl python3 python3-venv)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -25,6 +25,9 @@ if ((${#missing[@]})); then
 else
     echo "deps.sh: all packages present"
 fi
+
+# schemathesis (pinned, in a venv) for the control API fuzz test.
+"$(dirname "$0")/schemathesis.sh"
 
 # skopeo keeps its blob-info cache here; the test helpers mount a private tmpfs over it.
 mkdir -p /var/lib/containers/cache

@@ -28,8 +28,10 @@ pub mod images;
 pub mod layout;
 pub mod net;
 pub mod process;
+pub mod schemathesis;
 pub mod skopeo;
 pub mod suites;
+pub mod unix_proxy;
 
 pub use berthd::Berthd;
 pub use docker_registry::{DockerRegistry, RegistryOpts};

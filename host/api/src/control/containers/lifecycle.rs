@@ -90,10 +90,11 @@ pub(crate) async fn stop_container(
     Ok(wait_exit(&r.dir, Some(Duration::from_secs(10))).await)
 }
 
-/// Wait for the container in `dir` to end (at most `timeout`).
+/// Wait for the container in `dir` to end (at most `timeout`; a timeout
+/// past what the clock can represent, as `stop -t` with 2^63, is none).
 pub(crate) async fn wait_exit(dir: &Path, timeout: Option<Duration>) -> Status {
     let started = Instant::now();
-    let deadline = timeout.map(|t| started + t);
+    let deadline = timeout.and_then(|t| started.checked_add(t));
     loop {
         let s = status_of(dir);
         if matches!(s, Status::Exited { .. }) || deadline.is_some_and(|d| Instant::now() > d) {
@@ -342,4 +343,23 @@ pub(crate) async fn remove(
         id: r.id,
         name: r.name,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `stop?t=9223372036854775808` once panicked adding the grace to the
+    /// clock and closed the connection with no answer: such a grace is no
+    /// deadline, so the wait goes on (here for a container that never ends).
+    #[tokio::test]
+    async fn a_grace_past_the_clock_waits_instead_of_panicking() {
+        let dir = tempfile::tempdir().unwrap();
+        let waited = tokio::time::timeout(
+            Duration::from_millis(100),
+            wait_exit(dir.path(), Some(Duration::from_secs(1 << 63))),
+        )
+        .await;
+        assert!(waited.is_err(), "returned {waited:?}");
+    }
 }

@@ -250,3 +250,26 @@ fn env_file_ulimit_add_host_and_dns() -> anyhow::Result<()> {
     assert_eq!(lines[4], "nameserver 127.0.0.53", "{out}");
     Ok(())
 }
+
+/// `run --rm` answers before its directory's files are deleted, but not
+/// before its snapshot is gone: the container's snapshot is a child of the
+/// image's, and scripts doing `run --rm IMAGE …; rmi IMAGE; image prune`
+/// expect the image's layers free the moment the run returns.
+#[test]
+fn a_run_rm_container_snapshot_is_gone_when_the_run_returns() -> anyhow::Result<()> {
+    let daemon = Berthd::start(Berthd::CONFIG_AUTH_NONE)?;
+    let snapshots =
+        || berth_e2e::images::dir_names(&berth_e2e::images::snapshots_dir(&daemon.root));
+    import_busybox(&daemon)?;
+    let layers = snapshots();
+    for round in 0..10 {
+        let (code, _, err) = run(&daemon, &["--rm", "--network", "none", BUSYBOX, "true"])?;
+        assert_eq!(code, 0, "round {round}: {err}");
+        assert_eq!(
+            snapshots(),
+            layers,
+            "round {round}: the container's snapshot outlived run --rm"
+        );
+    }
+    Ok(())
+}

@@ -1,9 +1,11 @@
 //! Removal of a container's files off the answer's path. `rm` and
 //! `run --rm` move the container's directory from `ROOT/containers/ID` to
-//! `ROOT/trash/ID` in one rename (its root file system already unmounted)
-//! and answer; the directory's files and the container's snapshot (key
-//! `ID`) are deleted by a task afterwards. On a disk, deleting them took
-//! milliseconds of journal work for every run.
+//! `ROOT/trash/ID` in one rename (its root file system already unmounted),
+//! remove the container's snapshot (key `ID`) and answer; the directory's
+//! files are deleted by a task afterwards. On a disk, deleting them took
+//! milliseconds of journal work for every run. The snapshot goes before the
+//! answer: it is a child of the image's, and `rm` then `rmi` (or `run --rm`
+//! then `image prune`) must find the image free.
 //!
 //! `trash/ID` is the mark of a removal under way: a daemon killed before
 //! the task ended leaves it, and the next start finishes it ([`empty_all`]).
@@ -32,7 +34,15 @@ pub(crate) async fn put(app: &ControlApp, record: &ContainerRecord) -> Option<Pa
         let renamed = berth_runtime::shim_files::create_private_dir(&trash)
             .and_then(|()| std::fs::rename(&from, &to));
         match renamed {
-            Ok(()) => Some(to),
+            Ok(()) => {
+                // Deleting through a mount would empty what it shows: a
+                // root still mounted keeps its snapshot for the task (and,
+                // failing that, the next start).
+                if !berth_snapshot::is_mounted(&to.join("rootfs")) {
+                    remove_snapshot(&*snapshots, &id);
+                }
+                Some(to)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !from.exists() => {
                 remove_snapshot(&*snapshots, &id);
                 None
@@ -48,7 +58,8 @@ pub(crate) async fn put(app: &ControlApp, record: &ContainerRecord) -> Option<Pa
     moved.ok().flatten()
 }
 
-/// Delete a trashed directory and its container's snapshot, in a task.
+/// Delete a trashed directory (and its container's snapshot, if `put`
+/// had to leave it), in a task.
 pub(crate) fn empty_later(app: &ControlApp, trashed: PathBuf) {
     let snapshots = app.unpacker.snapshots().clone();
     tokio::task::spawn_blocking(move || {

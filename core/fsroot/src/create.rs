@@ -60,7 +60,19 @@ impl Root {
             let (parent, n) = self.deepest(&parts)?;
             let name = &parts[n];
             match rustix::fs::mkdirat(&parent, name.as_slice(), mode) {
-                Ok(()) => {}
+                // The mode asked for, not what berthd's umask (0077) leaves
+                // of it: a container's users must traverse what is made here.
+                // Opened without following, so a symlink swapped in for the
+                // new directory is refused, never chmodded through.
+                Ok(()) => {
+                    let made = rustix::fs::openat(
+                        &parent,
+                        name.as_slice(),
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    rustix::fs::fchmod(&made, mode)?;
+                }
                 Err(Errno::EXIST) => {
                     parts = follow(&parent, &parts, n, &mut links)?;
                 }
@@ -86,7 +98,8 @@ impl Root {
             let flags =
                 OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             match rustix::fs::openat(&parent, parts[n].as_slice(), flags, mode) {
-                Ok(_) => return Ok(()),
+                // As for directories: the mode asked for, whatever the umask.
+                Ok(made) => return rustix::fs::fchmod(&made, mode),
                 Err(Errno::EXIST) => {
                     parts = follow(&parent, &parts, n, &mut links)?;
                 }

@@ -85,12 +85,21 @@ impl Root {
             let next = match rustix::fs::openat(fd.as_fd(), comp, DIR_FLAGS, Mode::empty()) {
                 Ok(next) => next,
                 Err(Errno::NOENT) if create => {
-                    match rustix::fs::mkdirat(fd.as_fd(), comp, Mode::from_raw_mode(0o755)) {
-                        Ok(()) | Err(Errno::EXIST) => {}
-                        Err(e) => return Err(WalkError::Io(errno(e))),
+                    let made =
+                        match rustix::fs::mkdirat(fd.as_fd(), comp, Mode::from_raw_mode(0o755)) {
+                            Ok(()) => true,
+                            Err(Errno::EXIST) => false,
+                            Err(e) => return Err(WalkError::Io(errno(e))),
+                        };
+                    let next = rustix::fs::openat(fd.as_fd(), comp, DIR_FLAGS, Mode::empty())
+                        .map_err(|e| classify(fd.as_fd(), comp, e, i))?;
+                    // 0755 whatever berthd's umask (0077) would leave: an
+                    // implied parent is a directory of the image like any.
+                    if made {
+                        rustix::fs::fchmod(&next, Mode::from_raw_mode(0o755))
+                            .map_err(|e| WalkError::Io(errno(e)))?;
                     }
-                    rustix::fs::openat(fd.as_fd(), comp, DIR_FLAGS, Mode::empty())
-                        .map_err(|e| classify(fd.as_fd(), comp, e, i))?
+                    next
                 }
                 Err(e) => return Err(classify(fd.as_fd(), comp, e, i)),
             };

@@ -3,6 +3,8 @@
 //! modes asked for, or the container's non-root users cannot reach them.
 //! Alone in its own test binary: the umask is the process's.
 
+#![allow(clippy::expect_used, reason = "tests fail loudly on setup errors")]
+
 use std::os::unix::fs::PermissionsExt;
 
 fn mode(p: &std::path::Path) -> u32 {

@@ -2,6 +2,8 @@
 //! by accident; what it makes inside an image must still have the image's
 //! modes. Alone in its own test binary: the umask is the process's.
 
+#![allow(clippy::expect_used, reason = "tests fail loudly on setup errors")]
+
 use std::os::unix::fs::PermissionsExt;
 
 use berth_layer::{ApplyOptions, apply_fresh};

@@ -85,11 +85,8 @@ async fn import_save_load_tag_remove_prune() -> anyhow::Result<()> {
     // Save as a `docker save` archive, streamed into a file.
     let archive = dir.path().join("busybox.tar");
     let save = images.save(&["e2e/busybox:1".to_string()], ArchiveFormat::Docker)?;
-    let mut file = save
-        .write_to(tokio::fs::File::create(&archive).await?)
+    save.write_to(tokio::fs::File::create(&archive).await?)
         .await?;
-    file.flush().await?;
-    drop(file);
     let listed = std::process::Command::new("tar")
         .arg("-tf")
         .arg(&archive)

@@ -30,7 +30,7 @@ pub(crate) async fn save(State(app): Shared, req: Request) -> Result<Response, C
     // short archive that looks complete.
     let tail = futures::stream::once(async move {
         match job.await {
-            Ok(Ok(_)) => None,
+            Ok(Ok(())) => None,
             Ok(Err(e)) => Some(Err(std::io::Error::other(e.to_string()))),
             Err(e) => Some(Err(std::io::Error::other(e.to_string()))),
         }

@@ -26,15 +26,17 @@ pub struct Save {
 }
 
 impl Save {
-    /// Write the archive to `writer`. An error mid-way leaves a short
-    /// archive: the caller must pass the error on (break its stream), never
-    /// present what was written as complete.
-    pub async fn write_to<W>(self, writer: W) -> Result<W, EngineError>
+    /// Write the archive to `writer`, flush it and close it (drop it), so a
+    /// reader at the other end of a pipe sees the end. An error mid-way
+    /// leaves a short archive: the caller must pass the error on (break its
+    /// stream), never present what was written as complete.
+    pub async fn write_to<W>(self, writer: W) -> Result<(), EngineError>
     where
         W: AsyncWrite + Unpin + Send + 'static,
     {
         berth_image::save(&self.content, &self.images, self.format, writer)
             .await
+            .map(drop)
             .map_err(|e| EngineError::internal(format!("writing the image archive: {e}")))
     }
 }

@@ -56,7 +56,7 @@ pub struct Auth {
 
 pub(crate) fn parse_ref(s: &str) -> Result<Reference, EngineError> {
     s.parse()
-        .map_err(|e: berth_oci::ReferenceError| EngineError::invalid(format!("{s:?}: {e}")))
+        .map_err(|e: berth_oci::ReferenceError| EngineError::invalid(e.to_string()))
 }
 
 impl Images {

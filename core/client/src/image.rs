@@ -36,6 +36,25 @@ pub struct PulledImage {
     pub layers: Vec<Descriptor>,
 }
 
+/// What a pull will fetch, learnt from the manifests alone: see
+/// [`RegistryClient::plan_pull`].
+#[derive(Debug, Clone)]
+pub struct PullPlan {
+    /// The repository the manifests came from, where the blobs are.
+    pub repository: Repository,
+    /// Digest of what the reference names (the index, for multi-platform
+    /// images).
+    pub digest: Digest,
+    /// The index the reference named, if it named one.
+    pub index: Option<Manifest>,
+    /// The image manifest for the chosen platform.
+    pub manifest: Manifest,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    /// Every blob to fetch (config and layers), each once.
+    blobs: Vec<Descriptor>,
+}
+
 /// What a push sent.
 #[derive(Debug, Clone)]
 pub struct PushedImage {
@@ -50,7 +69,8 @@ pub struct PushedImage {
 impl RegistryClient {
     /// Pull the image `reference` names for `platform` into `sink`: blobs
     /// first, then the manifest and (if any) index, so a manifest in the
-    /// sink always means its blobs are there.
+    /// sink always means its blobs are there. [`plan_pull`](Self::plan_pull)
+    /// then [`fetch_pull`](Self::fetch_pull).
     pub async fn pull_image<K: BlobSink>(
         &self,
         reference: &Reference,
@@ -58,6 +78,21 @@ impl RegistryClient {
         sink: &K,
         progress: Arc<dyn Progress>,
     ) -> Result<PulledImage, ClientError> {
+        let plan = self.plan_pull(reference, platform).await?;
+        self.fetch_pull(&plan, sink, progress).await
+    }
+
+    /// What pulling `reference` for `platform` would fetch: one GET of the
+    /// top-level manifest and, for an index, one of the platform's
+    /// manifest. Callers that must act before the layers arrive (read the
+    /// config, start unpacking) plan first, then [`fetch_pull`](Self::fetch_pull)
+    /// the plan; the plan pins the top-level digest, so both see the same
+    /// image even if the tag moves meanwhile.
+    pub async fn plan_pull(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<PullPlan, ClientError> {
         let repo = Repository::of(reference);
         let top = self.get_manifest(&repo, &reference.object()).await?;
         let top_summary = summarise(&repo, &reference.object(), &top)?;
@@ -98,15 +133,36 @@ impl RegistryClient {
                 detail: "the image manifest has no config".into(),
             })?;
         let mut seen = HashSet::new();
-        let wanted: Vec<Descriptor> = summary
+        let blobs: Vec<Descriptor> = summary
             .blob_refs()
             .filter(|d| seen.insert(d.digest.clone()))
             .cloned()
             .collect();
+        Ok(PullPlan {
+            repository: repo,
+            digest: index.as_ref().map_or(&manifest, |i| i).digest.clone(),
+            index,
+            manifest,
+            config,
+            layers: summary.layers,
+            blobs,
+        })
+    }
+
+    /// Fetch what `plan` names into `sink`: its blobs (those the sink
+    /// lacks), concurrently, then its manifest and index. No manifest is
+    /// fetched again.
+    pub async fn fetch_pull<K: BlobSink>(
+        &self,
+        plan: &PullPlan,
+        sink: &K,
+        progress: Arc<dyn Progress>,
+    ) -> Result<PulledImage, ClientError> {
+        let repo = &plan.repository;
         // Owned descriptors: a closure over `&Descriptor` makes the future
         // unprovably Send (rust-lang/rust#102211), and callers spawn it.
-        futures::stream::iter(wanted.into_iter().map(|d| {
-            let (repo, progress) = (&repo, &progress);
+        futures::stream::iter(plan.blobs.iter().cloned().map(|d| {
+            let progress = &progress;
             async move {
                 self.pull_blob(repo, &d.digest, d.size, sink, progress)
                     .await
@@ -115,16 +171,16 @@ impl RegistryClient {
         .buffer_unordered(self.config.concurrency.max(1))
         .try_collect::<Vec<_>>()
         .await?;
-        store_manifest(sink, &manifest).await?;
-        if let Some(i) = &index {
+        store_manifest(sink, &plan.manifest).await?;
+        if let Some(i) = &plan.index {
             store_manifest(sink, i).await?;
         }
         Ok(PulledImage {
-            digest: index.as_ref().map_or(&manifest, |i| i).digest.clone(),
-            index,
-            manifest,
-            config,
-            layers: summary.layers,
+            digest: plan.digest.clone(),
+            index: plan.index.clone(),
+            manifest: plan.manifest.clone(),
+            config: plan.config.clone(),
+            layers: plan.layers.clone(),
         })
     }
 

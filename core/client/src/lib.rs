@@ -44,7 +44,7 @@ pub use blobs::BlobInfo;
 pub use challenge::{Challenge, ChallengeError, parse_challenges, preferred_challenge};
 pub use credentials::{CredentialError, CredentialStore, Credentials};
 pub use error::{BoxError, ClientError};
-pub use image::{PulledImage, PushedImage};
+pub use image::{PullPlan, PulledImage, PushedImage};
 pub use listing::{Catalog, TagsPage};
 pub use manifests::{Manifest, ManifestInfo};
 pub use platform::{Platform, PlatformError};

@@ -134,8 +134,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let container_logs =
         control::containers::parse_log_opts(&config.containers.log_opts(), Default::default())
             .map_err(|e| anyhow::anyhow!("[containers] in the config file: {}", e.message))?;
+    let engine = Arc::new(berth_engine::Engine::new(berth_engine::EngineConfig {
+        registry: registry.clone(),
+        client: client_config.clone(),
+        unpacker: unpacker.clone(),
+        root: args.root.clone(),
+    }));
     let control_state = Arc::new(control::ControlApp {
-        policy: Arc::new(control::policy::Policy::new()),
+        policy: engine.policy().clone(),
+        engine,
         container_logs,
         unpacker,
         networks,

@@ -55,3 +55,21 @@ impl From<berth_state::StateError> for ControlError {
         ControlError::internal(e)
     }
 }
+
+/// The one place engine errors become statuses. Codes pass through
+/// unchanged: they are part of the wire format.
+impl From<berth_engine::EngineError> for ControlError {
+    fn from(e: berth_engine::EngineError) -> Self {
+        use berth_engine::EngineError as E;
+        let status = match &e {
+            E::NotFound { .. } => StatusCode::NOT_FOUND,
+            E::Conflict { .. } => StatusCode::CONFLICT,
+            E::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
+            E::BadContent { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            E::Denied { .. } => StatusCode::FORBIDDEN,
+            E::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            E::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ControlError::new(status, e.code(), e.to_string())
+    }
+}

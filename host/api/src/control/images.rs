@@ -1,47 +1,27 @@
-//! `/v1/images`: the local image store, and pulls and pushes through the
-//! registry client.
+//! `/v1/images`: the local image store, pulls and pushes (streamed as
+//! NDJSON progress events), tags and prunes — parse, call the engine's
+//! image service, render.
 
 use std::sync::Arc;
 
-use berth_policy::Event as HookEvent;
-
-use super::policy::image_event;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use berth_client::{Credentials, Platform, Progress, RegistryClient};
-use berth_oci::Reference;
+use berth_client::Progress;
 use berth_state::ImageRecord;
 use futures::StreamExt;
 
 use super::progress::{ChannelProgress, Event};
-use super::{ControlApp, ControlError, LocalBlobs, Shared};
+use super::{ControlError, Shared};
 
 pub use berth_api_types::{Auth, PullRequest, PushRequest, RefQuery, TagRequest};
 
-fn parse_ref(s: &str) -> Result<Reference, ControlError> {
-    s.parse()
-        .map_err(|e: berth_oci::ReferenceError| ControlError::bad_request(e.to_string()))
-}
-
-fn client_for(
-    app: &ControlApp,
-    reference: &Reference,
-    auth: Option<Auth>,
-) -> Result<RegistryClient, ControlError> {
-    let client = RegistryClient::new(app.client.clone()).map_err(ControlError::internal)?;
-    if let Some(a) = auth {
-        client.use_credentials(
-            &reference.registry,
-            Credentials::new(a.username, a.password),
-        );
-    }
-    Ok(client)
-}
-
-pub(crate) fn local(app: &ControlApp) -> LocalBlobs {
-    LocalBlobs::new(app.registry.content().clone(), app.registry.state().clone())
+fn engine_auth(auth: Option<Auth>) -> Option<berth_engine::images::Auth> {
+    auth.map(|a| berth_engine::images::Auth {
+        username: a.username,
+        password: a.password,
+    })
 }
 
 type Job = std::pin::Pin<
@@ -87,42 +67,35 @@ pub(crate) async fn info(State(app): Shared) -> impl IntoResponse {
         version: env!("CARGO_PKG_VERSION").to_string(),
         root: app.root.clone(),
         images: app
-            .registry
-            .state()
-            .list_images()
+            .engine
+            .images()
+            .list()
             .map(|v| v.len() as u64)
             .unwrap_or(0),
     })
 }
 
 pub(crate) async fn list(State(app): Shared) -> Result<axum::Json<Vec<ImageRecord>>, ControlError> {
-    Ok(axum::Json(app.registry.state().list_images()?))
+    Ok(axum::Json(app.engine.images().list()?))
 }
 
 pub(crate) async fn pull(
     State(app): Shared,
     axum::Json(req): axum::Json<PullRequest>,
 ) -> Result<Response, ControlError> {
-    let reference = parse_ref(&req.reference)?;
-    let platform = match &req.platform {
-        Some(p) => p
-            .parse::<Platform>()
-            .map_err(|e| ControlError::bad_request(e.to_string()))?,
-        None => Platform::host(),
-    };
-    app.policy
-        .check(HookEvent::PrePull(image_event(&reference, None)))
+    let pull = app
+        .engine
+        .images()
+        .pull_request(
+            &req.reference,
+            req.platform.as_deref(),
+            engine_auth(req.auth),
+        )
         .await?;
-    let client = client_for(&app, &reference, req.auth)?;
     Ok(stream(move |progress| {
         Box::pin(async move {
-            let done =
-                super::pull::pull(app.clone(), client, reference.clone(), platform, progress)
-                    .await?;
-            let digest = done["manifest"].as_str().map(str::to_string);
-            app.policy
-                .notify(HookEvent::PostPull(image_event(&reference, digest)));
-            Ok(done)
+            let record = pull.run(progress).await?;
+            serde_json::to_value(&record).map_err(ControlError::internal)
         })
     }))
 }
@@ -131,79 +104,30 @@ pub(crate) async fn push(
     State(app): Shared,
     axum::Json(req): axum::Json<PushRequest>,
 ) -> Result<Response, ControlError> {
-    let reference = parse_ref(&req.reference)?;
-    let image = app
-        .registry
-        .state()
-        .get_image(&reference.to_string())?
-        .ok_or_else(|| {
-            ControlError::not_found(format!("no local image {reference}; pull or tag one first"))
-        })?;
-    app.policy
-        .check(HookEvent::PrePush(image_event(&reference, None)))
+    let push = app
+        .engine
+        .images()
+        .push_request(&req.reference, engine_auth(req.auth))
         .await?;
-    let client = client_for(&app, &reference, req.auth)?;
     Ok(stream(move |progress| {
         Box::pin(async move {
-            let done = do_push(app.clone(), client, reference.clone(), image, progress).await?;
-            let digest = done["digest"].as_str().map(str::to_string);
-            app.policy
-                .notify(HookEvent::PostPush(image_event(&reference, digest)));
-            Ok(done)
+            let reference = push.reference().to_string();
+            let pushed = push.run(progress).await?;
+            serde_json::to_value(berth_api_types::PushResponse {
+                reference,
+                digest: pushed.digest.to_string(),
+                size: pushed.size,
+            })
+            .map_err(ControlError::internal)
         })
     }))
-}
-
-async fn do_push(
-    app: Arc<ControlApp>,
-    client: RegistryClient,
-    reference: Reference,
-    image: ImageRecord,
-    progress: Arc<dyn Progress>,
-) -> Result<serde_json::Value, ControlError> {
-    {
-        let source = local(&app);
-        // Blobs of an image pulled from another repository of the same
-        // registry can be mounted from there rather than sent again.
-        let mount_from = image
-            .origin
-            .as_deref()
-            .and_then(|o| o.parse::<Reference>().ok())
-            .filter(|o| o.registry == reference.registry && o.repository != reference.repository)
-            .map(|o| o.repository);
-        let pushed = client
-            .push_image(
-                &reference,
-                &image.manifest,
-                &source,
-                mount_from.as_deref(),
-                progress,
-            )
-            .await
-            .map_err(|e| {
-                ControlError::new(StatusCode::BAD_GATEWAY, "push_failed", e.to_string())
-            })?;
-        let done = berth_api_types::PushResponse {
-            reference: reference.to_string(),
-            digest: pushed.digest.to_string(),
-            size: pushed.size,
-        };
-        serde_json::to_value(done).map_err(ControlError::internal)
-    }
 }
 
 pub(crate) async fn tag(
     State(app): Shared,
     axum::Json(req): axum::Json<TagRequest>,
 ) -> Result<impl IntoResponse, ControlError> {
-    let source = parse_ref(&req.source)?;
-    let target = parse_ref(&req.target)?;
-    let state = app.registry.state();
-    let mut image = state
-        .get_image(&source.to_string())?
-        .ok_or_else(|| ControlError::not_found(format!("no local image {source}")))?;
-    image.reference = target.to_string();
-    state.put_image(&image)?;
+    let image = app.engine.images().tag(&req.source, &req.target)?;
     Ok((StatusCode::CREATED, axum::Json(image)))
 }
 
@@ -211,11 +135,14 @@ pub(crate) async fn remove(
     State(app): Shared,
     Query(q): Query<RefQuery>,
 ) -> Result<impl IntoResponse, ControlError> {
-    let reference = parse_ref(&q.reference)?;
-    match app.registry.state().remove_image(&reference.to_string())? {
-        Some(img) => Ok(axum::Json(img)),
-        None => Err(ControlError::not_found(format!(
-            "no local image {reference}"
-        ))),
-    }
+    Ok(axum::Json(app.engine.images().remove(&q.reference)?))
+}
+
+pub(crate) async fn prune(State(app): Shared) -> Result<impl IntoResponse, ControlError> {
+    let report = app.engine.images().prune().await?;
+    Ok(axum::Json(berth_api_types::ImagePruneResponse {
+        snapshots_removed: report.snapshots_removed,
+        blobs_deleted: report.blobs_deleted,
+        bytes_freed: report.bytes_freed,
+    }))
 }

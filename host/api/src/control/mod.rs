@@ -7,15 +7,10 @@ pub mod containers;
 mod errors;
 mod images;
 mod inspect;
-mod local;
 mod networks;
 pub mod openapi;
 pub mod plugins;
-pub mod policy;
 mod progress;
-mod prune;
-mod pull;
-mod store;
 pub mod tcp;
 mod users;
 mod volumes;
@@ -28,12 +23,18 @@ use berth_auth::AuthService;
 use berth_client::ClientConfig;
 use berth_registry::Registry;
 
+pub use berth_engine::policy;
 pub use errors::ControlError;
-pub use local::LocalBlobs;
 pub use progress::Event;
 
 /// What the control plane needs.
+///
+/// Image handlers call [`ControlApp::engine`]. The container handlers still
+/// use the fields below it directly; they are the engine's own handles
+/// (the same stores and hook chain), until containers move into the engine.
 pub struct ControlApp {
+    /// The engine: the image service and the hooks in force.
+    pub engine: Arc<berth_engine::Engine>,
     pub registry: Registry,
     pub auth: Arc<AuthService>,
     /// Template for the registry clients of pulls and pushes.
@@ -74,7 +75,7 @@ pub fn app(state: Arc<ControlApp>) -> Router {
         .route("/v1/images/history", get(inspect::history))
         .route("/v1/images/mount", post(inspect::mount))
         .route("/v1/images/unmount", post(inspect::unmount))
-        .route("/v1/images/prune", post(prune::prune))
+        .route("/v1/images/prune", post(images::prune))
         .route("/v1/images/save", get(archives::save))
         .route("/v1/images/load", post(archives::load))
         .route("/v1/images/import", post(archives::import))

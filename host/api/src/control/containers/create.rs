@@ -11,7 +11,6 @@ use berth_snapshot::Labels;
 use berth_runtime::shim_files::{LogOptions, RestartPolicy, write_atomic, write_atomic_unsynced};
 
 use super::record::{ContainerRecord, Status, tree};
-use crate::control::store::read_config;
 use crate::control::{ControlApp, ControlError, Shared};
 
 pub use berth_api_types::RunRequest;
@@ -125,7 +124,7 @@ async fn create(
     app: std::sync::Arc<ControlApp>,
     mut req: RunRequest,
 ) -> Result<axum::Json<RunResponse>, ControlError> {
-    let image = crate::control::inspect::image(&app, &req.image)?;
+    let image = app.engine.images().get(&req.image)?;
     let chain = image.chain_id.clone().ok_or_else(|| {
         ControlError::bad_request(format!("image {} has no layers to run", image.reference))
     })?;
@@ -163,7 +162,7 @@ async fn create(
     }
     let log = parse_log_opts(&req.log_opts, app.container_logs)?;
     super::ports::parse(&req.publish)?;
-    let config = read_config(&app, &image.config).await?;
+    let config = app.engine.images().config(&image.config).await?;
     let healthcheck = super::health::resolve(
         config.config.as_ref().and_then(|c| c.healthcheck.as_ref()),
         &req.health,

@@ -202,7 +202,8 @@ pub(crate) async fn judge_exec(
         interactive: req.stdin,
         detach: req.detach,
     });
-    app.policy.check(event).await.map(|_| ())
+    app.policy.check(event).await?;
+    Ok(())
 }
 
 /// Fires `pre-copy` for a `cp` into or out of `record` at `path` (not for
@@ -222,7 +223,8 @@ pub(crate) async fn judge_copy(
         path: path.to_owned(),
         running: matches!(status_of(&record.dir), Status::Running { .. }),
     });
-    app.policy.check(event).await.map(|_| ())
+    app.policy.check(event).await?;
+    Ok(())
 }
 
 /// Fires `pre-update` for `record`'s limits going from `old` to `new`.
@@ -240,5 +242,6 @@ pub(crate) async fn judge_update(
         before: limits_of(old),
         after: limits_of(new),
     });
-    app.policy.check(event).await.map(|_| ())
+    app.policy.check(event).await?;
+    Ok(())
 }

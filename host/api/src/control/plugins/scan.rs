@@ -25,7 +25,7 @@ pub(crate) async fn scan(
     State(app): Shared,
     axum::Json(req): axum::Json<ScanRequest>,
 ) -> Result<impl IntoResponse, ControlError> {
-    let img = crate::control::inspect::image(&app, &req.reference)?;
+    let img = app.engine.images().get(&req.reference)?;
     let scanners = app.plugins.scanners();
     if scanners.is_empty() {
         return Err(ControlError::bad_request(

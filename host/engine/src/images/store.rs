@@ -7,7 +7,8 @@ use berth_oci::{Descriptor, Digest};
 use berth_state::ImageRecord;
 use berth_unpack::LayerRef;
 
-use super::{ControlApp, ControlError};
+use super::Images;
+use crate::EngineError;
 
 /// Image configs are small; a bigger one is refused rather than buffered.
 const CONFIG_LIMIT: u64 = 8 * 1024 * 1024;
@@ -27,31 +28,35 @@ pub(crate) struct NewImage {
 
 /// Read an image's config from the content store.
 pub(crate) async fn read_config(
-    app: &ControlApp,
+    images: &Images,
     digest: &Digest,
-) -> Result<ImageConfig, ControlError> {
-    let bytes = app
+) -> Result<ImageConfig, EngineError> {
+    let bytes = images
         .registry
         .content()
         .read_small(digest, CONFIG_LIMIT)
         .await
-        .map_err(|e| ControlError::internal(format!("reading image config {digest}: {e}")))?;
-    ImageConfig::parse(&bytes, &digest.to_string())
-        .map_err(|e| ControlError::bad_request(e.to_string()))
+        .map_err(|e| {
+            EngineError::internal(format!(
+                "reading image config {digest} from the content store: {e}; \
+                 if the store lost it, remove the image and pull or load it again"
+            ))
+        })?;
+    ImageConfig::parse(&bytes, &digest.to_string()).map_err(|e| EngineError::invalid(e.to_string()))
 }
 
 /// The layers of `image` with the diffIDs its config lists.
 pub(crate) async fn layers_of(
-    app: &ControlApp,
+    images: &Images,
     reference: &str,
     config: &Digest,
     layers: &[Descriptor],
-) -> Result<Vec<LayerRef>, ControlError> {
-    let config = read_config(app, config).await?;
+) -> Result<Vec<LayerRef>, EngineError> {
+    let config = read_config(images, config).await?;
     let diff_ids = &config.rootfs.diff_ids;
     if diff_ids.len() != layers.len() {
-        return Err(ControlError::bad_request(format!(
-            "image {reference} has {} layers but its config lists {} diffIDs",
+        return Err(EngineError::invalid(format!(
+            "image {reference} has {} layers but its config lists {} diffIDs; the image is malformed",
             layers.len(),
             diff_ids.len()
         )));
@@ -67,31 +72,36 @@ pub(crate) async fn layers_of(
         .collect())
 }
 
-pub(crate) fn unpack_err(e: berth_unpack::UnpackError) -> ControlError {
-    ControlError::new(
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "unpack_failed",
-        e.to_string(),
-    )
+pub(crate) fn unpack_err(e: berth_unpack::UnpackError) -> EngineError {
+    EngineError::BadContent {
+        code: "unpack_failed",
+        message: e.to_string(),
+    }
 }
 
 /// Unpack and record `image`, whose blobs are all stored; returns its record.
-pub(crate) async fn record(app: &ControlApp, image: NewImage) -> Result<ImageRecord, ControlError> {
-    let layers = layers_of(app, &image.reference, &image.config.digest, &image.layers).await?;
-    let unpacked = app
+pub(crate) async fn record(images: &Images, image: NewImage) -> Result<ImageRecord, EngineError> {
+    let layers = layers_of(
+        images,
+        &image.reference,
+        &image.config.digest,
+        &image.layers,
+    )
+    .await?;
+    let unpacked = images
         .unpacker
         .unpack(&layers, |_| async { Ok(()) })
         .await
         .map_err(unpack_err)?;
-    record_unpacked(app, image, unpacked)
+    record_unpacked(images, image, unpacked)
 }
 
 /// Write the record of an image whose layers are unpacked.
 pub(crate) fn record_unpacked(
-    app: &ControlApp,
+    images: &Images,
     image: NewImage,
     unpacked: berth_unpack::Unpacked,
-) -> Result<ImageRecord, ControlError> {
+) -> Result<ImageRecord, EngineError> {
     let mut refs = vec![image.digest.clone(), image.config.digest.clone()];
     refs.extend(image.platform_manifest.clone());
     refs.extend(image.layers.iter().map(|l| l.digest.clone()));
@@ -106,7 +116,7 @@ pub(crate) fn record_unpacked(
         origin: image.origin,
         chain_id: unpacked.top,
     };
-    app.registry.state().put_image(&record)?;
+    images.registry.state().put_image(&record)?;
     tracing::info!(image = %record.reference, applied = unpacked.applied.len(), reused = unpacked.reused.len(), "image recorded");
     Ok(record)
 }

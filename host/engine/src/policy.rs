@@ -1,15 +1,14 @@
 //! Lifecycle hooks on the real paths: the current [`HookChain`] (rebuilt
 //! whenever plugins change) and how an operation fires an event at it.
-//! A `pre-*` deny becomes a 403 whose message names the hook and its reason;
+//! A `pre-*` deny becomes [`EngineError::Denied`], naming the hook and its reason;
 //! `post-*` events are fired without holding the operation up.
 
 use std::sync::{Arc, RwLock};
 
-use axum::http::StatusCode;
 use berth_oci::Reference;
 use berth_policy::{Event, HookChain, ImageEvent, Outcome};
 
-use crate::control::ControlError;
+use crate::EngineError;
 
 /// The hooks in force. Cheap to read on every operation.
 #[derive(Default)]
@@ -44,9 +43,9 @@ impl Policy {
         }
     }
 
-    /// Fires a `pre-*` event and waits for the verdict: `Err` (403) when a
+    /// Fires a `pre-*` event and waits for the verdict: `Err` when a
     /// hook denied, else the outcome (with any pre-create patch).
-    pub async fn check(&self, event: Event) -> Result<Outcome, ControlError> {
+    pub async fn check(&self, event: Event) -> Result<Outcome, EngineError> {
         let chain = self.current();
         let kind = event.kind();
         if !chain.wants(kind) {
@@ -56,16 +55,16 @@ impl Policy {
         let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || chain.run(&event))
             .await
-            .map_err(ControlError::internal)?;
+            .map_err(|e| EngineError::internal(format!("running the {kind} hooks: {e}")))?;
         tracing::debug!(event = %kind, elapsed = ?started.elapsed(), "hooks judged");
         log_notes(&outcome);
         if let Some(denial) = outcome.denied_by.as_ref().filter(|_| !outcome.allowed) {
             tracing::info!(hook = %denial.hook, event = %kind, reason = %denial.reason, "denied by policy");
-            return Err(ControlError::new(
-                StatusCode::FORBIDDEN,
-                "denied_by_policy",
-                format!("{kind} denied by plugin {}: {}", denial.hook, denial.reason),
-            ));
+            return Err(EngineError::Denied {
+                event: kind.to_string(),
+                plugin: denial.hook.clone(),
+                reason: denial.reason.clone(),
+            });
         }
         Ok(outcome)
     }

@@ -369,6 +369,17 @@ impl AuthService {
         let key = ThrottleKey::new(client, user);
         // Before any cache: a locked-out client's right password is refused
         // too, or the lockout would not limit guessing.
+        self.throttle
+            .locked(&key)
+            .map_err(|retry_after| AuthError::Throttled { retry_after })?;
+        // A password verified moments ago is taken without a check and
+        // without a place in the count: only the right password can hit
+        // the cache, so this tells a guesser nothing, and a client sending
+        // its right password on many requests at once (a push's parallel
+        // uploads, a load test) is not mistaken for one guessing.
+        if let Some(principal) = self.authn_cached(credentials) {
+            return Ok(principal);
+        }
         // The attempt counts from here, before the password is checked, so
         // that guesses sent at once cannot all get past the limit.
         let attempt = self
@@ -380,6 +391,21 @@ impl AuthService {
             attempt.failed();
         }
         result
+    }
+
+    /// Basic credentials verified moments ago, from the cache of whoever
+    /// verifies them (the provider's, or the user store's).
+    fn authn_cached(&self, credentials: &Credentials) -> Option<Principal> {
+        let Credentials::Basic { user, password } = credentials else {
+            return None;
+        };
+        match self.provider() {
+            Some(_) => self.provider_cache.get(&provider_cache_key(user, password)),
+            None => self
+                .users
+                .cached(user, password)
+                .map(|v| Principal::user(v.name)),
+        }
     }
 
     /// Tokens by this service's signature, the rest by the provider when

@@ -109,6 +109,23 @@ impl LoginThrottle {
         self.admit_at(key, Instant::now())
     }
 
+    /// `Err(time to wait)` while `key` is locked out; takes no place. For
+    /// answers that need no check of a password (one verified moments ago
+    /// and cached), which a locked-out client must not get either.
+    pub(crate) fn locked(&self, key: &ThrottleKey) -> Result<(), Duration> {
+        self.locked_at(key, Instant::now())
+    }
+
+    fn locked_at(&self, key: &ThrottleKey, now: Instant) -> Result<(), Duration> {
+        if self.max_failures == 0 {
+            return Ok(());
+        }
+        match self.records().get(key).and_then(|r| r.locked_until) {
+            Some(until) if until > now => Err(until - now),
+            _ => Ok(()),
+        }
+    }
+
     fn admit_at(&self, key: &ThrottleKey, now: Instant) -> Result<Attempt<'_>, Duration> {
         if self.max_failures == 0 {
             return Ok(Attempt {
@@ -341,6 +358,27 @@ mod tests {
         // Settled now: locked out for a window from now, not from t0.
         let locked = t.admit_at(&k, Instant::now()).err();
         assert!(locked > Some(Duration::from_secs(9)), "{locked:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn checks_under_way_do_not_lock_the_client_out() -> Result<(), Duration> {
+        // The places taken by checks under way refuse more checks, but
+        // the client is not locked out: a password verified moments ago
+        // (cached, no check needed) is still let through by the service.
+        let t = LoginThrottle::new(2, Duration::from_secs(10));
+        let k = addr("192.0.2.1");
+        let t0 = Instant::now();
+        let under_way = [t.admit_at(&k, t0)?, t.admit_at(&k, t0)?];
+        assert!(t.admit_at(&k, t0).is_err(), "no tries left");
+        assert_eq!(t.locked_at(&k, t0), Ok(()));
+        let [first, second] = under_way;
+        first.failed();
+        second.failed();
+        assert!(
+            t.locked_at(&k, Instant::now()).is_err(),
+            "two failures lock it"
+        );
         Ok(())
     }
 }

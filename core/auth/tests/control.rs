@@ -137,6 +137,46 @@ fn concurrent_wrong_passwords_get_no_more_checks_than_the_limit() -> anyhow::Res
 }
 
 #[test]
+fn a_right_password_sent_on_many_requests_at_once_is_never_throttled() -> anyhow::Result<()> {
+    let e = env_with(AuthConfig {
+        max_failed_logins: 5,
+        failed_login_window_secs: 60,
+        ..config(Mode::Basic, false)
+    })?;
+    let need = [Access::repository("team/app", &[Action::Pull])];
+    // One login first (as a client's first request is), then the same
+    // right password on many requests at once: a push's parallel uploads,
+    // or a load test, from one address. None of them is a guess.
+    let first = e
+        .auth
+        .check(client(), Some(&basic("alice", "alice-pw")), &need);
+    assert!(first.is_ok(), "{first:?}");
+    const REQUESTS: usize = 32;
+    let start = std::sync::Barrier::new(REQUESTS);
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let requests: Vec<_> = (0..REQUESTS)
+            .map(|_| {
+                let (e, need, start) = (&e, &need, &start);
+                s.spawn(move || {
+                    start.wait();
+                    e.auth
+                        .check(client(), Some(&basic("alice", "alice-pw")), need)
+                })
+            })
+            .collect();
+        requests
+            .into_iter()
+            .map(|r| r.join().map_err(|_| anyhow::anyhow!("a request panicked")))
+            .collect()
+    });
+    for answer in answers {
+        let answer = answer?;
+        assert!(answer.is_ok(), "a right password got {answer:?}");
+    }
+    Ok(())
+}
+
+#[test]
 fn failed_logins_lock_the_client_out_of_registry_and_control_alike() -> anyhow::Result<()> {
     let e = env_with(AuthConfig {
         max_failed_logins: 5,

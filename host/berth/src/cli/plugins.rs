@@ -259,9 +259,9 @@ pub async fn plugin(daemon: &Daemon, command: PluginCommand) -> anyhow::Result<(
             kind,
             config,
         } => {
-            let kind: berth_plugins::Kind =
-                serde_json::from_value(serde_json::Value::from(kind))
-                    .context("--kind: use lifecycle-hook, auth-provider or scanner")?;
+            let kind: berth_plugins::Kind = kind
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--kind: {e}"))?;
             let input = std::fs::read_to_string(&event)
                 .with_context(|| format!("reading {}", event.display()))?;
             let out = tokio::task::spawn_blocking(move || {

@@ -52,16 +52,6 @@ impl PartialSchema for ProgressStream {
 }
 impl ToSchema for ProgressStream {}
 
-/// Anything the plugin host defines (plugin specs and records).
-pub struct AnyObject;
-
-impl PartialSchema for AnyObject {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new().schema_type(Type::Object).into()
-    }
-}
-impl ToSchema for AnyObject {}
-
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -535,13 +525,13 @@ fn networks_remove() {}
 // ---- plugins ----
 
 #[utoipa::path(get, path = "/v1/plugins", tag = "plugins",
-    responses((status = 200, description = "the loaded plugins (the plugin host's PluginInfo)", body = Vec<AnyObject>)))]
+    responses((status = 200, description = "the loaded plugins", body = Vec<PluginInfo>)))]
 #[allow(dead_code)] // reason: a documentation stub, never called
 fn plugins_list() {}
 
 #[utoipa::path(post, path = "/v1/plugins", tag = "plugins",
-    request_body(content = AnyObject, description = "a plugin spec, as `[[plugins]]` in berth.toml"),
-    responses((status = 201, description = "the plugin loaded (PluginInfo)", body = AnyObject)))]
+    request_body(content = PluginSpec, description = "a plugin spec, as `[[plugin]]` in berth.toml"),
+    responses((status = 201, description = "the plugin loaded", body = PluginInfo)))]
 #[allow(dead_code)] // reason: a documentation stub, never called
 fn plugins_install() {}
 
@@ -553,7 +543,7 @@ fn plugins_push() {}
 
 #[utoipa::path(get, path = "/v1/plugins/{name}", tag = "plugins",
     params(("name" = String, Path)),
-    responses((status = 200, description = "the plugin (PluginInfo)", body = AnyObject)))]
+    responses((status = 200, description = "the plugin", body = PluginInfo)))]
 #[allow(dead_code)] // reason: a documentation stub, never called
 fn plugins_inspect() {}
 
@@ -565,18 +555,18 @@ fn plugins_remove() {}
 
 #[utoipa::path(post, path = "/v1/plugins/{name}/enable", tag = "plugins",
     params(("name" = String, Path)),
-    responses((status = 200, description = "the plugin (PluginInfo)", body = AnyObject)))]
+    responses((status = 200, description = "the plugin", body = PluginInfo)))]
 #[allow(dead_code)] // reason: a documentation stub, never called
 fn plugins_enable() {}
 
 #[utoipa::path(post, path = "/v1/plugins/{name}/disable", tag = "plugins",
     params(("name" = String, Path)),
-    responses((status = 200, description = "the plugin (PluginInfo)", body = AnyObject)))]
+    responses((status = 200, description = "the plugin", body = PluginInfo)))]
 #[allow(dead_code)] // reason: a documentation stub, never called
 fn plugins_disable() {}
 
 #[utoipa::path(post, path = "/v1/plugins/{name}/reload", tag = "plugins",
     params(("name" = String, Path)),
-    responses((status = 200, description = "the plugin (PluginInfo)", body = AnyObject)))]
+    responses((status = 200, description = "the plugin", body = PluginInfo)))]
 #[allow(dead_code)] // reason: a documentation stub, never called
 fn plugins_reload() {}

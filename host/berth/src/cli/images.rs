@@ -9,7 +9,7 @@ use http::Method;
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
 
-use berth_api_types::{HistoryEntry, Image, MountRequest, UnmountRequest};
+use berth_api_types::{HistoryEntry, Image, ImagePruneResponse, MountRequest, UnmountRequest};
 
 use super::http::{Daemon, body, decode, json_of};
 
@@ -92,8 +92,9 @@ pub async fn image(daemon: &Daemon, cmd: ImageCommand) -> anyhow::Result<()> {
                 .await?;
         }
         ImageCommand::Prune => {
-            let v = daemon.json(Method::POST, "/v1/images/prune", None).await?;
-            println!("{}", serde_json::to_string(&v)?);
+            let report: ImagePruneResponse =
+                daemon.call(Method::POST, "/v1/images/prune", None).await?;
+            println!("{}", serde_json::to_string(&report)?);
         }
     }
     Ok(())

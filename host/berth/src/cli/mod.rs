@@ -554,9 +554,13 @@ async fn registry(daemon: &Daemon, command: RegistryCommand) -> anyhow::Result<(
                 },
         } => {
             let pass = read_password(password, password_stdin)?;
-            let body = serde_json::json!({ "name": name, "password": pass, "grants": grants });
+            let body = http::body(&api::AddUser {
+                name: name.clone(),
+                password: pass,
+                grants,
+            })?;
             daemon
-                .json(Method::POST, "/v1/registry/users", Some(body))
+                .json(Method::POST, "/v1/registry/users", body)
                 .await?;
             println!("user {name} added");
         }
@@ -598,28 +602,20 @@ async fn network(daemon: &Daemon, command: NetworkCommand) -> anyhow::Result<()>
     use ::http::Method;
     match command {
         NetworkCommand::Create { name, subnet } => {
-            let v = daemon
-                .json(
-                    Method::POST,
-                    "/v1/networks",
-                    Some(serde_json::json!({ "name": name, "subnet": subnet })),
-                )
-                .await?;
-            println!("{}", v["id"].as_str().unwrap_or(&name));
+            let body = http::body(&api::CreateNetwork { name, subnet })?;
+            let net: api::Network = daemon.call(Method::POST, "/v1/networks", body).await?;
+            println!("{}", net.id);
         }
         NetworkCommand::Ls => {
-            let v = daemon.json(Method::GET, "/v1/networks", None).await?;
+            let list: Vec<api::Network> = daemon.call(Method::GET, "/v1/networks", None).await?;
             println!("{:<20} {:<20} {:<18} BRIDGE", "NAME", "SUBNET", "GATEWAY");
-            for n in v.as_array().into_iter().flatten() {
+            for n in list {
                 println!(
                     "{:<20} {:<20} {:<18} {}",
-                    n["name"].as_str().unwrap_or(""),
-                    n["subnet"]
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| n["subnet"].to_string()),
-                    n["gateway"].as_str().unwrap_or(""),
-                    n["bridge_name"].as_str().unwrap_or("")
+                    n.name,
+                    n.subnet,
+                    n.gateway.to_string(),
+                    n.bridge_name
                 );
             }
         }
@@ -651,20 +647,15 @@ async fn volume(daemon: &Daemon, command: VolumeCommand) -> anyhow::Result<()> {
     use ::http::Method;
     match command {
         VolumeCommand::Create { name } => {
-            let v = daemon
-                .json(
-                    Method::POST,
-                    "/v1/volumes",
-                    Some(serde_json::json!({ "name": name })),
-                )
-                .await?;
-            println!("{}", v["name"].as_str().unwrap_or(""));
+            let body = http::body(&api::CreateVolume { name })?;
+            let vol: api::Volume = daemon.call(Method::POST, "/v1/volumes", body).await?;
+            println!("{}", vol.name);
         }
         VolumeCommand::Ls => {
-            let v = daemon.json(Method::GET, "/v1/volumes", None).await?;
+            let list: Vec<api::Volume> = daemon.call(Method::GET, "/v1/volumes", None).await?;
             println!("VOLUME NAME");
-            for vol in v.as_array().into_iter().flatten() {
-                println!("{}", vol["name"].as_str().unwrap_or(""));
+            for vol in list {
+                println!("{}", vol.name);
             }
         }
         VolumeCommand::Inspect { name } => {
@@ -682,9 +673,10 @@ async fn volume(daemon: &Daemon, command: VolumeCommand) -> anyhow::Result<()> {
             }
         }
         VolumeCommand::Prune => {
-            let v = daemon.json(Method::POST, "/v1/volumes/prune", None).await?;
-            for n in v["removed"].as_array().into_iter().flatten() {
-                println!("{}", n.as_str().unwrap_or(""));
+            let pruned: api::VolumePruneResponse =
+                daemon.call(Method::POST, "/v1/volumes/prune", None).await?;
+            for n in pruned.removed {
+                println!("{n}");
             }
         }
     }

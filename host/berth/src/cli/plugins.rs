@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::Subcommand;
 use http::Method;
 
-use super::http::{Daemon, json_of};
+use berth_api_types as api;
+
+use super::http::{Daemon, body, decode, json_of};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -96,7 +98,19 @@ fn default_name(source: &str) -> String {
     base.trim_end_matches(".wasm").replace('_', "-")
 }
 
-fn spec_of(a: &InstallArgs) -> anyhow::Result<serde_json::Value> {
+/// A CLI word (`--kind lifecycle-hook`) as one of the API's enums, by the
+/// same names the wire uses.
+fn word<T: serde::de::DeserializeOwned>(
+    flag: &str,
+    value: &str,
+    choices: &str,
+) -> anyhow::Result<T> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(value))
+        .map_err(|_| anyhow::anyhow!("{flag} {value:?}: use {choices}"))
+}
+
+fn spec_of(a: &InstallArgs) -> anyhow::Result<api::PluginSpec> {
     // A file that exists here is sent by absolute path; anything else is an
     // OCI reference for the daemon to fetch.
     let source = if !std::path::Path::new(&a.source).exists() {
@@ -109,62 +123,74 @@ fn spec_of(a: &InstallArgs) -> anyhow::Result<serde_json::Value> {
     };
     let config: serde_json::Value = match &a.config {
         Some(c) => serde_json::from_str(c).context("--config is not valid JSON")?,
-        None => serde_json::json!({}),
+        None => serde_json::Value::Object(serde_json::Map::new()),
     };
     let mut dirs = Vec::new();
     for g in &a.grant_dirs {
         let parts: Vec<&str> = g.split(':').collect();
         let (host, guest, access) = match parts.as_slice() {
-            [h, gu] => (*h, *gu, "ro"),
-            [h, gu, acc @ ("ro" | "rw")] => (*h, *gu, *acc),
+            [h, gu] => (*h, *gu, api::DirAccess::Ro),
+            [h, gu, "ro"] => (*h, *gu, api::DirAccess::Ro),
+            [h, gu, "rw"] => (*h, *gu, api::DirAccess::Rw),
             _ => anyhow::bail!("--grant-dir {g:?}: use HOST:GUEST[:ro|rw]"),
         };
-        dirs.push(serde_json::json!({ "host": host, "guest": guest, "access": access }));
+        dirs.push(api::DirGrant {
+            host: host.to_string(),
+            guest: guest.to_string(),
+            access,
+        });
     }
-    let mut spec = serde_json::json!({
-        "name": a.name.clone().unwrap_or_else(|| default_name(&a.source)),
-        "kind": a.kind,
-        "source": source,
-        "order": a.order,
-        "mode": a.mode,
-        "config": config,
-        "grants": { "dirs": dirs, "env": a.grant_env, "net": a.grant_net },
-    });
-    for (key, value) in [
-        (
-            "on_failure",
-            a.on_failure.clone().map(serde_json::Value::from),
-        ),
-        ("timeout_ms", a.timeout_ms.map(serde_json::Value::from)),
-        ("memory_mib", a.memory_mib.map(serde_json::Value::from)),
-    ] {
-        if let Some(v) = value {
-            spec[key] = v;
-        }
-    }
-    Ok(spec)
+    Ok(api::PluginSpec {
+        name: a.name.clone().unwrap_or_else(|| default_name(&a.source)),
+        kind: word(
+            "--kind",
+            &a.kind,
+            "lifecycle-hook, auth-provider, scanner or storage-backend",
+        )?,
+        source,
+        enabled: true,
+        order: a.order,
+        mode: word("--mode", &a.mode, "enforce or audit")?,
+        on_failure: a
+            .on_failure
+            .as_deref()
+            .map(|f| word("--on-failure", f, "open or closed"))
+            .transpose()?,
+        timeout_ms: a.timeout_ms,
+        memory_mib: a.memory_mib,
+        config,
+        grants: api::PluginGrants {
+            dirs,
+            env: a.grant_env.clone(),
+            net: a.grant_net.clone(),
+            dns: false,
+        },
+    })
 }
 
-fn print_row(p: &serde_json::Value) {
-    let state = match &p["state"] {
-        serde_json::Value::String(s) => s.clone(),
-        other => other
-            .as_object()
-            .and_then(|o| o.keys().next().cloned())
-            .unwrap_or_else(|| other.to_string()),
+fn kind_word(k: api::PluginKind) -> &'static str {
+    match k {
+        api::PluginKind::StorageBackend => "storage-backend",
+        api::PluginKind::AuthProvider => "auth-provider",
+        api::PluginKind::Scanner => "scanner",
+        api::PluginKind::LifecycleHook => "lifecycle-hook",
+    }
+}
+
+fn print_row(p: &api::PluginInfo) {
+    let mode = match p.spec.mode {
+        api::PluginMode::Enforce => "enforce",
+        api::PluginMode::Audit => "audit",
     };
     println!(
         "{:<22} {:<16} {:<10} {:<9} {:>8} {:>7} {}",
-        p["name"].as_str().unwrap_or(""),
-        p["kind"].as_str().unwrap_or(""),
-        state,
-        p["spec"]["mode"].as_str().unwrap_or(""),
-        p["metrics"]["calls"].as_u64().unwrap_or(0),
-        p["metrics"]["errors"].as_u64().unwrap_or(0),
-        p["digest"]
-            .as_str()
-            .map(|d| &d[..d.len().min(19)])
-            .unwrap_or("")
+        p.name,
+        kind_word(p.kind),
+        p.state.as_str(),
+        mode,
+        p.metrics.calls,
+        p.metrics.errors,
+        &p.digest[..p.digest.len().min(19)]
     );
 }
 
@@ -172,12 +198,12 @@ pub async fn plugin(daemon: &Daemon, command: PluginCommand) -> anyhow::Result<(
     let path = |name: &str, action: &str| format!("/v1/plugins/{}{action}", super::encode(name));
     match command {
         PluginCommand::Ls => {
-            let v = daemon.json(Method::GET, "/v1/plugins", None).await?;
+            let list: Vec<api::PluginInfo> = daemon.call(Method::GET, "/v1/plugins", None).await?;
             println!(
                 "{:<22} {:<16} {:<10} {:<9} {:>8} {:>7} DIGEST",
                 "NAME", "KIND", "STATE", "MODE", "CALLS", "ERRORS"
             );
-            for p in v.as_array().into_iter().flatten() {
+            for p in &list {
                 print_row(p);
             }
         }
@@ -186,14 +212,9 @@ pub async fn plugin(daemon: &Daemon, command: PluginCommand) -> anyhow::Result<(
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         PluginCommand::Install(a) => {
-            let spec = spec_of(&a)?;
-            let v = daemon.json(Method::POST, "/v1/plugins", Some(spec)).await?;
-            println!(
-                "installed {} ({}, {})",
-                v["name"].as_str().unwrap_or(""),
-                v["kind"].as_str().unwrap_or(""),
-                v["digest"].as_str().unwrap_or("")
-            );
+            let spec = body(&spec_of(&a)?)?;
+            let p: api::PluginInfo = daemon.call(Method::POST, "/v1/plugins", spec).await?;
+            println!("installed {} ({}, {})", p.name, kind_word(p.kind), p.digest);
         }
         PluginCommand::Enable { name } => {
             daemon
@@ -212,10 +233,10 @@ pub async fn plugin(daemon: &Daemon, command: PluginCommand) -> anyhow::Result<(
             println!("{name}");
         }
         PluginCommand::Reload { name } => {
-            let v = daemon
-                .json(Method::POST, &path(&name, "/reload"), None)
+            let p: api::PluginInfo = daemon
+                .call(Method::POST, &path(&name, "/reload"), None)
                 .await?;
-            println!("reloaded {name} ({})", v["digest"].as_str().unwrap_or(""));
+            println!("reloaded {name} ({})", p.digest);
         }
         PluginCommand::Push { wasm, reference } => {
             let file = tokio::fs::File::open(&wasm)
@@ -228,8 +249,9 @@ pub async fn plugin(daemon: &Daemon, command: PluginCommand) -> anyhow::Result<(
                     file,
                 )
                 .await?;
-            let v = json_of(status, body).await?;
-            println!("{}", v["pinned"].as_str().unwrap_or(""));
+            let pushed: api::PluginPushResponse =
+                decode(json_of(status, body).await?, "plugin push")?;
+            println!("{}", pushed.pinned);
         }
         PluginCommand::Test {
             wasm,
@@ -237,9 +259,9 @@ pub async fn plugin(daemon: &Daemon, command: PluginCommand) -> anyhow::Result<(
             kind,
             config,
         } => {
-            let kind: berth_plugins::Kind =
-                serde_json::from_value(serde_json::Value::from(kind))
-                    .context("--kind: use lifecycle-hook, auth-provider or scanner")?;
+            let kind: berth_plugins::Kind = kind
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--kind: {e}"))?;
             let input = std::fs::read_to_string(&event)
                 .with_context(|| format!("reading {}", event.display()))?;
             let out = tokio::task::spawn_blocking(move || {
@@ -260,23 +282,25 @@ pub async fn scan(daemon: &Daemon, image: &str, json: bool) -> anyhow::Result<()
             .json(Method::GET, &format!("/v1/scans/{image}"), None)
             .await?
     } else {
-        daemon
-            .json(
-                Method::POST,
-                "/v1/images/scan",
-                Some(serde_json::json!({ "reference": image })),
-            )
-            .await?
+        let req = body(&api::ScanRequest {
+            reference: image.to_string(),
+        })?;
+        daemon.json(Method::POST, "/v1/images/scan", req).await?
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
+    // A scan-on-push that failed as a whole is kept as `{repository,
+    // digest, error}`.
+    if let Ok(failed) = serde_json::from_value::<ScanFailed>(v.clone()) {
+        anyhow::bail!("scan of {}: {}", failed.digest, failed.error);
+    }
+    let scan: api::ScanResponse = decode(v, "scan")?;
     let mut failed = 0;
-    for report in v["reports"].as_array().into_iter().flatten() {
-        let scanner = report["scanner"].as_str().unwrap_or("");
-        if let Some(e) = report["error"].as_str() {
-            eprintln!("{scanner}: {e}");
+    for report in scan.reports {
+        if let Some(e) = report.error {
+            eprintln!("{}: {e}", report.scanner);
             failed += 1;
             continue;
         }
@@ -284,15 +308,10 @@ pub async fn scan(daemon: &Daemon, image: &str, json: bool) -> anyhow::Result<()
             "{:<14} {:<28} {:<24} {:<10} {:<9} PATH",
             "KIND", "PACKAGE", "VERSION", "ECOSYSTEM", "SEVERITY"
         );
-        for f in report["findings"].as_array().into_iter().flatten() {
+        for f in report.findings.unwrap_or_default() {
             println!(
                 "{:<14} {:<28} {:<24} {:<10} {:<9} {}",
-                f["kind"].as_str().unwrap_or(""),
-                f["package"].as_str().unwrap_or(""),
-                f["installed-version"].as_str().unwrap_or(""),
-                f["ecosystem"].as_str().unwrap_or(""),
-                f["severity"].as_str().unwrap_or(""),
-                f["path"].as_str().unwrap_or("")
+                f.kind, f.package, f.installed_version, f.ecosystem, f.severity, f.path
             );
         }
     }
@@ -300,4 +319,11 @@ pub async fn scan(daemon: &Daemon, image: &str, json: bool) -> anyhow::Result<()
         anyhow::bail!("{failed} scanner(s) failed");
     }
     Ok(())
+}
+
+/// A scan-on-push report of a scan that could not run at all.
+#[derive(serde::Deserialize)]
+struct ScanFailed {
+    digest: String,
+    error: String,
 }

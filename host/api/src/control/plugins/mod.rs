@@ -7,6 +7,7 @@
 pub mod scan;
 pub mod scan_on_push;
 pub mod sources;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -68,14 +69,22 @@ pub fn load_installed(app: &ControlApp) -> Result<(), ControlError> {
 }
 
 pub(crate) async fn list(State(app): Shared) -> impl IntoResponse {
-    axum::Json(app.plugins.list())
+    axum::Json(
+        app.plugins
+            .list()
+            .into_iter()
+            .map(wire::info)
+            .collect::<Vec<_>>(),
+    )
 }
 
 pub(crate) async fn inspect(
     State(app): Shared,
     UrlPath(name): UrlPath<String>,
 ) -> Result<impl IntoResponse, ControlError> {
-    Ok(axum::Json(app.plugins.inspect(&name).map_err(plugin_err)?))
+    Ok(axum::Json(wire::info(
+        app.plugins.inspect(&name).map_err(plugin_err)?,
+    )))
 }
 
 /// Compiling a component takes a while: off the async workers.
@@ -116,7 +125,7 @@ pub(crate) async fn install(
     }
     rewire(&app);
     tracing::info!(plugin = %spec.name, kind = %spec.kind.as_str(), %digest, "plugin installed");
-    Ok((StatusCode::CREATED, axum::Json(loaded)))
+    Ok((StatusCode::CREATED, axum::Json(wire::info(loaded))))
 }
 
 pub(crate) async fn enable(
@@ -126,7 +135,9 @@ pub(crate) async fn enable(
     app.plugins.enable(&name).map_err(plugin_err)?;
     set_enabled(&app, &name, true)?;
     rewire(&app);
-    Ok(axum::Json(app.plugins.inspect(&name).map_err(plugin_err)?))
+    Ok(axum::Json(wire::info(
+        app.plugins.inspect(&name).map_err(plugin_err)?,
+    )))
 }
 
 pub(crate) async fn disable(
@@ -136,7 +147,9 @@ pub(crate) async fn disable(
     app.plugins.disable(&name).map_err(plugin_err)?;
     set_enabled(&app, &name, false)?;
     rewire(&app);
-    Ok(axum::Json(app.plugins.inspect(&name).map_err(plugin_err)?))
+    Ok(axum::Json(wire::info(
+        app.plugins.inspect(&name).map_err(plugin_err)?,
+    )))
 }
 
 fn set_enabled(app: &ControlApp, name: &str, enabled: bool) -> Result<(), ControlError> {
@@ -178,7 +191,7 @@ pub(crate) async fn reload(
         installed_tree(&app)?.put(&name, &Installed { spec, digest })?;
     }
     rewire(&app);
-    Ok(axum::Json(info))
+    Ok(axum::Json(wire::info(info)))
 }
 
 pub(crate) async fn remove(
